@@ -1,0 +1,244 @@
+//! A procedure (Verwaltungsleistung) as a city defines it in `procedures/*.yaml`.
+
+use std::collections::BTreeMap;
+
+use amtsweg_kernel::{Text, TrustLevel};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::booking::Booking;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Procedure {
+    /// Slug, equal to the file name without `.yaml`.
+    pub id: String,
+    /// Raised whenever the content changes; applications pin the version they were made under.
+    pub version: u32,
+    /// Key of the federal service catalogue (LeiKa), 14 digits.
+    pub leika_key: String,
+    pub title: Text,
+    pub description: Text,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    pub authority: Authority,
+    pub unit: Unit,
+    /// The weakest login with which the procedure may be used.
+    pub trust_level: TrustLevel,
+    pub form: Form,
+    #[serde(default)]
+    pub documents: Vec<DocumentType>,
+    /// Empty when the procedure is free of charge.
+    #[serde(default)]
+    pub fees: Vec<FeeRule>,
+    pub payment: PaymentPolicy,
+    pub processing: Processing,
+    pub retention: Retention,
+    /// Name of the workflow that processes applications of this procedure.
+    pub workflow: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authority {
+    pub name: Text,
+    /// Amtlicher Gemeindeschlüssel, 8 digits.
+    pub ags: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    /// Slug of the responsible organisational unit (Fachamt); staff roles are scoped to it.
+    pub id: String,
+    pub name: Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    /// JSON Schema (draft 2020-12) of the application payload.
+    pub schema: serde_json::Value,
+    /// The order in which a form shows the fields, with their labels.
+    pub ui: Vec<UiHint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiHint {
+    /// JSON Pointer of the field in the payload, e.g. `/fahrzeug/kennzeichen`.
+    pub field: String,
+    pub label: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<Widget>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Widget {
+    Text,
+    Textarea,
+    Number,
+    Date,
+    Email,
+    Tel,
+    Select,
+    Radio,
+    Checkbox,
+    List,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentType {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: Text,
+    pub required: bool,
+    pub media_types: Vec<String>,
+    pub max_size_bytes: u64,
+}
+
+/// One line of a fee schedule. Amounts are euro cents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FeeRule {
+    /// A fixed amount.
+    Fixed {
+        description: Text,
+        amount_cents: i64,
+        booking: Booking,
+    },
+    /// An amount per item counted in an integer field; the first `free_items` cost nothing.
+    PerItem {
+        description: Text,
+        field: String,
+        amount_cents: i64,
+        #[serde(default)]
+        free_items: u32,
+        booking: Booking,
+    },
+    /// A percentage of a declared value (in euros), rounded to cents and kept within minimum and maximum.
+    Percentage {
+        description: Text,
+        field: String,
+        #[serde(deserialize_with = "decimal", serialize_with = "decimal_out")]
+        percent: Decimal,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minimum_cents: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        maximum_cents: Option<i64>,
+        #[serde(default)]
+        rounding: Rounding,
+        booking: Booking,
+    },
+    /// An amount chosen by the value of an enumerated field.
+    ByValue {
+        description: Text,
+        field: String,
+        amounts_cents: BTreeMap<String, i64>,
+        booking: Booking,
+    },
+}
+
+impl FeeRule {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FeeRule::Fixed { .. } => "fixed",
+            FeeRule::PerItem { .. } => "per_item",
+            FeeRule::Percentage { .. } => "percentage",
+            FeeRule::ByValue { .. } => "by_value",
+        }
+    }
+
+    pub fn description(&self) -> &Text {
+        match self {
+            FeeRule::Fixed { description, .. }
+            | FeeRule::PerItem { description, .. }
+            | FeeRule::Percentage { description, .. }
+            | FeeRule::ByValue { description, .. } => description,
+        }
+    }
+
+    pub fn booking(&self) -> &Booking {
+        match self {
+            FeeRule::Fixed { booking, .. }
+            | FeeRule::PerItem { booking, .. }
+            | FeeRule::Percentage { booking, .. }
+            | FeeRule::ByValue { booking, .. } => booking,
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            FeeRule::Fixed { .. } => None,
+            FeeRule::PerItem { field, .. }
+            | FeeRule::Percentage { field, .. }
+            | FeeRule::ByValue { field, .. } => Some(field),
+        }
+    }
+}
+
+/// How a computed amount is rounded to whole cents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Kaufmännisch: halves away from zero.
+    #[default]
+    HalfUp,
+    /// Halves to the even cent.
+    HalfEven,
+    Up,
+    Down,
+}
+
+/// When a fee is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentPolicy {
+    /// Free of charge.
+    None,
+    /// Paid online before the application is submitted.
+    BeforeSubmission,
+    /// Invoiced with the decision.
+    AfterDecision,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    /// Target processing time in calendar days.
+    pub target_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Years the file is kept after the case is closed.
+    pub years: u32,
+}
+
+/// Decimals may be written as YAML numbers (`0.5`) or strings (`"0.5"`); both parse exactly.
+fn decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    let text = match Raw::deserialize(deserializer)? {
+        Raw::Text(text) => text,
+        Raw::Number(number) => number.to_string(),
+    };
+    text.trim()
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a decimal number")))
+}
+
+fn decimal_out<S: serde::Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&value.normalize().to_string())
+}

@@ -1,0 +1,54 @@
+//! The catalogue as other parts of Amtsweg use it: the loaded procedures plus the record of their versions.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use amtsweg_db::Database;
+use amtsweg_kernel::SharedClock;
+
+use crate::catalogue::Catalogue;
+use crate::error::CatalogueError;
+use crate::loader::{self, LoadError};
+use crate::store::{self, RecordError, VersionRecord};
+
+#[derive(Clone)]
+pub struct CatalogueService {
+    catalogue: Arc<Catalogue>,
+    db: Database,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the procedure catalogue is invalid:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<LoadError>),
+    #[error("the procedure catalogue conflicts with recorded versions: {0}")]
+    Record(#[from] RecordError),
+}
+
+impl CatalogueService {
+    /// Loads the catalogue from `dir` and records new procedure versions. Refuses to start on an invalid file or
+    /// on a changed file that kept its version.
+    pub async fn start(dir: &Path, db: Database, clock: SharedClock) -> Result<CatalogueService, StartError> {
+        let catalogue = Arc::new(loader::load_dir(dir).map_err(StartError::Invalid)?);
+        let to_record = catalogue.clone();
+        let recorded = db
+            .write(move |conn| store::record_versions(conn, &to_record, clock.now()))
+            .await?;
+        for (id, version) in &recorded {
+            tracing::info!(procedure = %id, version, "recorded new procedure version");
+        }
+        tracing::info!(procedures = catalogue.len(), dir = %dir.display(), "catalogue loaded");
+        Ok(CatalogueService { catalogue, db })
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    pub async fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, CatalogueError> {
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| store::versions_of(conn, &id).map_err(CatalogueError::from))
+            .await
+    }
+}

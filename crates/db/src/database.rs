@@ -1,0 +1,246 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{Connection, RunQueryDsl};
+
+use crate::{Backend, DatabaseUrl, DbConnection};
+
+type Manager = ConnectionManager<DbConnection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or no connection became free in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub checkout_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            checkout_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub max_size: u32,
+}
+
+/// A pool of connections to one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool<Manager>,
+    url: DatabaseUrl,
+    max_size: u32,
+    /// SQLite allows one writer at a time; writers queue here instead of meeting `SQLITE_BUSY`.
+    write_gate: Mutex<()>,
+}
+
+/// Per-connection settings for SQLite: WAL is set once per file, the rest per connection.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(conn) = conn {
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+impl Database {
+    /// Opens the pool. SQLite files and their directory are created; PostgreSQL must be reachable.
+    pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbError> {
+        let connection_string = url.connection_string(options.connect_timeout.as_secs().max(1));
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|err| {
+                    DbError::Unavailable(format!("cannot create directory {}: {err}", dir.display()))
+                })?;
+            }
+            let mut first = DbConnection::establish(&connection_string)
+                .map_err(|err| DbError::Unavailable(err.to_string()))?;
+            first.batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+        let mut builder = Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(Some(1))
+            .connection_timeout(options.checkout_timeout)
+            .test_on_check_out(true);
+        if url.backend() == Backend::Sqlite {
+            builder = builder.connection_customizer(Box::new(SqlitePragmas));
+        }
+        let pool = builder
+            .build(Manager::new(connection_string))
+            .map_err(|err| DbError::Unavailable(err.to_string()))?;
+        Ok(Database {
+            inner: Arc::new(Inner {
+                pool,
+                url: url.clone(),
+                max_size: options.max_size,
+                write_gate: Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.url.backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let state = self.inner.pool.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size: self.inner.max_size,
+        }
+    }
+
+    /// A connection for blocking contexts (command-line tools, start-up). Never call this on an async executor
+    /// thread; use [`Database::read`] or [`Database::write`] there.
+    pub fn connection(&self) -> Result<PooledConnection<Manager>, DbError> {
+        self.inner
+            .pool
+            .get()
+            .map_err(|err| DbError::Unavailable(err.to_string()))
+    }
+
+    /// Runs `f` with a connection on the blocking thread pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        spawn(move || {
+            let mut conn = db.connection()?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` inside one transaction on the blocking thread pool: all of it is committed, or none of it.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let db = self.clone();
+        spawn(move || db.write_blocking(f)).await
+    }
+
+    /// The blocking form of [`Database::write`], for command-line tools and start-up.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let mut conn = self.connection()?;
+        let conn: &mut DbConnection = &mut conn;
+        let _gate = match conn.backend() {
+            Backend::Sqlite => Some(self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        conn.transaction(f)
+    }
+
+    /// Whether the database answers within `timeout`. For SQLite the file must also still be where it was opened:
+    /// a deleted or moved file would swallow every write.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DbError> {
+        let db = self.clone();
+        let check = spawn(move || {
+            if let DatabaseUrl::Sqlite(path) = &db.inner.url
+                && !path.exists()
+            {
+                return Err(DbError::Unavailable(format!(
+                    "database file {} is missing",
+                    path.display()
+                )));
+            }
+            let mut conn = db
+                .inner
+                .pool
+                .get_timeout(timeout)
+                .map_err(|err| DbError::Unavailable(err.to_string()))?;
+            diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+            Ok(())
+        });
+        match tokio::time::timeout(timeout, check).await {
+            Ok(result) => result,
+            Err(_) => Err(DbError::Unavailable(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+trait ConnectionBackend {
+    fn backend(&self) -> Backend;
+}
+
+impl ConnectionBackend for DbConnection {
+    fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+async fn spawn<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) => Err(DbError::Task(err.to_string()).into()),
+    }
+}

@@ -1,0 +1,17 @@
+//! The database: one connection type over PostgreSQL and SQLite, a bounded pool, embedded migrations per backend,
+//! and a way to run blocking diesel work off the async executor.
+//!
+//! The backend is chosen from the URL scheme alone (`postgres://` / `postgresql://` versus `sqlite://`, `sqlite:` or
+//! a plain file path), never by trying connections in turn.
+
+mod connection;
+mod database;
+mod migrations;
+mod url;
+
+pub use connection::{DbConnection, MultiBackend};
+pub use database::{Database, DbError, PoolOptions, PoolStatus};
+pub use migrations::{
+    MigrationError, applied_migrations, revert_last_migration, run_migrations, run_next_migration,
+};
+pub use url::{Backend, DatabaseUrl, UrlError};

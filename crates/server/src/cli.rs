@@ -1,0 +1,54 @@
+//! The command line of the `amtsweg` binary.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amtsweg",
+    version,
+    about = "Amtsweg — online applications, processing and payment for a city administration",
+    long_about = "Amtsweg — online applications, processing and payment for a city administration.\n\n\
+        Configuration comes from built-in defaults, then --config FILE (TOML), then environment variables \
+        AMTSWEG__SECTION__KEY (e.g. AMTSWEG__DATABASE__URL=postgres://…). Without any, the service runs on SQLite \
+        in ./data."
+)]
+pub struct Cli {
+    /// TOML configuration file, applied over the defaults and under the environment.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service: applies migrations, loads the catalogue, serves the API (and /docs) until SIGTERM or
+    /// SIGINT, letting in-flight requests finish.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write the OpenAPI 3.1 document of the API (stdout unless --output is given).
+    Openapi {
+        /// File to write, e.g. openapi/openapi.json.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Work with the procedure catalogue.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Validate a procedures directory without starting anything or touching a database. Reports every problem
+    /// as FILE: PATH: REASON and exits non-zero when there is one.
+    Check {
+        /// Directory of procedure definitions (*.yaml).
+        dir: PathBuf,
+    },
+}

@@ -1,0 +1,13 @@
+//! The `amtsweg` server: configuration, composition of the services, HTTP server, operability endpoints and the
+//! command line.
+
+pub mod app;
+pub mod cli;
+pub mod metrics;
+pub mod openapi;
+pub mod operations;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::{Application, Dependencies};
+pub use settings::Settings;

@@ -1,0 +1,231 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config FILE`), then `AMTSWEG__SECTION__KEY`
+//! environment variables. Typed and strict: an unknown or malformed key stops start-up with its path named.
+
+use std::path::{Path, PathBuf};
+
+use amtsweg_db::DatabaseUrl;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub catalogue: CatalogueSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// Largest accepted JSON body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: None,
+            shutdown_timeout_secs: 30,
+            max_body_bytes: amtsweg_kernel::http::DEFAULT_JSON_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://PATH` (or a plain path). Unset: SQLite in `{storage.data_dir}/amtsweg.sqlite`.
+    pub url: Option<SecretString>,
+    pub pool_size: u32,
+    /// How long a request waits for a free connection.
+    pub checkout_timeout_ms: u64,
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 10,
+            checkout_timeout_ms: 5_000,
+            connect_timeout_secs: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Where the SQLite database and files live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueSettings {
+    /// Directory of procedure definitions (`*.yaml`).
+    pub dir: PathBuf,
+}
+
+impl Default for CatalogueSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./procedures"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,amtsweg_catalogue=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Defaults, then `file` if given (it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "the configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        Settings::from_figment(figment.merge(Env::prefixed("AMTSWEG__").split("__")))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let messages: Vec<String> = err
+                .into_iter()
+                .map(|e| {
+                    let key = e.path.join(".");
+                    let source = e
+                        .metadata
+                        .as_ref()
+                        .map(|m| format!(" (from {})", m.name))
+                        .unwrap_or_default();
+                    if key.is_empty() {
+                        format!("{}{source}", e.kind)
+                    } else {
+                        format!("`{key}`: {}{source}", e.kind)
+                    }
+                })
+                .collect();
+            ConfigError(messages.join("; "))
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.database_url()?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError("`database.pool_size`: must be at least 1".into()));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError("`server.max_body_bytes`: must be at least 1".into()));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| ConfigError(format!("`log.level`: {err}")))?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        match &self.database.url {
+            Some(url) => DatabaseUrl::parse(url.expose_secret())
+                .map_err(|err| ConfigError(format!("`database.url`: {err}"))),
+            None => Ok(DatabaseUrl::Sqlite(self.storage.data_dir.join("amtsweg.sqlite"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Toml;
+
+    use super::*;
+
+    fn from(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_in_the_data_directory() {
+        let settings = from("").unwrap();
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(
+            settings.database_url().unwrap(),
+            DatabaseUrl::Sqlite("./data/amtsweg.sqlite".into())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = from("[database]\nurll = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("database.urll"), "{err}");
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let err = from("[server]\nport = \"achtzig\"").unwrap_err().to_string();
+        assert!(err.contains("server.port"), "{err}");
+        let err = from("[database]\nurl = \"mysql://h/db\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url") && err.contains("mysql"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let settings = from("[database]\nurl = \"postgres://u:geheim@h/db\"").unwrap();
+        assert!(!format!("{settings:?}").contains("geheim"));
+    }
+}
