@@ -102,7 +102,13 @@ pub fn parse(text: &str, file_stem: &str) -> Result<LoadedProcedure, Vec<(String
     let procedure: Procedure = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        vec![(path, err.into_inner().to_string())]
+        let reason = err.into_inner().to_string();
+        // serde_yaml_ng starts some messages with (part of) the path; say it once.
+        let reason = match reason.split_once(": ") {
+            Some((head, rest)) if !head.contains(' ') && !head.is_empty() && path.starts_with(head) => rest.to_owned(),
+            _ => reason,
+        };
+        vec![(path, reason)]
     })?;
     let form = check::check(&procedure, file_stem).map_err(|issues| {
         issues

@@ -103,8 +103,8 @@ pub struct DocumentType {
 }
 
 /// One line of a fee schedule. Amounts are euro cents.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
 pub enum FeeRule {
     /// A fixed amount.
     Fixed {
@@ -125,7 +125,7 @@ pub enum FeeRule {
     Percentage {
         description: Text,
         field: String,
-        #[serde(deserialize_with = "decimal", serialize_with = "decimal_out")]
+        #[serde(serialize_with = "decimal_out")]
         percent: Decimal,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         minimum_cents: Option<i64>,
@@ -179,6 +179,92 @@ impl FeeRule {
             | FeeRule::Percentage { field, .. }
             | FeeRule::ByValue { field, .. } => Some(field),
         }
+    }
+}
+
+/// Fee rules are tagged by `rule`. serde's internally tagged enums lose the path of an error inside the rule, so
+/// the rule is read as a value first and its fields with their own path, e.g. `amounts_cents.einfach: …`.
+impl<'de> Deserialize<'de> for FeeRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fixed {
+            description: Text,
+            amount_cents: i64,
+            booking: Booking,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PerItem {
+            description: Text,
+            field: String,
+            amount_cents: i64,
+            #[serde(default)]
+            free_items: u32,
+            booking: Booking,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Percentage {
+            description: Text,
+            field: String,
+            #[serde(deserialize_with = "decimal")]
+            percent: Decimal,
+            #[serde(default)]
+            minimum_cents: Option<i64>,
+            #[serde(default)]
+            maximum_cents: Option<i64>,
+            #[serde(default)]
+            rounding: Rounding,
+            booking: Booking,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ByValue {
+            description: Text,
+            field: String,
+            amounts_cents: BTreeMap<String, i64>,
+            booking: Booking,
+        }
+
+        fn fields<T: serde::de::DeserializeOwned, E: Error>(value: serde_json::Value) -> Result<T, E> {
+            serde_path_to_error::deserialize(value).map_err(|err| {
+                let path = err.path().to_string();
+                if path == "." { E::custom(err.into_inner()) } else { E::custom(format!("{path}: {}", err.into_inner())) }
+            })
+        }
+
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let map = value.as_object_mut().ok_or_else(|| D::Error::custom("a fee rule must be a mapping"))?;
+        let rule = match map.remove("rule") {
+            Some(serde_json::Value::String(rule)) => rule,
+            Some(_) => return Err(D::Error::custom("`rule` must be a string")),
+            None => return Err(D::Error::missing_field("rule")),
+        };
+        Ok(match rule.as_str() {
+            "fixed" => {
+                let Fixed { description, amount_cents, booking } = fields(value)?;
+                FeeRule::Fixed { description, amount_cents, booking }
+            }
+            "per_item" => {
+                let PerItem { description, field, amount_cents, free_items, booking } = fields(value)?;
+                FeeRule::PerItem { description, field, amount_cents, free_items, booking }
+            }
+            "percentage" => {
+                let Percentage { description, field, percent, minimum_cents, maximum_cents, rounding, booking } =
+                    fields(value)?;
+                FeeRule::Percentage { description, field, percent, minimum_cents, maximum_cents, rounding, booking }
+            }
+            "by_value" => {
+                let ByValue { description, field, amounts_cents, booking } = fields(value)?;
+                FeeRule::ByValue { description, field, amounts_cents, booking }
+            }
+            other => {
+                return Err(D::Error::unknown_variant(other, &["fixed", "per_item", "percentage", "by_value"]));
+            }
+        })
     }
 }
 

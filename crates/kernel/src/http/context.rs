@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use tracing::Instrument;
@@ -52,6 +52,7 @@ pub async fn request_context(
         method = %req.method(),
         path = %req.path(),
     );
+    let lang = Lang::of_request(req.request());
     let started = Instant::now();
     // Errors that escape as `Err` come only from middleware; actix renders them with `error_response`, which for
     // an `ApiError` is problem+json as well. Handler errors arrive here as responses and are rendered below.
@@ -68,6 +69,9 @@ pub async fn request_context(
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    if !res.headers().contains_key(CONTENT_LANGUAGE) {
+        res.headers_mut().insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
     }
     span.in_scope(|| {
         tracing::info!(

@@ -1,0 +1,155 @@
+//! The `amtsweg` binary as an operator uses it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn amtsweg() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_amtsweg"));
+    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AMTSWEG__") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> (bool, String, String) {
+    let output = command.output().expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    for (args, expected) in [
+        (vec!["--help"], "serve"),
+        (vec!["serve", "--help"], "Run the HTTP service"),
+        (vec!["migrate", "--help"], "Apply pending database migrations"),
+        (vec!["openapi", "--help"], "OpenAPI 3.1"),
+        (vec!["catalogue", "check", "--help"], "without starting anything"),
+    ] {
+        let (ok, stdout, _) = run(amtsweg().args(&args));
+        assert!(ok, "{args:?}");
+        assert!(stdout.contains(expected), "{args:?}: {stdout}");
+    }
+}
+
+#[test]
+fn catalogue_check_accepts_the_shipped_catalogue() {
+    let (ok, stdout, _) = run(amtsweg().args(["catalogue", "check", "procedures"]));
+    assert!(ok);
+    assert!(stdout.contains("6 procedures, all valid"), "{stdout}");
+}
+
+#[test]
+fn catalogue_check_names_file_path_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../procedures/meldebescheinigung.yaml")).unwrap();
+    std::fs::write(dir.path().join("meldebescheinigung.yaml"), shipped.replace("einfach: 500", "einfach: null")).unwrap();
+    let (ok, _, stderr) = run(amtsweg().args(["catalogue", "check"]).arg(dir.path()));
+    assert!(!ok);
+    assert!(stderr.contains("meldebescheinigung.yaml: fees[0]: amounts_cents.einfach: invalid type: null"), "{stderr}");
+    assert!(stderr.contains("1 problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_key() {
+    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__DATABASE__URLL", "x"));
+    assert!(!ok);
+    assert!(stderr.contains("database.urll"), "{stderr}");
+
+    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__SERVER__PORT", "achtzig"));
+    assert!(!ok);
+    assert!(stderr.contains("server.port"), "{stderr}");
+
+    let (ok, _, stderr) = run(amtsweg().args(["--config", "/nonexistent/amtsweg.toml", "migrate"]));
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent/amtsweg.toml does not exist"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("amtsweg.toml");
+    std::fs::write(&config, "[database]\nurl = \"postgres://amtsweg:streng-geheim@127.0.0.1:1/amtsweg\"\n").unwrap();
+    let (ok, stdout, stderr) = run(amtsweg().arg("--config").arg(&config).arg("migrate"));
+    assert!(!ok, "nothing listens on port 1");
+    assert!(!stderr.contains("streng-geheim") && !stdout.contains("streng-geheim"), "{stderr}");
+}
+
+#[test]
+fn migrate_prepares_an_empty_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("amtsweg.sqlite").exists());
+    assert!(stderr.contains("applied migration"), "{stderr}");
+    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
+    assert!(ok);
+    assert!(!stderr.contains("applied migration"), "nothing is pending the second time: {stderr}");
+}
+
+#[test]
+fn openapi_writes_the_document() {
+    let (ok, stdout, _) = run(amtsweg().arg("openapi"));
+    assert!(ok);
+    let spec: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+}
+
+#[test]
+fn serve_logs_json_with_request_ids_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = amtsweg()
+        .arg("serve")
+        .env("AMTSWEG__STORAGE__DATA_DIR", dir.path())
+        .env("AMTSWEG__SERVER__PORT", "0")
+        .env("AMTSWEG__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut port = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        let message = entry["message"].as_str().unwrap_or_default().to_owned();
+        if let Some(rest) = message.strip_prefix("Amtsweg listening on http://127.0.0.1:") {
+            assert!(message.contains("/docs/"), "the start line names the docs: {message}");
+            port = rest.split(' ').next().and_then(|p| p.parse::<u16>().ok());
+            break;
+        }
+    }
+    let port = port.expect("the start line names the port");
+    let response = std::process::Command::new("curl")
+        .args(["-s", "-H", "X-Request-Id: cli-test-1", &format!("http://127.0.0.1:{port}/health/ready")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&response.stdout).contains("ready"));
+
+    let mut request_logged = false;
+    for line in lines.by_ref() {
+        let entry: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if entry["message"] == "request finished" {
+            assert_eq!(entry["span"]["request_id"], "cli-test-1", "{entry}");
+            request_logged = true;
+            break;
+        }
+    }
+    assert!(request_logged);
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful stop exits 0");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "stops within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
