@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 
 async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json; charset=utf-8");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json; charset=utf-8"
+    );
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
@@ -22,10 +25,20 @@ async fn every_error_answers_as_problem_json(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let validate = app.url("/api/v1/procedures/kita-platz/validate");
 
-    let unknown = problem(app.get("/api/v1/nirgendwo").await, StatusCode::NOT_FOUND, "not_found").await;
+    let unknown = problem(
+        app.get("/api/v1/nirgendwo").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     assert_eq!(unknown["title"], "Nicht gefunden.");
 
-    let wrong_method = app.client.delete(app.url("/api/v1/procedures/kita-platz")).send().await.unwrap();
+    let wrong_method = app
+        .client
+        .delete(app.url("/api/v1/procedures/kita-platz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.headers()["allow"], "GET");
     problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     let wrong_method = app.client.get(&validate).send().await.unwrap();
@@ -44,23 +57,51 @@ async fn every_error_answers_as_problem_json(backend: Backend) {
     let body = problem(malformed, StatusCode::BAD_REQUEST, "malformed_json").await;
     assert_eq!(body["detail"], "Syntax error at line 1, column 9.");
 
-    let empty = app.client.post(&validate).header("content-type", "application/json").send().await.unwrap();
+    let empty = app
+        .client
+        .post(&validate)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     problem(empty, StatusCode::BAD_REQUEST, "malformed_json").await;
 
-    let wrong_type = app.client.post(&validate).header("content-type", "text/plain").body("{}").send().await.unwrap();
-    problem(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let wrong_type = app
+        .client
+        .post(&validate)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(
+        wrong_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     let no_type = app.client.post(&validate).body("{}").send().await.unwrap();
-    problem(no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    problem(
+        no_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 
     let huge = json!({"kind": {"vorname": "x".repeat(300 * 1024)}});
-    let oversized = app.post_json("/api/v1/procedures/kita-platz/validate", &huge).await;
+    let oversized = app
+        .post_json("/api/v1/procedures/kita-platz/validate", &huge)
+        .await;
     problem(oversized, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     let chunked = app
         .client
         .post(&validate)
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_stream(vec![b"[".to_vec(); 300 * 1024])))
+        .body(reqwest::Body::wrap_stream(futures_stream(vec![
+            b"[".to_vec();
+            300 * 1024
+        ])))
         .send()
         .await
         .unwrap();
@@ -73,7 +114,13 @@ fn futures_stream(chunks: Vec<Vec<u8>>) -> impl futures_util::Stream<Item = Resu
 
 async fn request_ids_follow_the_request(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let given = app.client.get(app.url("/health/live")).header("x-request-id", "portal-4711.a").send().await.unwrap();
+    let given = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "portal-4711.a")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(given.headers()["x-request-id"], "portal-4711.a");
 
     let generated = app.get("/health/live").await;
@@ -97,11 +144,23 @@ async fn texts_follow_the_requested_language(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let german = app.get("/api/v1/procedures/unbekannt").await;
     assert_eq!(german.headers()["content-language"], "de");
-    assert_eq!(german.json::<Value>().await.unwrap()["title"], "Verfahren nicht gefunden.");
+    assert_eq!(
+        german.json::<Value>().await.unwrap()["title"],
+        "Verfahren nicht gefunden."
+    );
 
-    let english = app.client.get(app.url("/api/v1/procedures/unbekannt")).header("accept-language", "en-GB").send().await.unwrap();
+    let english = app
+        .client
+        .get(app.url("/api/v1/procedures/unbekannt"))
+        .header("accept-language", "en-GB")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(english.headers()["content-language"], "en");
-    assert_eq!(english.json::<Value>().await.unwrap()["title"], "Procedure not found.");
+    assert_eq!(
+        english.json::<Value>().await.unwrap()["title"],
+        "Procedure not found."
+    );
 
     let query_wins = app
         .client
@@ -110,7 +169,14 @@ async fn texts_follow_the_requested_language(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(query_wins.json::<Value>().await.unwrap()["title"], "Verfahren nicht gefunden.");
+    assert_eq!(
+        query_wins.json::<Value>().await.unwrap()["title"],
+        "Verfahren nicht gefunden."
+    );
 }
 
-backend_tests!(every_error_answers_as_problem_json, request_ids_follow_the_request, texts_follow_the_requested_language);
+backend_tests!(
+    every_error_answers_as_problem_json,
+    request_ids_follow_the_request,
+    texts_follow_the_requested_language
+);

@@ -30,7 +30,11 @@ fn schema(conn: &mut DbConnection) -> Vec<String> {
         }
     };
     let lines: Vec<Line> = diesel::sql_query(query).load(conn).expect("schema query");
-    lines.into_iter().map(|l| l.line).filter(|l| !l.contains("__diesel_schema_migrations")).collect()
+    lines
+        .into_iter()
+        .map(|l| l.line)
+        .filter(|l| !l.contains("__diesel_schema_migrations"))
+        .collect()
 }
 
 async fn every_down_migration_reverses_its_up(backend: Backend) {
@@ -51,7 +55,11 @@ async fn every_down_migration_reverses_its_up(backend: Backend) {
         while let Some((name, expected)) = before.pop() {
             let reverted = amtsweg_db::revert_last_migration(&mut conn).expect("down.sql runs");
             assert_eq!(reverted, name);
-            assert_eq!(schema(&mut conn), expected, "down.sql of {name} does not restore the schema before it");
+            assert_eq!(
+                schema(&mut conn),
+                expected,
+                "down.sql of {name} does not restore the schema before it"
+            );
         }
     })
     .await

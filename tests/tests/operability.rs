@@ -11,11 +11,17 @@ async fn status_within(app: &TestApp, path: &str, expected: StatusCode, limit: D
     loop {
         let asked = Instant::now();
         let status = app.get(path).await.status();
-        assert!(asked.elapsed() < Duration::from_secs(2), "{path} must answer within 2 s");
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{path} must answer within 2 s"
+        );
         if status == expected {
             return started.elapsed();
         }
-        assert!(started.elapsed() < limit, "{path} did not become {expected} within {limit:?} (is {status})");
+        assert!(
+            started.elapsed() < limit,
+            "{path} did not become {expected} within {limit:?} (is {status})"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -36,11 +42,18 @@ async fn readiness_follows_the_database(backend: Backend) {
     match backend {
         Backend::Postgres(_) => {
             let database = backend.fresh_database(true);
-            let amtsweg_db::DatabaseUrl::Postgres(url) = &database.url else { unreachable!() };
+            let amtsweg_db::DatabaseUrl::Postgres(url) = &database.url else {
+                unreachable!()
+            };
             let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
             let through_proxy = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()), 1);
             assert_ne!(&through_proxy, url, "the test URL must name 127.0.0.1:5432");
-            let app = TestApp::builder(backend).database(database).database_url(through_proxy).spawn().await.unwrap();
+            let app = TestApp::builder(backend)
+                .database(database)
+                .database_url(through_proxy)
+                .spawn()
+                .await
+                .unwrap();
             status_within(&app, "/health/ready", StatusCode::OK, Duration::from_secs(2)).await;
 
             proxy.cut();
@@ -48,7 +61,11 @@ async fn readiness_follows_the_database(backend: Backend) {
             assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(down.headers()["retry-after"], "5");
             assert_eq!(down.json::<Value>().await.unwrap()["code"], "not_ready");
-            assert_eq!(app.get("/health/live").await.status(), StatusCode::OK, "the process stays live");
+            assert_eq!(
+                app.get("/health/live").await.status(),
+                StatusCode::OK,
+                "the process stays live"
+            );
 
             proxy.restore();
             status_within(&app, "/health/ready", StatusCode::OK, Duration::from_secs(10)).await;
@@ -58,7 +75,13 @@ async fn readiness_follows_the_database(backend: Backend) {
             let file = app.database.sqlite_path.clone().unwrap();
             let moved = file.with_extension("moved");
             std::fs::rename(&file, &moved).unwrap();
-            status_within(&app, "/health/ready", StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(2)).await;
+            status_within(
+                &app,
+                "/health/ready",
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(2),
+            )
+            .await;
             std::fs::rename(&moved, &file).unwrap();
             status_within(&app, "/health/ready", StatusCode::OK, Duration::from_secs(5)).await;
         }
@@ -72,7 +95,12 @@ async fn metrics_count_requests_per_route(backend: Backend) {
     app.get("/api/v1/procedures/gibt-es-nicht").await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = response.text().await.unwrap();
     for expected in [
         r#"amtsweg_http_requests_total{method="GET",route="/api/v1/procedures",status="200"} 1"#,
@@ -91,7 +119,12 @@ async fn serves_its_api_description_offline(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
-    for path in ["/api/v1/procedures", "/api/v1/procedures/{id}", "/api/v1/procedures/{id}/validate", "/api/v1/procedures/{id}/fee"] {
+    for path in [
+        "/api/v1/procedures",
+        "/api/v1/procedures/{id}",
+        "/api/v1/procedures/{id}/validate",
+        "/api/v1/procedures/{id}/fee",
+    ] {
         assert!(spec["paths"][path].is_object(), "{path} is documented");
     }
     let redirect = app.get("/docs").await;
@@ -100,13 +133,29 @@ async fn serves_its_api_description_offline(backend: Backend) {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"] {
+    for asset in [
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
         let response = app.get(asset).await;
-        assert_eq!(response.status(), StatusCode::OK, "{asset} is served from the binary");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{asset} is served from the binary"
+        );
     }
-    let initializer = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(initializer.contains("/openapi.json"));
-    assert!(!html.contains("https://") && !initializer.contains("https://"), "nothing is loaded from the internet");
+    assert!(
+        !html.contains("https://") && !initializer.contains("https://"),
+        "nothing is loaded from the internet"
+    );
 }
 
 backend_tests!(

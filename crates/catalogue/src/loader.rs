@@ -105,7 +105,9 @@ pub fn parse(text: &str, file_stem: &str) -> Result<LoadedProcedure, Vec<(String
         let reason = err.into_inner().to_string();
         // serde_yaml_ng starts some messages with (part of) the path; say it once.
         let reason = match reason.split_once(": ") {
-            Some((head, rest)) if !head.contains(' ') && !head.is_empty() && path.starts_with(head) => rest.to_owned(),
+            Some((head, rest)) if !head.contains(' ') && !head.is_empty() && path.starts_with(head) => {
+                rest.to_owned()
+            }
             _ => reason,
         };
         vec![(path, reason)]

@@ -54,7 +54,12 @@ fn check_catalogue(dir: &std::path::Path) -> ExitCode {
         Ok(catalogue) => {
             let mut out = std::io::stdout();
             // A failed write to stdout changes nothing about the verdict, which the exit code carries.
-            let _ = writeln!(out, "{}: {} procedures, all valid", dir.display(), catalogue.len());
+            let _ = writeln!(
+                out,
+                "{}: {} procedures, all valid",
+                dir.display(),
+                catalogue.len()
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {

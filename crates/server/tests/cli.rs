@@ -1,4 +1,10 @@
 //! The `amtsweg` binary as an operator uses it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failed unwrap is a failed test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -50,11 +56,21 @@ fn catalogue_check_accepts_the_shipped_catalogue() {
 #[test]
 fn catalogue_check_names_file_path_and_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../procedures/meldebescheinigung.yaml")).unwrap();
-    std::fs::write(dir.path().join("meldebescheinigung.yaml"), shipped.replace("einfach: 500", "einfach: null")).unwrap();
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../procedures/meldebescheinigung.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("meldebescheinigung.yaml"),
+        shipped.replace("einfach: 500", "einfach: null"),
+    )
+    .unwrap();
     let (ok, _, stderr) = run(amtsweg().args(["catalogue", "check"]).arg(dir.path()));
     assert!(!ok);
-    assert!(stderr.contains("meldebescheinigung.yaml: fees[0]: amounts_cents.einfach: invalid type: null"), "{stderr}");
+    assert!(
+        stderr.contains("meldebescheinigung.yaml: fees[0]: amounts_cents.einfach: invalid type: null"),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 problem(s) found"), "{stderr}");
 }
 
@@ -70,26 +86,43 @@ fn bad_configuration_stops_start_up_naming_the_key() {
 
     let (ok, _, stderr) = run(amtsweg().args(["--config", "/nonexistent/amtsweg.toml", "migrate"]));
     assert!(!ok);
-    assert!(stderr.contains("/nonexistent/amtsweg.toml does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/amtsweg.toml does not exist"),
+        "{stderr}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("amtsweg.toml");
-    std::fs::write(&config, "[database]\nurl = \"postgres://amtsweg:streng-geheim@127.0.0.1:1/amtsweg\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://amtsweg:streng-geheim@127.0.0.1:1/amtsweg\"\n",
+    )
+    .unwrap();
     let (ok, stdout, stderr) = run(amtsweg().arg("--config").arg(&config).arg("migrate"));
     assert!(!ok, "nothing listens on port 1");
-    assert!(!stderr.contains("streng-geheim") && !stdout.contains("streng-geheim"), "{stderr}");
+    assert!(
+        !stderr.contains("streng-geheim") && !stdout.contains("streng-geheim"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn migrate_prepares_an_empty_sqlite_database() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
+    let (ok, _, stderr) = run(amtsweg()
+        .arg("migrate")
+        .env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
     assert!(ok, "{stderr}");
     assert!(dir.path().join("amtsweg.sqlite").exists());
     assert!(stderr.contains("applied migration"), "{stderr}");
-    let (ok, _, stderr) = run(amtsweg().arg("migrate").env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
+    let (ok, _, stderr) = run(amtsweg()
+        .arg("migrate")
+        .env("AMTSWEG__STORAGE__DATA_DIR", dir.path()));
     assert!(ok);
-    assert!(!stderr.contains("applied migration"), "nothing is pending the second time: {stderr}");
+    assert!(
+        !stderr.contains("applied migration"),
+        "nothing is pending the second time: {stderr}"
+    );
 }
 
 #[test]
@@ -116,17 +149,26 @@ fn serve_logs_json_with_request_ids_and_stops_on_sigterm() {
     let mut port = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        let entry: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
         let message = entry["message"].as_str().unwrap_or_default().to_owned();
         if let Some(rest) = message.strip_prefix("Amtsweg listening on http://127.0.0.1:") {
-            assert!(message.contains("/docs/"), "the start line names the docs: {message}");
+            assert!(
+                message.contains("/docs/"),
+                "the start line names the docs: {message}"
+            );
             port = rest.split(' ').next().and_then(|p| p.parse::<u16>().ok());
             break;
         }
     }
     let port = port.expect("the start line names the port");
     let response = std::process::Command::new("curl")
-        .args(["-s", "-H", "X-Request-Id: cli-test-1", &format!("http://127.0.0.1:{port}/health/ready")])
+        .args([
+            "-s",
+            "-H",
+            "X-Request-Id: cli-test-1",
+            &format!("http://127.0.0.1:{port}/health/ready"),
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&response.stdout).contains("ready"));
@@ -142,7 +184,10 @@ fn serve_logs_json_with_request_ids_and_stops_on_sigterm() {
     }
     assert!(request_logged);
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let started = std::time::Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -17,18 +17,23 @@ pub struct TestApp {
     _data: std::sync::Arc<tempfile::TempDir>,
 }
 
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
+
 pub struct TestAppBuilder {
     backend: Backend,
     procedures: PathBuf,
     database: Option<FreshDatabase>,
     data: Option<std::sync::Arc<tempfile::TempDir>>,
     database_url: Option<String>,
-    configure: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    configure: Vec<SettingsChange>,
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        TestApp::builder(backend).spawn().await.expect("the application starts")
+        TestApp::builder(backend)
+            .spawn()
+            .await
+            .expect("the application starts")
     }
 
     pub fn builder(backend: Backend) -> TestAppBuilder {
@@ -67,7 +72,12 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn stop(&self) {
@@ -130,7 +140,9 @@ impl TestAppBuilder {
         tokio::spawn(app.run_until_stopped());
         Ok(TestApp {
             address,
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             database,
             data_dir: data.path().to_owned(),
             handle,

@@ -21,7 +21,9 @@ impl Backend {
         match std::env::var(POSTGRES_URL_VAR) {
             Ok(url) if !url.trim().is_empty() => Some(Backend::Postgres(url)),
             _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("CI=true but {POSTGRES_URL_VAR} is not set: the PostgreSQL suite must not be skipped in CI")
+                panic!(
+                    "CI=true but {POSTGRES_URL_VAR} is not set: the PostgreSQL suite must not be skipped in CI"
+                )
             }
             _ => {
                 eprintln!("skipped on PostgreSQL: {POSTGRES_URL_VAR} is not set");
@@ -41,14 +43,21 @@ impl Backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let path = dir.path().join("amtsweg.sqlite");
-                FreshDatabase { url: DatabaseUrl::Sqlite(path.clone()), _guard: Arc::new(Guard::Sqlite(dir)), sqlite_path: Some(path) }
+                FreshDatabase {
+                    url: DatabaseUrl::Sqlite(path.clone()),
+                    _guard: Arc::new(Guard::Sqlite(dir)),
+                    sqlite_path: Some(path),
+                }
             }
             Backend::Postgres(admin) => {
                 let name = postgres::create_database(admin, migrated);
                 let url = postgres::url_with_database(admin, &name);
                 FreshDatabase {
                     url: DatabaseUrl::Postgres(url),
-                    _guard: Arc::new(Guard::Postgres { admin: admin.clone(), name }),
+                    _guard: Arc::new(Guard::Postgres {
+                        admin: admin.clone(),
+                        name,
+                    }),
                     sqlite_path: None,
                 }
             }

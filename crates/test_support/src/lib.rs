@@ -1,7 +1,11 @@
 //! The test harness: spawns the real application on port 0 against a fresh database per test and talks HTTP to
 //! it. The same test runs on SQLite (always) and on PostgreSQL when `AMTSWEG_TEST_POSTGRES_URL` is set; with
 //! `CI=true` a missing PostgreSQL URL fails the test instead of skipping it.
-#![expect(clippy::expect_used, clippy::panic, reason = "a test harness aborts the test when its setup fails")]
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness aborts the test when its setup fails"
+)]
 
 mod app;
 mod backend;
@@ -39,5 +43,8 @@ macro_rules! backend_tests {
 
 /// The workspace root, for shipped files such as `procedures/` and `openapi/`.
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }

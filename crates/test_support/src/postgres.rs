@@ -8,7 +8,7 @@ use diesel::{Connection, PgConnection};
 use sha2::{Digest, Sha256};
 
 /// Any fixed key; serialises template creation across concurrently running test processes.
-const TEMPLATE_LOCK: i64 = 0x616d_7473_7765_67;
+const TEMPLATE_LOCK: i64 = 0x0061_6d74_7377_6567;
 
 /// Replaces the database name in a PostgreSQL URL.
 pub fn url_with_database(url: &str, name: &str) -> String {
@@ -17,7 +17,9 @@ pub fn url_with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{name}", &base[..path_start]);
     if let Some(query) = query {
         out.push('?');
@@ -74,11 +76,13 @@ fn exists(conn: &mut PgConnection, name: &str) -> bool {
 pub fn create_database(admin_url: &str, migrated: bool) -> String {
     let name = format!("amtsweg_test_{}", uuid::Uuid::now_v7().simple());
     let mut conn = admin(admin_url);
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})")).expect("advisory lock");
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
+        .expect("advisory lock");
     let template = if migrated {
         let template = format!("amtsweg_template_{}", migrations_fingerprint());
         if !exists(&mut conn, &template) {
-            conn.batch_execute(&format!("CREATE DATABASE {template}")).expect("create template");
+            conn.batch_execute(&format!("CREATE DATABASE {template}"))
+                .expect("create template");
             let mut db = DbConnection::Postgres(admin(&url_with_database(admin_url, &template)));
             amtsweg_db::run_migrations(&mut db).expect("migrate template");
         }
@@ -102,8 +106,17 @@ pub fn drop_database(admin_url: &str, name: &str) {
 mod tests {
     #[test]
     fn database_names_are_replaced() {
-        assert_eq!(super::url_with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::url_with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-        assert_eq!(super::url_with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            super::url_with_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::url_with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::url_with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 }

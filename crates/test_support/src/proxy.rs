@@ -22,7 +22,10 @@ impl TcpProxy {
     pub async fn start(upstream: SocketAddr) -> TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        let state = Arc::new(State { cut: AtomicBool::new(false), links: Mutex::new(Vec::new()) });
+        let state = Arc::new(State {
+            cut: AtomicBool::new(false),
+            links: Mutex::new(Vec::new()),
+        });
         let accept_state = state.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
@@ -35,7 +38,11 @@ impl TcpProxy {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
-                accept_state.links.lock().expect("links").push(link.abort_handle());
+                accept_state
+                    .links
+                    .lock()
+                    .expect("links")
+                    .push(link.abort_handle());
             }
         })
         .abort_handle();

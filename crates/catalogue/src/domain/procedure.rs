@@ -232,12 +232,18 @@ impl<'de> Deserialize<'de> for FeeRule {
         fn fields<T: serde::de::DeserializeOwned, E: Error>(value: serde_json::Value) -> Result<T, E> {
             serde_path_to_error::deserialize(value).map_err(|err| {
                 let path = err.path().to_string();
-                if path == "." { E::custom(err.into_inner()) } else { E::custom(format!("{path}: {}", err.into_inner())) }
+                if path == "." {
+                    E::custom(err.into_inner())
+                } else {
+                    E::custom(format!("{path}: {}", err.into_inner()))
+                }
             })
         }
 
         let mut value = serde_json::Value::deserialize(deserializer)?;
-        let map = value.as_object_mut().ok_or_else(|| D::Error::custom("a fee rule must be a mapping"))?;
+        let map = value
+            .as_object_mut()
+            .ok_or_else(|| D::Error::custom("a fee rule must be a mapping"))?;
         let rule = match map.remove("rule") {
             Some(serde_json::Value::String(rule)) => rule,
             Some(_) => return Err(D::Error::custom("`rule` must be a string")),
@@ -245,24 +251,72 @@ impl<'de> Deserialize<'de> for FeeRule {
         };
         Ok(match rule.as_str() {
             "fixed" => {
-                let Fixed { description, amount_cents, booking } = fields(value)?;
-                FeeRule::Fixed { description, amount_cents, booking }
+                let Fixed {
+                    description,
+                    amount_cents,
+                    booking,
+                } = fields(value)?;
+                FeeRule::Fixed {
+                    description,
+                    amount_cents,
+                    booking,
+                }
             }
             "per_item" => {
-                let PerItem { description, field, amount_cents, free_items, booking } = fields(value)?;
-                FeeRule::PerItem { description, field, amount_cents, free_items, booking }
+                let PerItem {
+                    description,
+                    field,
+                    amount_cents,
+                    free_items,
+                    booking,
+                } = fields(value)?;
+                FeeRule::PerItem {
+                    description,
+                    field,
+                    amount_cents,
+                    free_items,
+                    booking,
+                }
             }
             "percentage" => {
-                let Percentage { description, field, percent, minimum_cents, maximum_cents, rounding, booking } =
-                    fields(value)?;
-                FeeRule::Percentage { description, field, percent, minimum_cents, maximum_cents, rounding, booking }
+                let Percentage {
+                    description,
+                    field,
+                    percent,
+                    minimum_cents,
+                    maximum_cents,
+                    rounding,
+                    booking,
+                } = fields(value)?;
+                FeeRule::Percentage {
+                    description,
+                    field,
+                    percent,
+                    minimum_cents,
+                    maximum_cents,
+                    rounding,
+                    booking,
+                }
             }
             "by_value" => {
-                let ByValue { description, field, amounts_cents, booking } = fields(value)?;
-                FeeRule::ByValue { description, field, amounts_cents, booking }
+                let ByValue {
+                    description,
+                    field,
+                    amounts_cents,
+                    booking,
+                } = fields(value)?;
+                FeeRule::ByValue {
+                    description,
+                    field,
+                    amounts_cents,
+                    booking,
+                }
             }
             other => {
-                return Err(D::Error::unknown_variant(other, &["fixed", "per_item", "percentage", "by_value"]));
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["fixed", "per_item", "percentage", "by_value"],
+                ));
             }
         })
     }

@@ -71,7 +71,8 @@ pub async fn request_context(
         res.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
     if !res.headers().contains_key(CONTENT_LANGUAGE) {
-        res.headers_mut().insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+        res.headers_mut()
+            .insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
     }
     span.in_scope(|| {
         tracing::info!(
