@@ -7,6 +7,7 @@
 mod connection;
 mod database;
 mod migrations;
+pub mod personal_data;
 mod url;
 
 pub use connection::{DbConnection, MultiBackend};

@@ -6,11 +6,16 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
+use amtsweg_account::{AccountDeps, AccountPersonalData, AccountService, Sessions};
+use amtsweg_auth::{Authenticator, KeyRing, SessionGuard};
 use amtsweg_catalogue::CatalogueService;
+use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
 use amtsweg_kernel::http::{JsonLimit, path_error_handler, request_context};
 use amtsweg_kernel::{SharedClock, SystemClock};
+use amtsweg_mail::{MailPersonalData, MailQueue, MailWorker};
 use anyhow::Context;
+use tokio::task::AbortHandle;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::SwaggerUi;
@@ -21,18 +26,15 @@ use crate::settings::Settings;
 
 /// Every documented route. The OpenAPI document is generated from exactly this.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(scope::scope("/api/v1").configure(amtsweg_catalogue::configure))
-        .service(operations::live)
-        .service(operations::ready)
-        .service(operations::metrics);
-}
-
-/// A running (not yet awaited) service.
-pub struct Application {
-    port: u16,
-    host: String,
-    server: Server,
-    db: Database,
+    cfg.service(
+        scope::scope("/api/v1")
+            .configure(amtsweg_catalogue::configure)
+            .configure(amtsweg_account::configure),
+    )
+    .configure(amtsweg_account::http::configure_root)
+    .service(operations::live)
+    .service(operations::ready)
+    .service(operations::metrics);
 }
 
 /// What the app needs besides settings; tests substitute the clock.
@@ -70,21 +72,104 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     .await?
 }
 
-impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        Application::build_with(settings, Dependencies::default()).await
-    }
+/// The services of one instance, wired together; shared by the HTTP server and the command line.
+pub struct Services {
+    pub db: Database,
+    pub clock: SharedClock,
+    pub catalogue: CatalogueService,
+    pub auth: Arc<Authenticator>,
+    pub accounts: AccountService,
+    pub mail: MailQueue,
+    pub mail_worker: MailWorker,
+}
 
-    pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
+impl Services {
+    pub async fn start(settings: &Settings, deps: Dependencies) -> anyhow::Result<Services> {
         std::fs::create_dir_all(&settings.storage.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 settings.storage.data_dir.display()
             )
         })?;
-        let db = open_database(&settings).await?;
-        let catalogue =
-            CatalogueService::start(&settings.catalogue.dir, db.clone(), deps.clock.clone()).await?;
+        let clock = deps.clock;
+        let db = open_database(settings).await?;
+        let catalogue = CatalogueService::start(&settings.catalogue.dir, db.clone(), clock.clone()).await?;
+        let keys = Arc::new(KeyRing::start(db.clone(), clock.now()).await?);
+        let auth = Arc::new(Authenticator::new(
+            keys,
+            settings.account.issuer.clone(),
+            clock.clone(),
+        ));
+        let (mail_worker, mail) = MailWorker::new(
+            db.clone(),
+            clock.clone(),
+            &settings.mail,
+            &settings.storage.data_dir,
+        )?;
+        // Every module that keeps personal data registers here, so export and erasure cover all of them.
+        let sections: Vec<Arc<dyn PersonalData>> =
+            vec![Arc::new(AccountPersonalData), Arc::new(MailPersonalData)];
+        let accounts = AccountService::new(AccountDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            mail: mail.clone(),
+            clock: clock.clone(),
+            settings: settings.account.clone(),
+            privacy: PersonalDataRegistry::new(sections),
+            catalogue: catalogue.clone(),
+        })?;
+        accounts.bootstrap_admin().await?;
+        Ok(Services {
+            db,
+            clock,
+            catalogue,
+            auth,
+            accounts,
+            mail,
+            mail_worker,
+        })
+    }
+}
+
+/// A running (not yet awaited) service.
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+    db: Database,
+    background: Vec<AbortHandle>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with(settings, Dependencies::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
+        let services = Services::start(&settings, deps).await?;
+        let Services {
+            db,
+            catalogue,
+            auth,
+            accounts,
+            mail_worker,
+            ..
+        } = services;
+
+        let mut background = vec![tokio::spawn(mail_worker.run()).abort_handle()];
+        let daily = accounts.clone();
+        background.push(
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+                loop {
+                    interval.tick().await;
+                    if let Err(err) = daily.flag_inactive_accounts().await {
+                        tracing::warn!(error = %err, "flagging inactive accounts failed");
+                    }
+                }
+            })
+            .abort_handle(),
+        );
 
         let metrics = web::Data::new(Metrics::new()?);
         metrics
@@ -94,6 +179,10 @@ impl Application {
         let route_table = web::Data::new(RouteTable::from_openapi(&api));
         let catalogue = web::Data::new(catalogue);
         let db_data = web::Data::new(db.clone());
+        let auth = web::Data::from(auth);
+        let guard: Arc<dyn SessionGuard> = Arc::new(Sessions(accounts.clone()));
+        let guard: web::Data<dyn SessionGuard> = web::Data::from(guard);
+        let accounts = web::Data::new(accounts);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -111,6 +200,9 @@ impl Application {
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
                 .app_data(route_table.clone())
+                .app_data(auth.clone())
+                .app_data(guard.clone())
+                .app_data(accounts.clone())
                 .app_data(json_limit)
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(routes)
@@ -138,6 +230,7 @@ impl Application {
             host: settings.server.host.clone(),
             server: server.run(),
             db,
+            background,
         })
     }
 
@@ -159,6 +252,10 @@ impl Application {
             backend = %self.db.backend(),
             "Amtsweg listening on {base} — API docs: {base}/docs/ — OpenAPI: {base}/openapi.json"
         );
-        self.server.await
+        let result = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        result
     }
 }

@@ -41,6 +41,26 @@ pub enum Command {
         #[command(subcommand)]
         command: CatalogueCommand,
     },
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Manage API clients of specialised procedures.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Check the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,4 +71,45 @@ pub enum CatalogueCommand {
         /// Directory of procedure definitions (*.yaml).
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff account and print its one-time initial password. TOTP is set up at the first login.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// ROLE or ROLE:UNIT, repeatable; roles: case_worker, supervisor, catalogue_admin, system_admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// de or en.
+        #[arg(long, default_value = "de")]
+        language: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an API client and print its client_id and secret (shown only now).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// procedures:read, applications:read:PROCEDURE or applications:write:PROCEDURE; repeatable.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; print the first broken link and exit non-zero if there is one.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Sign new tokens with a fresh key; the old one verifies until its tokens have expired.
+    Rotate,
 }

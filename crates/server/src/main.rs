@@ -1,11 +1,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use amtsweg_server::cli::{CatalogueCommand, Cli, Command};
+use amtsweg_audit::Actor;
+use amtsweg_server::app::{Dependencies, Services};
+use amtsweg_server::cli::{
+    AuditCommand, CatalogueCommand, Cli, ClientCommand, Command, KeysCommand, StaffCommand,
+};
 use amtsweg_server::{Application, Settings, app, openapi, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for everything (lettre, reqwest); two compiled in would make rustls refuse to pick.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -14,6 +20,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(line: &str) {
+    // The exit code carries success or failure; a closed stdout changes nothing about it.
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -46,20 +57,102 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Staff { command } => with_services(cli.config, |services| async move {
+            let StaffCommand::Add {
+                email,
+                name,
+                roles,
+                language,
+            } = command;
+            let roles = roles
+                .iter()
+                .map(|r| amtsweg_account::service::StaffRole::parse(r))
+                .collect();
+            let created = services
+                .accounts
+                .create_staff(Actor::system(), &email, &name, &language, roles, None)
+                .await
+                .map_err(api)?;
+            print(&format!(
+                "created staff account {} ({})",
+                created.id, created.email
+            ));
+            print(&format!("one-time password: {}", created.initial_password));
+            services.mail_worker.run_once().await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Client { command } => with_services(cli.config, |services| async move {
+            let ClientCommand::Add { name, scopes } = command;
+            let created = services
+                .accounts
+                .create_client(Actor::system(), &name, scopes)
+                .await
+                .map_err(api)?;
+            print(&format!("client_id: {}", created.client_id));
+            print(&format!("client_secret: {}", created.client_secret));
+            print(&format!("scopes: {}", created.scopes.join(" ")));
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => with_services(cli.config, |services| async move {
+            let report = services.db.read(amtsweg_audit::verify).await?;
+            match report.broken {
+                None => {
+                    print(&format!("audit log intact: {} entries", report.rows));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((seq, why)) => {
+                    print(&format!(
+                        "audit log broken at entry {seq}: {why} ({} entries verified before it)",
+                        report.rows
+                    ));
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => with_services(cli.config, |services| async move {
+            let kid = services
+                .accounts
+                .rotate_signing_key(Actor::system())
+                .await
+                .map_err(api)?;
+            print(&format!("signing with new key {kid}"));
+            Ok(ExitCode::SUCCESS)
+        }),
     }
+}
+
+/// Validation and other client errors of a service, as text for the terminal.
+fn api(err: amtsweg_account::AccountError) -> anyhow::Error {
+    let problem = amtsweg_kernel::ApiError::from(err);
+    let body = problem.body(amtsweg_kernel::Lang::En, None);
+    anyhow::anyhow!("{}", serde_json::to_string_pretty(&body).unwrap_or_default())
+}
+
+fn with_services<F, Fut>(config: Option<std::path::PathBuf>, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Services) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let settings = Settings::load(config.as_deref())?;
+    telemetry::init(&settings.log);
+    actix_web::rt::System::new().block_on(async move {
+        let services = Services::start(&settings, Dependencies::default()).await?;
+        f(services).await
+    })
 }
 
 fn check_catalogue(dir: &std::path::Path) -> ExitCode {
     match amtsweg_catalogue::load_dir(dir) {
         Ok(catalogue) => {
-            let mut out = std::io::stdout();
-            // A failed write to stdout changes nothing about the verdict, which the exit code carries.
-            let _ = writeln!(
-                out,
+            print(&format!(
                 "{}: {} procedures, all valid",
                 dir.display(),
                 catalogue.len()
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -1,8 +1,73 @@
 //! The OpenAPI 3.1 document, generated from the handlers that are registered (so documentation and routing cannot
 //! drift), plus the general information about the API.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
+
+/// How callers authenticate: citizens and staff with bearer tokens of their own audience, specialised
+/// procedures with the client credentials grant.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            "citizen",
+            bearer(
+                "Access token of a citizen session (POST /api/v1/auth/login), audience `amtsweg:citizen`.",
+            ),
+        );
+        components.add_security_scheme(
+            "staff",
+            bearer(
+                "Access token of a staff session (POST /api/v1/staff/auth/login), audience `amtsweg:staff`.",
+            ),
+        );
+        components.add_security_scheme(
+            "client",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/oauth/token",
+                    Scopes::from_iter([
+                        ("procedures:read", "Read the catalogue"),
+                        (
+                            "applications:read:{procedure}",
+                            "Read applications of a procedure",
+                        ),
+                        (
+                            "applications:write:{procedure}",
+                            "Report back on applications of a procedure",
+                        ),
+                    ]),
+                ))],
+                "Specialised procedures (Fachverfahren), audience `amtsweg:client`.",
+            )),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "client_id and client_secret of an API client (client_secret_basic)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,8 +81,15 @@ use utoipa_actix_web::AppExt;
             Every answer carries `X-Request-Id` (taken from the request when given).",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
     ),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "catalogue", description = "The public catalogue of procedures (Leistungskatalog)"),
+        (name = "accounts", description = "Bürgerkonto: registration, login, sessions, eID"),
+        (name = "me", description = "The logged-in citizen's own account, profile, consents and data"),
+        (name = "organisations", description = "Organisation accounts acting through their member persons"),
+        (name = "staff", description = "Login for staff"),
+        (name = "admin", description = "Administration: staff, API clients, keys, jobs"),
+        (name = "auth", description = "Tokens for specialised procedures and the public keys that verify tokens"),
         (name = "operations", description = "Health and metrics for operators"),
     )
 )]

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use amtsweg_account::AccountSettings;
 use amtsweg_db::DatabaseUrl;
+use amtsweg_mail::MailSettings;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +19,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub catalogue: CatalogueSettings,
     pub log: LogSettings,
+    pub account: AccountSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +176,24 @@ impl Settings {
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError("`server.max_body_bytes`: must be at least 1".into()));
+        }
+        for (key, minutes) in [
+            ("account.access_token_minutes", self.account.access_token_minutes),
+            ("account.client_token_minutes", self.account.client_token_minutes),
+        ] {
+            if !(1..=15).contains(&minutes) {
+                return Err(ConfigError(format!("`{key}`: must be between 1 and 15 minutes")));
+            }
+        }
+        if self.account.recent_auth_minutes < 1 || self.account.refresh_token_days < 1 {
+            return Err(ConfigError(
+                "`account.recent_auth_minutes` and `account.refresh_token_days` must be positive".into(),
+            ));
+        }
+        if !(1..=30).contains(&self.account.reset_minutes) {
+            return Err(ConfigError(
+                "`account.reset_minutes`: must be between 1 and 30".into(),
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| ConfigError(format!("`log.level`: {err}")))?;

@@ -1,0 +1,223 @@
+//! Administration for system administrators: staff, API clients, signing keys, maintenance jobs.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, post, web};
+use amtsweg_audit::{Actor, ActorKind};
+use amtsweg_auth::StaffAuth;
+use amtsweg_kernel::http::{Json, json_response, ok};
+use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, Text};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::AccountError;
+use crate::service::{AccountService, ClientCreated, ClientSummary, StaffCreated, StaffRole, StaffSummary};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_staff)
+        .service(list_staff)
+        .service(create_client)
+        .service(list_clients)
+        .service(rotate_secret)
+        .service(disable_client)
+        .service(rotate_keys)
+        .service(run_job);
+}
+
+fn admin(auth: &StaffAuth) -> Result<Actor, ApiError> {
+    auth.require_system_admin()?;
+    Ok(Actor::new(
+        ActorKind::Staff,
+        &auth.account_id,
+        auth.address.clone(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    email: String,
+    name: String,
+    #[serde(default = "german")]
+    preferred_language: String,
+    roles: Vec<StaffRole>,
+}
+
+fn german() -> String {
+    "de".into()
+}
+
+/// Creates a staff account with roles scoped to organisational units. The initial password is shown once.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    request_body = NewStaff,
+    responses(
+        (status = 201, description = "Created", body = StaffCreated),
+        (status = 403, description = "Not a system administrator", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`staff_exists`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid e-mail, role or unit", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/admin/staff")]
+async fn create_staff(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    body: Json<NewStaff>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&auth)?;
+    let body = body.into_inner();
+    let created = service
+        .create_staff(
+            actor,
+            &body.email,
+            &body.name,
+            &body.preferred_language,
+            body.roles,
+            None,
+        )
+        .await?;
+    json_response(StatusCode::CREATED, &created)
+}
+
+/// All staff accounts with their roles.
+#[utoipa::path(tag = "admin", security(("staff" = [])), responses((status = 200, description = "Staff", body = Vec<StaffSummary>)))]
+#[get("/admin/staff")]
+async fn list_staff(service: web::Data<AccountService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+    admin(&auth)?;
+    ok(&service.list_staff().await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// Name of the specialised procedure, e.g. `OK.VERKEHR Bewohnerparken`.
+    name: String,
+    /// `procedures:read`, `applications:read:{procedure}`, `applications:write:{procedure}`.
+    scopes: Vec<String>,
+}
+
+/// Registers an API client of a specialised procedure. The secret is shown once.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    request_body = NewClient,
+    responses(
+        (status = 201, description = "Created", body = ClientCreated),
+        (status = 422, description = "Invalid scope", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/admin/clients")]
+async fn create_client(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    body: Json<NewClient>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&auth)?;
+    let body = body.into_inner();
+    json_response(
+        StatusCode::CREATED,
+        &service.create_client(actor, &body.name, body.scopes).await?,
+    )
+}
+
+/// All API clients.
+#[utoipa::path(tag = "admin", security(("staff" = [])), responses((status = 200, description = "Clients", body = Vec<ClientSummary>)))]
+#[get("/admin/clients")]
+async fn list_clients(service: web::Data<AccountService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+    admin(&auth)?;
+    ok(&service.list_clients().await?)
+}
+
+/// Issues a new secret; the previous one stays valid for the configured overlap (default 24 hours).
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "client_id")),
+    responses(
+        (status = 200, description = "The new secret", body = ClientCreated),
+        (status = 404, description = "No such (enabled) client", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/admin/clients/{id}/secret")]
+async fn rotate_secret(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&auth)?;
+    ok(&service.rotate_client_secret(actor, &id).await?)
+}
+
+/// Disables a client; its tokens stop working at once.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Disabled"), (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"))
+)]
+#[delete("/admin/clients/{id}")]
+async fn disable_client(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&auth)?;
+    service.disable_client(actor, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rotated {
+    /// Key id of the new signing key.
+    kid: String,
+}
+
+/// Starts signing tokens with a new key. The old key stays published until every token it signed has expired.
+#[utoipa::path(tag = "admin", security(("staff" = [])), responses((status = 200, description = "Rotated", body = Rotated)))]
+#[post("/admin/keys/rotate")]
+async fn rotate_keys(service: web::Data<AccountService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&auth)?;
+    let kid = service.rotate_signing_key(actor).await?;
+    ok(&Rotated { kid })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobRun {
+    job: String,
+    /// How many objects the job changed.
+    affected: usize,
+}
+
+/// Runs a maintenance job now (they also run daily): `flag-inactive-accounts`.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(("name" = String, Path, description = "Job name")),
+    responses(
+        (status = 200, description = "Done", body = JobRun),
+        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/admin/jobs/{name}/run")]
+async fn run_job(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin(&auth)?;
+    let affected = match name.as_str() {
+        "flag-inactive-accounts" => service.flag_inactive_accounts().await?,
+        _ => {
+            return Err(AccountError::NotFound(
+                "job_not_found",
+                Text::fixed("Diesen Job gibt es nicht.", "There is no such job."),
+            )
+            .into());
+        }
+    };
+    ok(&JobRun {
+        job: name.into_inner(),
+        affected,
+    })
+}

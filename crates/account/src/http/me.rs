@@ -1,0 +1,453 @@
+//! The logged-in citizen's own account: profile, password, two-factor, consents, security events, export,
+//! deletion, organisations. Every route acts on the caller's own data only.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use amtsweg_auth::CitizenAuth;
+use amtsweg_kernel::ApiError;
+use amtsweg_kernel::http::{Json, Query, json_response, ok};
+use amtsweg_kernel::pagination::{Page, PageQuery};
+use amtsweg_kernel::problem::ProblemDoc;
+use chrono::Duration;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::meta;
+use crate::service::{
+    AccountService, ConsentView, DeletionReport, OrganisationView, ProfilePatch, ProfileView, Realm,
+    SecurityEventView, TotpEnrollment,
+};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_me)
+        .service(patch_me)
+        .service(delete_me)
+        .service(change_password)
+        .service(start_totp)
+        .service(confirm_totp)
+        .service(disable_totp)
+        .service(list_consents)
+        .service(grant_consent)
+        .service(revoke_consent)
+        .service(export)
+        .service(security_events)
+        .service(list_organisations)
+        .service(create_organisation)
+        .service(get_organisation)
+        .service(add_member);
+}
+
+fn recent(service: &AccountService, auth: &CitizenAuth) -> Result<(), ApiError> {
+    auth.require_recent_authentication(
+        service.now(),
+        Duration::minutes(service.settings().recent_auth_minutes),
+    )
+}
+
+/// The caller's account and profile.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The account", body = ProfileView),
+        (status = 401, description = "Not logged in", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/me")]
+async fn get_me(service: web::Data<AccountService>, auth: CitizenAuth) -> Result<HttpResponse, ApiError> {
+    ok(&service.profile(&auth.account_id, auth.level).await?)
+}
+
+/// Changes name, language and profile data (JSON Merge Patch: `null` clears a field). Fields that came from the
+/// eID cannot be changed by hand (`verified_field`).
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body(content = ProfilePatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated account", body = ProfileView),
+        (status = 422, description = "Invalid or verified fields", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/me")]
+async fn patch_me(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<ProfilePatch>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .update_profile(&auth.account_id, body.into_inner(), auth.level, meta(&req))
+        .await?)
+}
+
+/// Deletes the account (GDPR Art. 17): personal data that no retention duty covers is erased in every module, the
+/// account is deactivated, and what must be kept is listed with its legal basis. Needs an authentication within
+/// the last 10 minutes.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = DeletionReport),
+        (status = 401, description = "`insufficient_user_authentication` (max_age): authenticate again", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/me")]
+async fn delete_me(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    recent(&service, &auth)?;
+    ok(&service
+        .delete_account(Realm::Citizen, &auth.account_id, meta(&req))
+        .await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; other sessions end, and a notice goes to the account's address.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "Wrong current password or weak new one", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/password")]
+async fn change_password(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<PasswordChange>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    service
+        .change_password(
+            Realm::Citizen,
+            &auth.account_id,
+            &auth.session_id,
+            SecretString::from(body.current_password),
+            SecretString::from(body.new_password),
+            meta(&req),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Starts setting up TOTP: the secret, its `otpauth://` URI and a QR code for an authenticator app. Confirm with a
+/// first code within 30 minutes.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 200, description = "Scan the QR code, then confirm", body = TotpEnrollment),
+        (status = 409, description = "`totp_already_enabled`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/totp")]
+async fn start_totp(service: web::Data<AccountService>, auth: CitizenAuth) -> Result<HttpResponse, ApiError> {
+    super::auth::no_store(ok(&service.start_totp(&auth.account_id).await?)?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    /// Six digits from the authenticator app.
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Ten single-use codes for when the phone is lost. Shown only now.
+    recovery_codes: Vec<String>,
+}
+
+/// Confirms TOTP with a first code. From now on, logins need a code and reach `substantial`.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Enabled; keep the recovery codes", body = RecoveryCodes),
+        (status = 409, description = "Not started or already enabled", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong code", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/totp/confirm")]
+async fn confirm_totp(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<CodeBody>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let codes = service
+        .confirm_totp(Realm::Citizen, &auth.account_id, &body.0.code, meta(&req))
+        .await?;
+    super::auth::no_store(ok(&RecoveryCodes {
+        recovery_codes: codes,
+    })?)
+}
+
+/// Switches TOTP off. Needs an authentication within the last 10 minutes.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 401, description = "`insufficient_user_authentication` (max_age)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`totp_not_enabled`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/me/totp")]
+async fn disable_totp(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    recent(&service, &auth)?;
+    service
+        .disable_totp(Realm::Citizen, &auth.account_id, meta(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's consents, newest first, including revoked ones.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses((status = 200, description = "Consents", body = Vec<ConsentView>))
+)]
+#[get("/me/consents")]
+async fn list_consents(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.consents(&auth.account_id).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    /// `procedure` or `authority`.
+    kind: String,
+    /// Procedure id, or the authority's official municipality key (AGS).
+    id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    recipient: Recipient,
+    /// Profile attributes: `given_name`, `family_name`, `date_of_birth`, `address`, `phone`, `email`.
+    attributes: Vec<String>,
+}
+
+/// Grants a procedure or an authority the use of named profile attributes for pre-filling and passing on.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body = ConsentRequest,
+    responses(
+        (status = 201, description = "Recorded", body = ConsentView),
+        (status = 422, description = "Unknown recipient or attribute", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/consents")]
+async fn grant_consent(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<ConsentRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let consent = service
+        .grant_consent(
+            &auth.account_id,
+            &body.recipient.kind,
+            &body.recipient.id,
+            body.attributes,
+            meta(&req),
+        )
+        .await?;
+    json_response(StatusCode::CREATED, &consent)
+}
+
+/// Revokes a consent; the record stays, with the time of revocation.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Consent id")),
+    responses(
+        (status = 200, description = "Revoked", body = ConsentView),
+        (status = 404, description = "No consent of the caller with this id", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/me/consents/{id}")]
+async fn revoke_consent(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.revoke_consent(&auth.account_id, &id, meta(&req)).await?)
+}
+
+/// Everything stored about the account, from every module (GDPR Art. 15), as JSON. Needs an authentication
+/// within the last 10 minutes.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The export", body = Object),
+        (status = 401, description = "`insufficient_user_authentication` (max_age)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/me/export")]
+async fn export(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    recent(&service, &auth)?;
+    let data = service
+        .export(Realm::Citizen, &auth.account_id, meta(&req))
+        .await?;
+    let mut response = ok(&data)?;
+    response.headers_mut().insert(
+        actix_web::http::header::CONTENT_DISPOSITION,
+        actix_web::http::header::HeaderValue::from_static("attachment; filename=\"amtsweg-export.json\""),
+    );
+    super::auth::no_store(response)
+}
+
+/// The caller's own log of logins, failures, two-factor and password changes, exports — newest first.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "One page of events", body = Page<SecurityEventView>))
+)]
+#[get("/me/security-events")]
+async fn security_events(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.0.parse()?;
+    ok(&service.security_events(&auth.account_id, page).await?)
+}
+
+/// Organisations the caller acts for.
+#[utoipa::path(
+    tag = "organisations",
+    security(("citizen" = [])),
+    responses((status = 200, description = "Organisations", body = Vec<OrganisationView>))
+)]
+#[get("/organisations")]
+async fn list_organisations(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.organisations_of(&auth.account_id).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisation {
+    name: String,
+    /// Commercial or association register number, e.g. `HRB 12345`.
+    register_number: Option<String>,
+}
+
+/// Creates an organisation account (company, association); the caller becomes its representative.
+#[utoipa::path(
+    tag = "organisations",
+    security(("citizen" = [])),
+    request_body = NewOrganisation,
+    responses(
+        (status = 201, description = "Created", body = OrganisationView),
+        (status = 422, description = "Invalid name or register number", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organisations")]
+async fn create_organisation(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<NewOrganisation>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let created = service
+        .create_organisation(&auth.account_id, &body.name, body.register_number, meta(&req))
+        .await?;
+    json_response(StatusCode::CREATED, &created)
+}
+
+/// One organisation with its members; only members see it.
+#[utoipa::path(
+    tag = "organisations",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "The organisation", body = OrganisationView),
+        (status = 404, description = "Not found or not a member", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organisations/{id}")]
+async fn get_organisation(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.organisation(&auth.account_id, &id).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// E-mail of the person's citizen account.
+    email: String,
+    /// `member` (default) or `representative`.
+    #[serde(default = "member")]
+    role: String,
+}
+
+fn member() -> String {
+    "member".into()
+}
+
+/// A representative adds a person who acts for the organisation.
+#[utoipa::path(
+    tag = "organisations",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body = NewMember,
+    responses(
+        (status = 200, description = "The organisation with its members", body = OrganisationView),
+        (status = 403, description = "The caller is not a representative", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Not found or not a member", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No active account with this address", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organisations/{id}/members")]
+async fn add_member(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    id: web::Path<String>,
+    body: Json<NewMember>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    ok(&service
+        .add_member(&auth.account_id, &id, &body.email, &body.role, meta(&req))
+        .await?)
+}

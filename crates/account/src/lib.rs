@@ -1,0 +1,35 @@
+//! Bürgerkonto and access control: citizen and organisation accounts, staff, API clients of specialised
+//! procedures, sessions and tokens, two-factor and eID login, profile and consents, GDPR export and erasure.
+
+pub mod domain;
+mod error;
+mod hasher;
+pub mod http;
+pub mod service;
+pub mod settings;
+mod store;
+mod templates;
+
+pub use error::AccountError;
+pub use http::configure;
+pub use service::{AccountDeps, AccountPersonalData, AccountService};
+pub use settings::AccountSettings;
+
+/// Backs the token extractors: a token is only good while its session (or client) is.
+pub struct Sessions(pub AccountService);
+
+impl amtsweg_auth::SessionGuard for Sessions {
+    fn is_active(
+        &self,
+        session_id: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, amtsweg_kernel::ApiError>> + Send>>
+    {
+        let service = self.0.clone();
+        Box::pin(async move {
+            service
+                .session_is_active(session_id)
+                .await
+                .map_err(amtsweg_kernel::ApiError::from)
+        })
+    }
+}

@@ -1,0 +1,510 @@
+//! Login with the eID card through an external OpenID Connect provider (BundID or a Land's eID service):
+//! authorisation code flow with PKCE (S256), state and nonce; the ID token is verified against the provider's
+//! JWKS (issuer, audience, expiry, nonce, an allow-listed asymmetric algorithm); its `acr` is mapped to our trust
+//! level; the account is linked by the provider's stable subject. Data from the eID is stored as verified.
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use amtsweg_audit::{Actor, ActorKind, Outcome};
+use amtsweg_kernel::TrustLevel;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use diesel::prelude::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+use utoipa::ToSchema;
+
+use super::login::{NewSession, SessionTokens, open_session};
+use super::profile::PROFILE_FIELDS;
+use super::{AccountService, Meta, audit, trail};
+use crate::domain::email::EmailAddress;
+use crate::domain::secret::random_token;
+use crate::error::AccountError;
+use crate::settings::EidSettings;
+use crate::store::schema::{eid_links, oidc_states, profiles};
+use crate::store::{self, NewAccount, ts};
+
+#[derive(Debug, Clone, Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    id_token: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IdAddress {
+    street_address: Option<String>,
+    postal_code: Option<String>,
+    locality: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdClaims {
+    sub: String,
+    nonce: Option<String>,
+    acr: Option<String>,
+    email: Option<String>,
+    email_verified: Option<bool>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    birthdate: Option<String>,
+    address: Option<IdAddress>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EidStart {
+    /// Send the browser here; the provider returns it to the configured redirect URI with `code` and `state`.
+    pub authorization_url: String,
+    pub state: String,
+}
+
+pub struct EidClient {
+    settings: EidSettings,
+    http: reqwest::Client,
+    discovery: RwLock<Option<Discovery>>,
+    keys: RwLock<Option<(Instant, JwkSet)>>,
+}
+
+fn provider(err: impl std::fmt::Display) -> AccountError {
+    AccountError::Eid(err.to_string())
+}
+
+impl EidClient {
+    pub fn new(settings: EidSettings) -> Result<EidClient, AccountError> {
+        let http = reqwest::Client::builder()
+            .timeout(StdDuration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(provider)?;
+        Ok(EidClient {
+            settings,
+            http,
+            discovery: RwLock::new(None),
+            keys: RwLock::new(None),
+        })
+    }
+
+    async fn discovery(&self) -> Result<Discovery, AccountError> {
+        if let Some(found) = self.discovery.read().await.clone() {
+            return Ok(found);
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.settings.issuer.trim_end_matches('/')
+        );
+        let found: Discovery = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(provider)?
+            .error_for_status()
+            .map_err(provider)?
+            .json()
+            .await
+            .map_err(provider)?;
+        if found.issuer.trim_end_matches('/') != self.settings.issuer.trim_end_matches('/') {
+            return Err(provider(format!("discovery names issuer {}", found.issuer)));
+        }
+        *self.discovery.write().await = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The provider's keys, cached for ten minutes and refetched when a token names an unknown key.
+    async fn key(&self, kid: Option<&str>, jwks_uri: &str) -> Result<DecodingKey, AccountError> {
+        for refresh in [false, true] {
+            let cached = self.keys.read().await.clone();
+            let set = match cached {
+                Some((at, set)) if !refresh && at.elapsed() < StdDuration::from_secs(600) => set,
+                _ => {
+                    let set: JwkSet = self
+                        .http
+                        .get(jwks_uri)
+                        .send()
+                        .await
+                        .map_err(provider)?
+                        .error_for_status()
+                        .map_err(provider)?
+                        .json()
+                        .await
+                        .map_err(provider)?;
+                    *self.keys.write().await = Some((Instant::now(), set.clone()));
+                    set
+                }
+            };
+            let jwk = match kid {
+                Some(kid) => set.find(kid),
+                None => set.keys.first(),
+            };
+            if let Some(jwk) = jwk {
+                return DecodingKey::from_jwk(jwk).map_err(provider);
+            }
+        }
+        Err(provider("the ID token names a key the provider does not publish"))
+    }
+}
+
+/// Only asymmetric signatures: a provider's shared secret must never be able to sign an identity.
+const ALLOWED: [Algorithm; 7] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl AccountService {
+    fn eid(&self) -> Result<Arc<EidClient>, AccountError> {
+        self.eid.clone().ok_or_else(|| {
+            AccountError::NotFound(
+                "eid_not_configured",
+                amtsweg_kernel::Text::fixed(
+                    "Die Anmeldung mit dem Online-Ausweis ist nicht eingerichtet.",
+                    "eID login is not configured.",
+                ),
+            )
+        })
+    }
+
+    /// Begins an eID login. With `link_to`, the eID is linked to that (logged-in) account instead.
+    pub async fn eid_start(&self, link_to: Option<String>, meta: Meta) -> Result<EidStart, AccountError> {
+        self.check_rate(&meta)?;
+        let eid = self.eid()?;
+        let discovery = eid.discovery().await?;
+        let (state, nonce, verifier) = (random_token(), random_token(), random_token());
+        let now = self.now();
+        let redirect = eid.settings.redirect_uri.clone();
+        {
+            let (state, nonce, verifier, redirect) =
+                (state.clone(), nonce.clone(), verifier.clone(), redirect.clone());
+            self.db
+                .write(move |conn| {
+                    diesel::delete(oidc_states::table.filter(oidc_states::expires_at.lt(ts(now))))
+                        .execute(conn)?;
+                    diesel::insert_into(oidc_states::table)
+                        .values((
+                            oidc_states::state.eq(&state),
+                            oidc_states::code_verifier.eq(&verifier),
+                            oidc_states::nonce.eq(&nonce),
+                            oidc_states::redirect_uri.eq(&redirect),
+                            oidc_states::account_id.eq(link_to.as_deref()),
+                            oidc_states::created_at.eq(ts(now)),
+                            oidc_states::expires_at.eq(ts(now + Duration::minutes(10))),
+                        ))
+                        .execute(conn)?;
+                    Ok::<_, AccountError>(())
+                })
+                .await?;
+        }
+        let mut url = reqwest::Url::parse(&discovery.authorization_endpoint).map_err(provider)?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &eid.settings.client_id)
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("scope", &eid.settings.scopes)
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(EidStart {
+            authorization_url: url.to_string(),
+            state,
+        })
+    }
+
+    /// Completes an eID login with the `code` and `state` the provider returned.
+    pub async fn eid_callback(
+        &self,
+        code: &str,
+        state: &str,
+        meta: Meta,
+    ) -> Result<SessionTokens, AccountError> {
+        self.check_rate(&meta)?;
+        let eid = self.eid()?;
+        let now = self.now();
+        let state = state.to_owned();
+        let stored: Option<(String, String, String, Option<String>)> = self
+            .db
+            .write(move |conn| {
+                let row: Option<(String, String, String, Option<String>)> = oidc_states::table
+                    .find(&state)
+                    .filter(oidc_states::used_at.is_null())
+                    .filter(oidc_states::expires_at.gt(ts(now)))
+                    .select((
+                        oidc_states::code_verifier,
+                        oidc_states::nonce,
+                        oidc_states::redirect_uri,
+                        oidc_states::account_id,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                if row.is_some() {
+                    diesel::update(oidc_states::table.find(&state))
+                        .set(oidc_states::used_at.eq(ts(now)))
+                        .execute(conn)?;
+                }
+                Ok::<_, AccountError>(row)
+            })
+            .await?;
+        let Some((verifier, nonce, redirect, link_to)) = stored else {
+            return Err(AccountError::InvalidToken);
+        };
+
+        let discovery = eid.discovery().await?;
+        let response = eid
+            .http
+            .post(&discovery.token_endpoint)
+            .basic_auth(
+                &eid.settings.client_id,
+                Some(eid.settings.client_secret.expose_secret()),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await
+            .map_err(provider)?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(provider(format!(
+                "token endpoint answered {status}: {}",
+                body.chars().take(300).collect::<String>()
+            )));
+        }
+        let tokens: TokenResponse = response.json().await.map_err(provider)?;
+        let header = jsonwebtoken::decode_header(&tokens.id_token).map_err(provider)?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(provider(format!(
+                "ID token algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+        let key = eid.key(header.kid.as_deref(), &discovery.jwks_uri).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.set_issuer(&[discovery.issuer.as_str()]);
+        validation.set_audience(&[eid.settings.client_id.as_str()]);
+        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
+        let claims = jsonwebtoken::decode::<IdClaims>(&tokens.id_token, &key, &validation)
+            .map_err(provider)?
+            .claims;
+        if claims.nonce.as_deref() != Some(nonce.as_str()) {
+            return Err(provider("the ID token's nonce does not match"));
+        }
+        let level = claims
+            .acr
+            .as_deref()
+            .and_then(|acr| eid.settings.acr_values.get(acr).copied())
+            .unwrap_or(TrustLevel::Basic)
+            .min(self.settings.acr.eid);
+        let issuer = discovery.issuer.clone();
+        let service = self.clone();
+        self.db
+            .write(move |conn| {
+                let linked: Option<String> = eid_links::table
+                    .find((&issuer, &claims.sub))
+                    .select(eid_links::account_id)
+                    .first(conn)
+                    .optional()?;
+                let account_id = match (linked, link_to) {
+                    (Some(existing), Some(wanted)) if existing != wanted => {
+                        return Err(AccountError::Conflict(
+                            "eid_linked_elsewhere",
+                            amtsweg_kernel::Text::fixed(
+                                "Dieser Ausweis ist bereits mit einem anderen Konto verbunden.",
+                                "This eID is already linked to another account.",
+                            ),
+                        ));
+                    }
+                    (Some(existing), _) => existing,
+                    (None, Some(wanted)) => link(conn, &issuer, &claims.sub, &wanted, now)?,
+                    (None, None) => {
+                        let id = create_from_eid(conn, &claims, now)?;
+                        link(conn, &issuer, &claims.sub, &id, now)?
+                    }
+                };
+                apply_verified_profile(conn, &account_id, &claims, now)?;
+                let account = store::account(conn, &account_id)?.ok_or(AccountError::LoginFailed)?;
+                if account.status != "active" {
+                    return Err(AccountError::LoginFailed);
+                }
+                let actor = Actor::new(ActorKind::Citizen, &account_id, meta.address.clone());
+                let tokens = open_session(
+                    &service,
+                    conn,
+                    NewSession {
+                        account: &account,
+                        acr: level,
+                        amr: vec!["eid".into()],
+                        meta: &meta,
+                    },
+                    now,
+                )?;
+                trail(
+                    conn,
+                    &actor,
+                    &account_id,
+                    "login_succeeded",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                audit(
+                    conn,
+                    &actor,
+                    "auth.eid_login",
+                    Some(("account", &account_id)),
+                    Outcome::Success,
+                    now,
+                )?;
+                Ok(tokens)
+            })
+            .await
+    }
+}
+
+fn link(
+    conn: &mut store::Conn,
+    issuer: &str,
+    subject: &str,
+    account_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, AccountError> {
+    diesel::insert_into(eid_links::table)
+        .values((
+            eid_links::issuer.eq(issuer),
+            eid_links::subject.eq(subject),
+            eid_links::account_id.eq(account_id),
+            eid_links::linked_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(account_id.to_owned())
+}
+
+/// A first eID login creates an account. The provider's e-mail is taken only when it says it verified it and no
+/// other account uses it.
+fn create_from_eid(
+    conn: &mut store::Conn,
+    claims: &IdClaims,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, AccountError> {
+    let email = claims
+        .email
+        .as_deref()
+        .filter(|_| claims.email_verified == Some(true))
+        .and_then(EmailAddress::parse);
+    let email = match email {
+        Some(email) if store::account_by_email(conn, "citizen", email.key())?.is_none() => Some(email),
+        _ => None,
+    };
+    let name = [claims.given_name.as_deref(), claims.family_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let id = amtsweg_kernel::id::new_id();
+    store::insert_account(
+        conn,
+        &NewAccount {
+            id: &id,
+            realm: "citizen",
+            kind: "person",
+            email: email.as_ref().map(EmailAddress::as_str),
+            email_key: email.as_ref().map(EmailAddress::key),
+            display_name: if name.is_empty() { "eID" } else { &name },
+            password_hash: None,
+            preferred_language: "de",
+            status: "active",
+            register_number: None,
+        },
+        now,
+    )?;
+    if email.is_some() {
+        diesel::update(crate::store::schema::accounts::table.find(&id))
+            .set(crate::store::schema::accounts::email_verified_at.eq(ts(now)))
+            .execute(conn)?;
+    }
+    Ok(id)
+}
+
+/// Writes what the eID asserted into the profile and marks those fields verified (not editable by hand).
+fn apply_verified_profile(
+    conn: &mut store::Conn,
+    account_id: &str,
+    claims: &IdClaims,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AccountError> {
+    let address = claims.address.as_ref();
+    let values: [(&str, Option<String>); 7] = [
+        ("given_name", claims.given_name.clone()),
+        ("family_name", claims.family_name.clone()),
+        ("date_of_birth", claims.birthdate.clone()),
+        ("street", address.and_then(|a| a.street_address.clone())),
+        ("postal_code", address.and_then(|a| a.postal_code.clone())),
+        ("city", address.and_then(|a| a.locality.clone())),
+        ("country", address.and_then(|a| a.country.clone())),
+    ];
+    let verified: Vec<&str> = values
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(f, _)| *f)
+        .filter(|f| PROFILE_FIELDS.contains(f))
+        .collect();
+    let target = || profiles::table.find(account_id);
+    for (field, value) in &values {
+        let Some(value) = value else { continue };
+        match *field {
+            "given_name" => diesel::update(target())
+                .set(profiles::given_name.eq(value))
+                .execute(conn)?,
+            "family_name" => diesel::update(target())
+                .set(profiles::family_name.eq(value))
+                .execute(conn)?,
+            "date_of_birth" => diesel::update(target())
+                .set(profiles::date_of_birth.eq(value))
+                .execute(conn)?,
+            "street" => diesel::update(target())
+                .set(profiles::street.eq(value))
+                .execute(conn)?,
+            "postal_code" => diesel::update(target())
+                .set(profiles::postal_code.eq(value))
+                .execute(conn)?,
+            "city" => diesel::update(target())
+                .set(profiles::city.eq(value))
+                .execute(conn)?,
+            _ => diesel::update(target())
+                .set(profiles::country.eq(value))
+                .execute(conn)?,
+        };
+    }
+    diesel::update(target())
+        .set((
+            profiles::verified_fields.eq(verified.join(",")),
+            profiles::updated_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Organisation accounts (companies, associations): they cannot log in themselves but act through their member
+//! persons. A person who creates one becomes its representative and may add members.
+
+use amtsweg_audit::Outcome;
+use amtsweg_kernel::{FieldError, Text};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::login::Realm;
+use super::register::check_name;
+use super::{AccountService, Meta, actor_for, audit};
+use crate::domain::email::EmailAddress;
+use crate::error::AccountError;
+use crate::store::schema::{accounts, organisation_members};
+use crate::store::{self, NewAccount, ts};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberView {
+    pub account_id: String,
+    pub name: String,
+    /// `representative` or `member`.
+    pub role: String,
+    pub since: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrganisationView {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register_number: Option<String>,
+    /// The caller's role in it.
+    pub role: String,
+    pub members: Vec<MemberView>,
+}
+
+fn not_found() -> AccountError {
+    AccountError::NotFound(
+        "organisation_not_found",
+        Text::fixed("Organisation nicht gefunden.", "Organisation not found."),
+    )
+}
+
+fn view(
+    conn: &mut store::Conn,
+    organisation_id: &str,
+    caller: &str,
+) -> Result<OrganisationView, AccountError> {
+    let role: Option<String> = organisation_members::table
+        .find((organisation_id, caller))
+        .select(organisation_members::role)
+        .first(conn)
+        .optional()?;
+    let Some(role) = role else { return Err(not_found()) };
+    let organisation = store::account(conn, organisation_id)?.ok_or_else(not_found)?;
+    let members: Vec<(String, String, String, NaiveDateTime)> = organisation_members::table
+        .inner_join(accounts::table.on(accounts::id.eq(organisation_members::account_id)))
+        .filter(organisation_members::organisation_id.eq(organisation_id))
+        .order(organisation_members::added_at.asc())
+        .select((
+            accounts::id,
+            accounts::display_name,
+            organisation_members::role,
+            organisation_members::added_at,
+        ))
+        .load(conn)?;
+    Ok(OrganisationView {
+        id: organisation.id,
+        name: organisation.display_name,
+        register_number: organisation.register_number,
+        role,
+        members: members
+            .into_iter()
+            .map(|(account_id, name, role, since)| MemberView {
+                account_id,
+                name,
+                role,
+                since: amtsweg_kernel::clock::rfc3339(since.and_utc()),
+            })
+            .collect(),
+    })
+}
+
+impl AccountService {
+    pub async fn create_organisation(
+        &self,
+        person: &str,
+        name: &str,
+        register_number: Option<String>,
+        meta: Meta,
+    ) -> Result<OrganisationView, AccountError> {
+        let mut errors = Vec::new();
+        check_name(&mut errors, "/name", name);
+        if let Some(number) = &register_number
+            && (number.is_empty() || number.len() > 40 || number.chars().any(char::is_control))
+        {
+            errors.push(FieldError::at_pointer(
+                "/register_number",
+                "invalid_value",
+                Text::fixed(
+                    "Bitte 1 bis 40 Zeichen, z. B. „HRB 12345“.",
+                    "Please 1 to 40 characters, e.g. “HRB 12345”.",
+                ),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AccountError::Validation(errors));
+        }
+        let now = self.now();
+        let (person, name) = (person.to_owned(), name.trim().to_owned());
+        self.db
+            .write(move |conn| {
+                let id = amtsweg_kernel::id::new_id();
+                store::insert_account(
+                    conn,
+                    &NewAccount {
+                        id: &id,
+                        realm: "citizen",
+                        kind: "organisation",
+                        email: None,
+                        email_key: None,
+                        display_name: &name,
+                        password_hash: None,
+                        preferred_language: "de",
+                        status: "active",
+                        register_number: register_number.as_deref(),
+                    },
+                    now,
+                )?;
+                diesel::insert_into(organisation_members::table)
+                    .values((
+                        organisation_members::organisation_id.eq(&id),
+                        organisation_members::account_id.eq(&person),
+                        organisation_members::role.eq("representative"),
+                        organisation_members::added_at.eq(ts(now)),
+                    ))
+                    .execute(conn)?;
+                audit(
+                    conn,
+                    &actor_for(Realm::Citizen, &person, &meta),
+                    "organisation.created",
+                    Some(("account", &id)),
+                    Outcome::Success,
+                    now,
+                )?;
+                view(conn, &id, &person)
+            })
+            .await
+    }
+
+    pub async fn organisations_of(&self, person: &str) -> Result<Vec<OrganisationView>, AccountError> {
+        let person = person.to_owned();
+        self.db
+            .read(move |conn| {
+                let ids: Vec<String> = organisation_members::table
+                    .filter(organisation_members::account_id.eq(&person))
+                    .select(organisation_members::organisation_id)
+                    .load(conn)?;
+                ids.iter().map(|id| view(conn, id, &person)).collect()
+            })
+            .await
+    }
+
+    pub async fn organisation(
+        &self,
+        person: &str,
+        organisation_id: &str,
+    ) -> Result<OrganisationView, AccountError> {
+        let (person, id) = (person.to_owned(), organisation_id.to_owned());
+        self.db.read(move |conn| view(conn, &id, &person)).await
+    }
+
+    /// A representative adds a person by the e-mail of their citizen account.
+    pub async fn add_member(
+        &self,
+        person: &str,
+        organisation_id: &str,
+        email: &str,
+        role: &str,
+        meta: Meta,
+    ) -> Result<OrganisationView, AccountError> {
+        if role != "member" && role != "representative" {
+            return Err(AccountError::field(
+                "/role",
+                "not_allowed",
+                Text::fixed(
+                    "Erlaubt sind „member“ und „representative“.",
+                    "Allowed are “member” and “representative”.",
+                ),
+            ));
+        }
+        let Some(email) = EmailAddress::parse(email) else {
+            return Err(AccountError::field(
+                "/email",
+                "invalid_format",
+                Text::fixed(
+                    "Bitte eine gültige E-Mail-Adresse angeben.",
+                    "Please give a valid e-mail address.",
+                ),
+            ));
+        };
+        let now = self.now();
+        let (person, id, role) = (person.to_owned(), organisation_id.to_owned(), role.to_owned());
+        self.db
+            .write(move |conn| {
+                let caller: Option<String> = organisation_members::table
+                    .find((&id, &person))
+                    .select(organisation_members::role)
+                    .first(conn)
+                    .optional()?;
+                match caller.as_deref() {
+                    None => return Err(not_found()),
+                    Some("representative") => {}
+                    Some(_) => return Err(AccountError::Forbidden(Text::fixed("Nur Vertretungsberechtigte können Mitglieder hinzufügen.", "Only representatives can add members."))),
+                }
+                let Some(member) = store::account_by_email(conn, "citizen", email.key())?.filter(|a| a.status == "active" && a.kind == "person") else {
+                    return Err(AccountError::field("/email", "no_such_account", Text::fixed("Zu dieser Adresse gibt es kein aktives Bürgerkonto; die Person muss sich zuerst registrieren.", "There is no active citizen account for this address; the person must register first.")));
+                };
+                let exists: i64 = organisation_members::table.find((&id, &member.id)).count().get_result(conn)?;
+                if exists == 0 {
+                    diesel::insert_into(organisation_members::table)
+                        .values((
+                            organisation_members::organisation_id.eq(&id),
+                            organisation_members::account_id.eq(&member.id),
+                            organisation_members::role.eq(&role),
+                            organisation_members::added_at.eq(ts(now)),
+                        ))
+                        .execute(conn)?;
+                    audit(conn, &actor_for(Realm::Citizen, &person, &meta), "organisation.member_added", Some(("account", &id)), Outcome::Success, now)?;
+                }
+                view(conn, &id, &person)
+            })
+            .await
+    }
+}

@@ -1,0 +1,250 @@
+//! Changing a password (with the current one) and resetting a forgotten one by mail. Both end other sessions;
+//! a reset ends all of them.
+
+use amtsweg_audit::{Actor, ActorKind, Outcome};
+use amtsweg_kernel::Text;
+use chrono::Duration;
+use diesel::prelude::*;
+use secrecy::SecretString;
+
+use super::login::Realm;
+use super::register::password_errors;
+use super::{AccountService, Meta, actor_for, audit, send, trail};
+use crate::domain::email::EmailAddress;
+use crate::domain::secret::random_token;
+use crate::error::AccountError;
+use crate::store::schema::{accounts, login_throttle};
+use crate::store::{self, ts};
+use crate::templates;
+
+impl AccountService {
+    pub async fn change_password(
+        &self,
+        realm: Realm,
+        account_id: &str,
+        session_id: &str,
+        current: SecretString,
+        new: SecretString,
+        meta: Meta,
+    ) -> Result<(), AccountError> {
+        self.check_rate(&meta)?;
+        let id = account_id.to_owned();
+        let account = self
+            .db
+            .read(move |conn| Ok::<_, AccountError>(store::account(conn, &id)?))
+            .await?;
+        let Some(account) = account else {
+            return Err(AccountError::LoginFailed);
+        };
+        let context: Vec<&str> = account
+            .display_name
+            .split_whitespace()
+            .chain(account.email.as_deref())
+            .collect();
+        let errors = password_errors("/new_password", &new, &context);
+        if !errors.is_empty() {
+            return Err(AccountError::Validation(errors));
+        }
+        if !self
+            .hasher
+            .verify(&current, account.password_hash.clone())
+            .await?
+        {
+            return Err(AccountError::field(
+                "/current_password",
+                "incorrect",
+                Text::fixed(
+                    "Das aktuelle Passwort stimmt nicht.",
+                    "The current password is not correct.",
+                ),
+            ));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let now = self.now();
+        let session_id = session_id.to_owned();
+        self.db
+            .write(move |conn| {
+                diesel::update(accounts::table.find(&account.id))
+                    .set((
+                        accounts::password_hash.eq(&hash),
+                        accounts::updated_at.eq(ts(now)),
+                    ))
+                    .execute(conn)?;
+                store::revoke_sessions(conn, &account.id, Some(&session_id), "password_changed", now)?;
+                trail(
+                    conn,
+                    &actor_for(realm, &account.id, &meta),
+                    &account.id,
+                    "password_changed",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                if let Some(email) = &account.email {
+                    send(
+                        conn,
+                        email,
+                        Some(&account.id),
+                        templates::security_notice(
+                            account.lang(),
+                            ("Ihr Passwort wurde geändert", "your password was changed"),
+                        ),
+                        now,
+                    )?;
+                }
+                Ok::<_, AccountError>(())
+            })
+            .await?;
+        self.mail.wake();
+        Ok(())
+    }
+
+    /// Sends a reset link if the address belongs to a citizen account; the answer is the same either way.
+    pub async fn request_password_reset(&self, email: &str, meta: Meta) -> Result<(), AccountError> {
+        self.check_rate(&meta)?;
+        let Some(email) = EmailAddress::parse(email) else {
+            return Err(AccountError::field(
+                "/email",
+                "invalid_format",
+                Text::fixed(
+                    "Bitte eine gültige E-Mail-Adresse angeben.",
+                    "Please give a valid e-mail address.",
+                ),
+            ));
+        };
+        let now = self.now();
+        let service = self.clone();
+        self.db
+            .write(move |conn| {
+                let actor = Actor::anonymous(meta.address.clone());
+                let Some(account) = store::account_by_email(conn, "citizen", email.key())? else {
+                    audit(
+                        conn,
+                        &actor,
+                        "auth.password_reset_requested",
+                        None,
+                        Outcome::Failure,
+                        now,
+                    )?;
+                    return Ok(());
+                };
+                if account.status == "deactivated" {
+                    return Ok(());
+                }
+                store::void_email_tokens(conn, &account.id, "password_reset", now)?;
+                let token = random_token();
+                let minutes = service.settings.reset_minutes.clamp(1, 30);
+                store::insert_email_token(
+                    conn,
+                    &token,
+                    &account.id,
+                    "password_reset",
+                    now,
+                    now + Duration::minutes(minutes),
+                )?;
+                let mail = templates::password_reset(
+                    account.lang(),
+                    &service.link("/reset-password", &token),
+                    &token,
+                    minutes,
+                );
+                send(conn, email.as_str(), Some(&account.id), mail, now)?;
+                trail(
+                    conn,
+                    &actor,
+                    &account.id,
+                    "password_reset_requested",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                Ok::<_, AccountError>(())
+            })
+            .await?;
+        self.mail.wake();
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token. Proves control of the mailbox, so it also verifies the address;
+    /// every session ends.
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new: SecretString,
+        meta: Meta,
+    ) -> Result<(), AccountError> {
+        self.check_rate(&meta)?;
+        let now = self.now();
+        let probe = token.to_owned();
+        let account = self
+            .db
+            .read(move |conn| {
+                let id = store::peek_email_token(conn, &probe, "password_reset", now)?;
+                Ok::<_, AccountError>(match id {
+                    Some(id) => store::account(conn, &id)?,
+                    None => None,
+                })
+            })
+            .await?;
+        let Some(account) = account else {
+            return Err(AccountError::InvalidToken);
+        };
+        let context: Vec<&str> = account
+            .display_name
+            .split_whitespace()
+            .chain(account.email.as_deref())
+            .collect();
+        let errors = password_errors("/new_password", &new, &context);
+        if !errors.is_empty() {
+            return Err(AccountError::Validation(errors));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let token = token.to_owned();
+        self.db
+            .write(move |conn| {
+                if store::consume_email_token(conn, &token, "password_reset", now)?.as_deref()
+                    != Some(account.id.as_str())
+                {
+                    return Err(AccountError::InvalidToken);
+                }
+                let verified = account.email_verified_at.unwrap_or(ts(now));
+                diesel::update(accounts::table.find(&account.id))
+                    .set((
+                        accounts::password_hash.eq(&hash),
+                        accounts::status.eq("active"),
+                        accounts::email_verified_at.eq(verified),
+                        accounts::updated_at.eq(ts(now)),
+                    ))
+                    .execute(conn)?;
+                store::revoke_sessions(conn, &account.id, None, "password_reset", now)?;
+                if let Some(email) = &account.email {
+                    diesel::delete(login_throttle::table.find(format!("citizen:{}", email.to_lowercase())))
+                        .execute(conn)?;
+                    send(
+                        conn,
+                        email,
+                        Some(&account.id),
+                        templates::security_notice(
+                            account.lang(),
+                            ("Ihr Passwort wurde zurückgesetzt", "your password was reset"),
+                        ),
+                        now,
+                    )?;
+                }
+                let actor = Actor::new(ActorKind::Citizen, &account.id, meta.address.clone());
+                trail(
+                    conn,
+                    &actor,
+                    &account.id,
+                    "password_reset",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.mail.wake();
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! GDPR: the export of everything stored about an account (Art. 15) across every registered module, erasure of
+//! what no retention duty covers (Art. 17(3)) with the rest flagged by its legal basis, and the flagging of
+//! accounts unused for two years.
+
+use amtsweg_audit::Outcome;
+use amtsweg_db::personal_data::{PersonalData, Retained};
+use amtsweg_db::{DbConnection, DbError};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::login::Realm;
+use super::profile::consent_view;
+use super::{AccountService, Meta, actor_for, audit, send, trail};
+use crate::error::AccountError;
+use crate::store::schema::*;
+use crate::store::{self, ts};
+use crate::templates;
+
+fn stamp(at: NaiveDateTime) -> String {
+    amtsweg_kernel::clock::rfc3339(at.and_utc())
+}
+
+#[derive(Queryable)]
+struct SessionRow {
+    id: String,
+    acr: String,
+    amr: String,
+    created_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// The account service's part of the export and erasure.
+pub struct AccountPersonalData;
+
+impl PersonalData for AccountPersonalData {
+    fn section(&self) -> &'static str {
+        "account"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "accounts",
+            "profiles",
+            "organisation_members",
+            "email_tokens",
+            "sessions",
+            "refresh_tokens",
+            "recovery_codes",
+            "pending_totp",
+            "consents",
+            "security_events",
+            "staff_roles",
+            "eid_links",
+        ]
+    }
+
+    fn export(&self, conn: &mut DbConnection, account_id: &str) -> Result<Value, DbError> {
+        let Some(account) = store::account(conn, account_id)? else {
+            return Ok(Value::Null);
+        };
+        let profile = super::profile::load_profile(conn, account_id).map_err(|err| match err {
+            AccountError::Db(db) => db,
+            other => DbError::Task(other.to_string()),
+        })?;
+        let consents: Vec<(
+            String,
+            String,
+            String,
+            String,
+            NaiveDateTime,
+            Option<NaiveDateTime>,
+        )> = consents::table
+            .filter(consents::account_id.eq(account_id))
+            .order(consents::granted_at.asc())
+            .select((
+                consents::id,
+                consents::recipient_kind,
+                consents::recipient_id,
+                consents::attributes,
+                consents::granted_at,
+                consents::revoked_at,
+            ))
+            .load(conn)?;
+        let sessions: Vec<SessionRow> = sessions::table
+            .filter(sessions::account_id.eq(account_id))
+            .order(sessions::created_at.asc())
+            .select((
+                sessions::id,
+                sessions::acr,
+                sessions::amr,
+                sessions::created_at,
+                sessions::last_seen_at,
+                sessions::revoked_at,
+                sessions::address,
+                sessions::user_agent,
+            ))
+            .load(conn)?;
+        let events: Vec<(NaiveDateTime, String, Option<String>, Option<String>)> = security_events::table
+            .filter(security_events::account_id.eq(account_id))
+            .order(security_events::id.asc())
+            .select((
+                security_events::at,
+                security_events::kind,
+                security_events::address,
+                security_events::user_agent,
+            ))
+            .load(conn)?;
+        let memberships: Vec<(String, String, NaiveDateTime)> = organisation_members::table
+            .filter(organisation_members::account_id.eq(account_id))
+            .select((
+                organisation_members::organisation_id,
+                organisation_members::role,
+                organisation_members::added_at,
+            ))
+            .load(conn)?;
+        let links: Vec<(String, String, NaiveDateTime)> = eid_links::table
+            .filter(eid_links::account_id.eq(account_id))
+            .select((eid_links::issuer, eid_links::subject, eid_links::linked_at))
+            .load(conn)?;
+        let roles = store::staff_roles_of(conn, account_id)?;
+        Ok(json!({
+            "account": {
+                "id": account.id,
+                "realm": account.realm,
+                "kind": account.kind,
+                "email": account.email,
+                "name": account.display_name,
+                "preferred_language": account.preferred_language,
+                "status": account.status,
+                "email_verified_at": account.email_verified_at.map(stamp),
+                "totp_enabled": account.totp_enabled_at.is_some(),
+                "register_number": account.register_number,
+                "created_at": stamp(account.created_at),
+                "updated_at": stamp(account.updated_at),
+                "last_login_at": account.last_login_at.map(stamp),
+                "deletion_flagged_at": account.deletion_flagged_at.map(stamp),
+                "deactivated_at": account.deactivated_at.map(stamp),
+            },
+            "profile": profile.map(|p| json!({
+                "given_name": p.given_name, "family_name": p.family_name, "date_of_birth": p.date_of_birth,
+                "address": {"street": p.street, "house_number": p.house_number, "postal_code": p.postal_code, "city": p.city, "country": p.country},
+                "phone": p.phone,
+                "verified_fields": p.verified_fields.split(',').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
+            })),
+            "consents": consents.into_iter().map(consent_view).collect::<Vec<_>>(),
+            "sessions": sessions.into_iter().map(|s| json!({
+                "id": s.id, "acr": s.acr, "amr": s.amr.split_whitespace().collect::<Vec<_>>(), "created_at": stamp(s.created_at),
+                "last_seen_at": stamp(s.last_seen_at), "ended_at": s.revoked_at.map(stamp), "address": s.address, "user_agent": s.user_agent,
+            })).collect::<Vec<_>>(),
+            "security_events": events.into_iter().map(|e| json!({
+                "at": stamp(e.0), "kind": e.1, "address": e.2, "user_agent": e.3,
+            })).collect::<Vec<_>>(),
+            "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": stamp(m.2)})).collect::<Vec<_>>(),
+            "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": stamp(l.2)})).collect::<Vec<_>>(),
+            "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
+        }))
+    }
+
+    fn erase(
+        &self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Retained>, DbError> {
+        let session_ids = sessions::table
+            .filter(sessions::account_id.eq(account_id))
+            .select(sessions::id);
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(session_ids)))
+            .execute(conn)?;
+        diesel::update(sessions::table.filter(sessions::account_id.eq(account_id)))
+            .set((
+                sessions::revoked_at.eq(ts(now)),
+                sessions::revoke_reason.eq("account_deleted"),
+                sessions::address.eq(None::<String>),
+                sessions::user_agent.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        diesel::delete(email_tokens::table.filter(email_tokens::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(recovery_codes::table.filter(recovery_codes::account_id.eq(account_id)))
+            .execute(conn)?;
+        diesel::delete(pending_totp::table.filter(pending_totp::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(eid_links::table.filter(eid_links::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(organisation_members::table.filter(organisation_members::account_id.eq(account_id)))
+            .execute(conn)?;
+        diesel::delete(security_events::table.filter(security_events::account_id.eq(account_id)))
+            .execute(conn)?;
+        diesel::delete(staff_roles::table.filter(staff_roles::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(profiles::table.find(account_id)).execute(conn)?;
+        if let Some(account) = store::account(conn, account_id)?
+            && let Some(key) = account.email_key
+        {
+            diesel::delete(login_throttle::table.find(format!("{}:{key}", account.realm))).execute(conn)?;
+        }
+        diesel::update(accounts::table.find(account_id))
+            .set((
+                accounts::email.eq(None::<String>),
+                accounts::email_key.eq(None::<String>),
+                accounts::display_name.eq(""),
+                accounts::password_hash.eq(None::<String>),
+                accounts::totp_secret.eq(None::<String>),
+                accounts::totp_enabled_at.eq(None::<NaiveDateTime>),
+                accounts::register_number.eq(None::<String>),
+                accounts::status.eq("deactivated"),
+                accounts::deactivated_at.eq(ts(now)),
+                accounts::updated_at.eq(ts(now)),
+            ))
+            .execute(conn)?;
+        Ok(vec![
+            Retained {
+                section: "account",
+                category: "consents",
+                legal_basis: "Art. 7(1) DSGVO: Nachweis erteilter und widerrufener Einwilligungen / proof of consents given and withdrawn",
+            },
+            Retained {
+                section: "account",
+                category: "account_id",
+                legal_basis: "Art. 17(3)(b), 5(2) DSGVO: pseudonyme Kennung für Akten und Protokolle mit Aufbewahrungspflicht / pseudonymous identifier for files and logs under retention duty",
+            },
+            Retained {
+                section: "audit",
+                category: "audit_log",
+                legal_basis: "Art. 17(3)(b), 32 DSGVO: manipulationssicheres Protokoll (nur Kennungen) / tamper-evident log (identifiers only)",
+            },
+        ])
+    }
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeletionReport {
+    pub deleted: bool,
+    /// Data kept, with the legal basis that requires keeping it.
+    #[schema(value_type = Vec<Object>)]
+    pub retained: Vec<Retained>,
+}
+
+impl AccountService {
+    /// Everything stored about the account, from every module that registered a section.
+    pub async fn export(&self, realm: Realm, account_id: &str, meta: Meta) -> Result<Value, AccountError> {
+        let now = self.now();
+        let id = account_id.to_owned();
+        let registry = self.privacy.clone();
+        self.db
+            .write(move |conn| {
+                trail(
+                    conn,
+                    &actor_for(realm, &id, &meta),
+                    &id,
+                    "exported",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                let sections = registry.export(conn, &id)?;
+                Ok(json!({
+                    "exported_at": amtsweg_kernel::clock::rfc3339(now),
+                    "account_id": id,
+                    "sections": sections,
+                }))
+            })
+            .await
+    }
+
+    /// Erases the account's personal data in every module and deactivates it, in one transaction.
+    pub async fn delete_account(
+        &self,
+        realm: Realm,
+        account_id: &str,
+        meta: Meta,
+    ) -> Result<DeletionReport, AccountError> {
+        let now = self.now();
+        let id = account_id.to_owned();
+        let registry = self.privacy.clone();
+        let report = self
+            .db
+            .write(move |conn| {
+                let account = store::account(conn, &id)?.ok_or(AccountError::LoginFailed)?;
+                let retained = registry.erase(conn, &id, now)?;
+                if let Some(email) = &account.email {
+                    send(conn, email, None, templates::account_deleted(account.lang()), now)?;
+                }
+                audit(
+                    conn,
+                    &actor_for(realm, &id, &meta),
+                    "account.deleted",
+                    Some(("account", &id)),
+                    Outcome::Success,
+                    now,
+                )?;
+                Ok::<_, AccountError>(DeletionReport {
+                    deleted: true,
+                    retained,
+                })
+            })
+            .await?;
+        self.mail.wake();
+        Ok(report)
+    }
+
+    /// Flags citizen accounts without a login for `inactivity_days` and tells their owners; returns how many.
+    pub async fn flag_inactive_accounts(&self) -> Result<usize, AccountError> {
+        let now = self.now();
+        let cutoff = ts(now - Duration::days(self.settings.inactivity_days));
+        let service = self.clone();
+        let flagged = self
+            .db
+            .write(move |conn| {
+                let due: Vec<store::AccountRow> = accounts::table
+                    .filter(accounts::realm.eq("citizen"))
+                    .filter(accounts::kind.eq("person"))
+                    .filter(accounts::status.ne("deactivated"))
+                    .filter(accounts::deletion_flagged_at.is_null())
+                    .filter(
+                        accounts::last_login_at.lt(cutoff).or(accounts::last_login_at
+                            .is_null()
+                            .and(accounts::created_at.lt(cutoff))),
+                    )
+                    .select(store::AccountRow::as_select())
+                    .load(conn)?;
+                for account in &due {
+                    diesel::update(accounts::table.find(&account.id))
+                        .set(accounts::deletion_flagged_at.eq(ts(now)))
+                        .execute(conn)?;
+                    if let Some(email) = &account.email {
+                        let login = format!("{}/login", service.settings.portal_url.trim_end_matches('/'));
+                        send(
+                            conn,
+                            email,
+                            Some(&account.id),
+                            templates::inactive(account.lang(), &login),
+                            now,
+                        )?;
+                    }
+                    audit(
+                        conn,
+                        &amtsweg_audit::Actor::system(),
+                        "account.flagged_inactive",
+                        Some(("account", &account.id)),
+                        Outcome::Success,
+                        now,
+                    )?;
+                }
+                Ok::<_, AccountError>(due.len())
+            })
+            .await?;
+        if flagged > 0 {
+            self.mail.wake();
+        }
+        Ok(flagged)
+    }
+}

@@ -1,0 +1,218 @@
+//! Registration and e-mail verification.
+//!
+//! Registration never reveals whether an address is already registered: the answer is the same, the password is
+//! hashed either way, and the existing owner is told by mail instead.
+
+use amtsweg_audit::{Actor, ActorKind, Outcome};
+use amtsweg_kernel::{FieldError, Text};
+use chrono::Duration;
+use diesel::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AccountService, Meta, audit, lang_of, send, trail};
+use crate::domain::email::EmailAddress;
+use crate::domain::password::{self, PasswordProblem};
+use crate::domain::secret::random_token;
+use crate::error::AccountError;
+use crate::store::schema::accounts;
+use crate::store::{self, NewAccount, ts};
+use crate::templates;
+
+pub struct Registration {
+    pub email: String,
+    pub password: SecretString,
+    pub name: String,
+    pub preferred_language: String,
+}
+
+pub(crate) fn password_errors(pointer: &str, password: &SecretString, context: &[&str]) -> Vec<FieldError> {
+    let problem = match password::check(password.expose_secret(), context) {
+        Ok(()) => return Vec::new(),
+        Err(problem) => problem,
+    };
+    let message = match problem {
+        PasswordProblem::TooShort => Text::fixed("Mindestens 8 Zeichen.", "At least 8 characters."),
+        PasswordProblem::TooLong => Text::fixed("Höchstens 128 Zeichen.", "At most 128 characters."),
+        PasswordProblem::TooWeak { suggestion } => Text::new(
+            "Dieses Passwort ist zu leicht zu erraten. Tipp: mehrere zufällige Wörter.",
+            match suggestion {
+                Some(hint) => {
+                    format!("This password is too easy to guess ({hint}). Tip: several random words.")
+                }
+                None => "This password is too easy to guess. Tip: several random words.".to_owned(),
+            },
+        ),
+    };
+    let code = match message.en.starts_with("At least") {
+        true => "too_short",
+        false if message.en.starts_with("At most") => "too_long",
+        false => "too_weak",
+    };
+    vec![FieldError::at_pointer(pointer, code, message)]
+}
+
+pub(crate) fn check_language(errors: &mut Vec<FieldError>, pointer: &str, language: &str) {
+    if language != "de" && language != "en" {
+        errors.push(FieldError::at_pointer(
+            pointer,
+            "not_allowed",
+            Text::fixed("Erlaubt sind „de“ und „en“.", "Allowed are “de” and “en”."),
+        ));
+    }
+}
+
+pub(crate) fn check_name(errors: &mut Vec<FieldError>, pointer: &str, name: &str) {
+    let length = name.trim().chars().count();
+    if length == 0 || length > 200 || name.chars().any(char::is_control) {
+        errors.push(FieldError::at_pointer(
+            pointer,
+            "invalid_value",
+            Text::fixed("Bitte 1 bis 200 Zeichen.", "Please 1 to 200 characters."),
+        ));
+    }
+}
+
+impl AccountService {
+    pub async fn register(&self, registration: Registration, meta: Meta) -> Result<(), AccountError> {
+        let mut errors = Vec::new();
+        let email = EmailAddress::parse(&registration.email);
+        if email.is_none() {
+            errors.push(FieldError::at_pointer(
+                "/email",
+                "invalid_format",
+                Text::fixed(
+                    "Bitte eine gültige E-Mail-Adresse angeben.",
+                    "Please give a valid e-mail address.",
+                ),
+            ));
+        }
+        check_name(&mut errors, "/name", &registration.name);
+        check_language(
+            &mut errors,
+            "/preferred_language",
+            &registration.preferred_language,
+        );
+        let local = registration
+            .email
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut context: Vec<&str> = registration.name.split_whitespace().collect();
+        context.push(&local);
+        errors.extend(password_errors("/password", &registration.password, &context));
+        let Some(email) = email.filter(|_| errors.is_empty()) else {
+            return Err(AccountError::Validation(errors));
+        };
+        self.check_rate(&meta)?;
+
+        let hash = self.hasher.hash(&registration.password).await?;
+        let now = self.now();
+        let settings = self.settings.clone();
+        let service = self.clone();
+        self.db
+            .write(move |conn| {
+                let actor = Actor::anonymous(meta.address.clone());
+                if let Some(existing) = store::account_by_email(conn, "citizen", email.key())? {
+                    let token = random_token();
+                    store::insert_email_token(
+                        conn,
+                        &token,
+                        &existing.id,
+                        "password_reset",
+                        now,
+                        now + Duration::minutes(settings.reset_minutes),
+                    )?;
+                    let mail = templates::already_registered(
+                        existing.lang(),
+                        &service.link("/reset-password", &token),
+                    );
+                    send(conn, email.as_str(), Some(&existing.id), mail, now)?;
+                    audit(
+                        conn,
+                        &actor,
+                        "account.register_duplicate",
+                        Some(("account", &existing.id)),
+                        Outcome::Denied,
+                        now,
+                    )?;
+                    return Ok(());
+                }
+                let id = amtsweg_kernel::id::new_id();
+                store::insert_account(
+                    conn,
+                    &NewAccount {
+                        id: &id,
+                        realm: "citizen",
+                        kind: "person",
+                        email: Some(email.as_str()),
+                        email_key: Some(email.key()),
+                        display_name: registration.name.trim(),
+                        password_hash: Some(&hash),
+                        preferred_language: &registration.preferred_language,
+                        status: "pending",
+                        register_number: None,
+                    },
+                    now,
+                )?;
+                let token = random_token();
+                store::insert_email_token(
+                    conn,
+                    &token,
+                    &id,
+                    "verify_email",
+                    now,
+                    now + Duration::hours(settings.verification_hours),
+                )?;
+                let mail = templates::verify_email(
+                    lang_of(&registration.preferred_language),
+                    registration.name.trim(),
+                    &service.link("/verify-email", &token),
+                    &token,
+                    settings.verification_hours,
+                );
+                send(conn, email.as_str(), Some(&id), mail, now)?;
+                trail(conn, &actor, &id, "registered", Outcome::Success, &meta, now)?;
+                Ok::<_, AccountError>(())
+            })
+            .await?;
+        self.mail.wake();
+        Ok(())
+    }
+
+    /// Confirms an address with the single-use token from the verification mail; the account becomes usable.
+    pub async fn verify_email(&self, token: &str, meta: Meta) -> Result<(), AccountError> {
+        self.check_rate(&meta)?;
+        let now = self.now();
+        let token = token.to_owned();
+        self.db
+            .write(move |conn| {
+                let Some(account_id) = store::consume_email_token(conn, &token, "verify_email", now)? else {
+                    return Err(AccountError::InvalidToken);
+                };
+                diesel::update(
+                    accounts::table
+                        .find(&account_id)
+                        .filter(accounts::status.eq("pending")),
+                )
+                .set((
+                    accounts::status.eq("active"),
+                    accounts::email_verified_at.eq(ts(now)),
+                    accounts::updated_at.eq(ts(now)),
+                ))
+                .execute(conn)?;
+                let actor = Actor::new(ActorKind::Citizen, &account_id, meta.address.clone());
+                trail(
+                    conn,
+                    &actor,
+                    &account_id,
+                    "email_verified",
+                    Outcome::Success,
+                    &meta,
+                    now,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}

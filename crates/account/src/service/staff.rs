@@ -1,0 +1,278 @@
+//! Staff accounts (case workers, supervisors, catalogue admins, system admins), with roles scoped to the
+//! organisational units of the catalogue; and the first system administrator of a fresh installation.
+
+use amtsweg_audit::{Actor, Outcome};
+use amtsweg_kernel::{FieldError, Text};
+use diesel::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::register::{check_language, check_name, password_errors};
+use super::{AccountService, audit, send};
+use crate::domain::email::EmailAddress;
+use crate::domain::secret::random_token;
+use crate::error::AccountError;
+use crate::store::schema::{accounts, staff_roles};
+use crate::store::{self, NewAccount};
+use crate::templates;
+
+pub const ROLES: [&str; 4] = ["case_worker", "supervisor", "catalogue_admin", "system_admin"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRole {
+    /// `case_worker`, `supervisor`, `catalogue_admin` or `system_admin`.
+    pub role: String,
+    /// Id of an organisational unit of the catalogue, or `*` for all (required for `system_admin`).
+    pub unit: String,
+}
+
+impl StaffRole {
+    /// `role` or `role:unit` as on the command line.
+    pub fn parse(text: &str) -> StaffRole {
+        match text.split_once(':') {
+            Some((role, unit)) => StaffRole {
+                role: role.to_owned(),
+                unit: unit.to_owned(),
+            },
+            None => StaffRole {
+                role: text.to_owned(),
+                unit: "*".to_owned(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffCreated {
+    pub id: String,
+    pub email: String,
+    /// Shown once. The person sets up TOTP at the first login.
+    pub initial_password: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffSummary {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub totp_enabled: bool,
+    pub roles: Vec<StaffRole>,
+}
+
+impl AccountService {
+    fn check_roles(&self, roles: &[StaffRole]) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if roles.is_empty() {
+            errors.push(FieldError::at_pointer(
+                "/roles",
+                "too_few_items",
+                Text::fixed("Mindestens eine Rolle.", "At least one role."),
+            ));
+        }
+        let units: Vec<String> = self
+            .catalogue
+            .catalogue()
+            .iter()
+            .map(|p| p.procedure.unit.id.clone())
+            .collect();
+        for (i, role) in roles.iter().enumerate() {
+            if !ROLES.contains(&role.role.as_str()) {
+                errors.push(FieldError::at_pointer(
+                    format!("/roles/{i}/role"),
+                    "not_allowed",
+                    Text::new(
+                        format!("Erlaubt sind: {}.", ROLES.join(", ")),
+                        format!("Allowed are: {}.", ROLES.join(", ")),
+                    ),
+                ));
+            }
+            let unit_ok = if role.role == "system_admin" {
+                role.unit == "*"
+            } else {
+                role.unit == "*" || units.contains(&role.unit)
+            };
+            if !unit_ok {
+                errors.push(FieldError::at_pointer(
+                    format!("/roles/{i}/unit"),
+                    "unknown_unit",
+                    Text::fixed(
+                        "Keine Organisationseinheit des Katalogs (oder „*“; für system_admin nur „*“).",
+                        "Not an organisational unit of the catalogue (or “*”; only “*” for system_admin).",
+                    ),
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Creates a staff account with the given roles; answers the initial password once.
+    pub async fn create_staff(
+        &self,
+        actor: Actor,
+        email: &str,
+        name: &str,
+        language: &str,
+        roles: Vec<StaffRole>,
+        password: Option<SecretString>,
+    ) -> Result<StaffCreated, AccountError> {
+        let mut errors = self.check_roles(&roles);
+        let parsed = EmailAddress::parse(email);
+        if parsed.is_none() {
+            errors.push(FieldError::at_pointer(
+                "/email",
+                "invalid_format",
+                Text::fixed(
+                    "Bitte eine gültige E-Mail-Adresse angeben.",
+                    "Please give a valid e-mail address.",
+                ),
+            ));
+        }
+        check_name(&mut errors, "/name", name);
+        check_language(&mut errors, "/preferred_language", language);
+        let password = password.unwrap_or_else(|| SecretString::from(random_token()[..20].to_owned()));
+        errors.extend(password_errors("/password", &password, &[]));
+        let Some(email) = parsed.filter(|_| errors.is_empty()) else {
+            return Err(AccountError::Validation(errors));
+        };
+        let hash = self.hasher.hash(&password).await?;
+        let now = self.now();
+        let (name, language) = (name.trim().to_owned(), language.to_owned());
+        let id = amtsweg_kernel::id::new_id();
+        let created = StaffCreated {
+            id: id.clone(),
+            email: email.as_str().to_owned(),
+            initial_password: password.expose_secret().to_owned(),
+        };
+        self.db
+            .write(move |conn| {
+                if store::account_by_email(conn, "staff", email.key())?.is_some() {
+                    return Err(AccountError::Conflict(
+                        "staff_exists",
+                        Text::fixed(
+                            "Es gibt bereits einen Zugang mit dieser E-Mail-Adresse.",
+                            "A staff account with this e-mail address exists.",
+                        ),
+                    ));
+                }
+                store::insert_account(
+                    conn,
+                    &NewAccount {
+                        id: &id,
+                        realm: "staff",
+                        kind: "person",
+                        email: Some(email.as_str()),
+                        email_key: Some(email.key()),
+                        display_name: &name,
+                        password_hash: Some(&hash),
+                        preferred_language: &language,
+                        status: "active",
+                        register_number: None,
+                    },
+                    now,
+                )?;
+                for role in &roles {
+                    diesel::insert_into(staff_roles::table)
+                        .values((
+                            staff_roles::account_id.eq(&id),
+                            staff_roles::role.eq(&role.role),
+                            staff_roles::unit.eq(&role.unit),
+                        ))
+                        .execute(conn)?;
+                }
+                send(
+                    conn,
+                    email.as_str(),
+                    Some(&id),
+                    templates::staff_welcome(super::lang_of(&language), &name),
+                    now,
+                )?;
+                audit(
+                    conn,
+                    &actor,
+                    "staff.created",
+                    Some(("account", &id)),
+                    Outcome::Success,
+                    now,
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.mail.wake();
+        Ok(created)
+    }
+
+    pub async fn list_staff(&self) -> Result<Vec<StaffSummary>, AccountError> {
+        self.db
+            .read(move |conn| {
+                let rows: Vec<store::AccountRow> = accounts::table
+                    .filter(accounts::realm.eq("staff"))
+                    .order(accounts::email_key.asc())
+                    .select(store::AccountRow::as_select())
+                    .load(conn)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let roles = store::staff_roles_of(conn, &row.id)?
+                        .into_iter()
+                        .map(|(role, unit)| StaffRole { role, unit })
+                        .collect();
+                    out.push(StaffSummary {
+                        totp_enabled: row.totp_enabled(),
+                        id: row.id,
+                        email: row.email,
+                        name: row.display_name,
+                        status: row.status,
+                        roles,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// On a database without any system administrator, creates the configured one. Its password comes from the
+    /// configuration or is generated and logged exactly once.
+    pub async fn bootstrap_admin(&self) -> Result<Option<StaffCreated>, AccountError> {
+        let exists: i64 = self
+            .db
+            .read(move |conn| {
+                Ok::<_, AccountError>(
+                    staff_roles::table
+                        .filter(staff_roles::role.eq("system_admin"))
+                        .count()
+                        .get_result(conn)?,
+                )
+            })
+            .await?;
+        if exists > 0 {
+            return Ok(None);
+        }
+        let bootstrap = self.settings.bootstrap.clone();
+        let configured = bootstrap.admin_password.is_some();
+        let created = self
+            .create_staff(
+                Actor::system(),
+                &bootstrap.admin_email,
+                "Systemadministration",
+                "de",
+                vec![StaffRole {
+                    role: "system_admin".into(),
+                    unit: "*".into(),
+                }],
+                bootstrap.admin_password,
+            )
+            .await?;
+        if configured {
+            tracing::warn!(email = %created.email, "first start: created the system administrator with the configured password");
+        } else {
+            tracing::warn!(
+                email = %created.email,
+                "first start: created the system administrator; one-time password: {} — log in at /api/v1/staff/auth/login, set up TOTP and change it",
+                created.initial_password
+            );
+        }
+        Ok(Some(created))
+    }
+}

@@ -1,0 +1,268 @@
+//! Queries of the account service. Every function takes the connection of the caller's transaction.
+
+pub mod schema;
+
+use amtsweg_db::{DbConnection, DbError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use schema::*;
+
+pub type Conn = DbConnection;
+
+pub fn ts(at: DateTime<Utc>) -> NaiveDateTime {
+    at.naive_utc()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct AccountRow {
+    pub id: String,
+    pub realm: String,
+    pub kind: String,
+    pub email: Option<String>,
+    pub email_key: Option<String>,
+    pub display_name: String,
+    pub password_hash: Option<String>,
+    pub preferred_language: String,
+    pub status: String,
+    pub email_verified_at: Option<NaiveDateTime>,
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    pub totp_last_step: Option<i64>,
+    pub register_number: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub deletion_flagged_at: Option<NaiveDateTime>,
+    pub deactivated_at: Option<NaiveDateTime>,
+}
+
+impl AccountRow {
+    pub fn lang(&self) -> amtsweg_kernel::Lang {
+        if self.preferred_language == "en" {
+            amtsweg_kernel::Lang::En
+        } else {
+            amtsweg_kernel::Lang::De
+        }
+    }
+
+    pub fn totp_enabled(&self) -> bool {
+        self.totp_enabled_at.is_some() && self.totp_secret.is_some()
+    }
+}
+
+pub fn account_by_email(
+    conn: &mut Conn,
+    realm: &str,
+    email_key: &str,
+) -> Result<Option<AccountRow>, DbError> {
+    Ok(accounts::table
+        .filter(accounts::realm.eq(realm))
+        .filter(accounts::email_key.eq(email_key))
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn account(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>, DbError> {
+    Ok(accounts::table
+        .find(id)
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub realm: &'a str,
+    pub kind: &'a str,
+    pub email: Option<&'a str>,
+    pub email_key: Option<&'a str>,
+    pub display_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub preferred_language: &'a str,
+    pub status: &'a str,
+    pub register_number: Option<&'a str>,
+}
+
+pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>) -> Result<(), DbError> {
+    diesel::insert_into(accounts::table)
+        .values((
+            accounts::id.eq(new.id),
+            accounts::realm.eq(new.realm),
+            accounts::kind.eq(new.kind),
+            accounts::email.eq(new.email),
+            accounts::email_key.eq(new.email_key),
+            accounts::display_name.eq(new.display_name),
+            accounts::password_hash.eq(new.password_hash),
+            accounts::preferred_language.eq(new.preferred_language),
+            accounts::status.eq(new.status),
+            accounts::register_number.eq(new.register_number),
+            accounts::created_at.eq(ts(now)),
+            accounts::updated_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    if new.kind == "person" {
+        diesel::insert_into(profiles::table)
+            .values((
+                profiles::account_id.eq(new.id),
+                profiles::verified_fields.eq(""),
+                profiles::updated_at.eq(ts(now)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn record_security_event(
+    conn: &mut Conn,
+    account_id: &str,
+    kind: &str,
+    address: Option<&str>,
+    user_agent: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(security_events::table)
+        .values((
+            security_events::id.eq(amtsweg_kernel::id::new_id()),
+            security_events::account_id.eq(account_id),
+            security_events::at.eq(ts(now)),
+            security_events::kind.eq(kind),
+            security_events::address.eq(address),
+            security_events::user_agent.eq(user_agent),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends every open session of an account (all of them, or all but `keep`).
+pub fn revoke_sessions(
+    conn: &mut Conn,
+    account_id: &str,
+    keep: Option<&str>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    let open = sessions::table
+        .filter(sessions::account_id.eq(account_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::id.ne(keep.unwrap_or("")));
+    Ok(diesel::update(open)
+        .set((
+            sessions::revoked_at.eq(ts(now)),
+            sessions::revoke_reason.eq(reason),
+        ))
+        .execute(conn)?)
+}
+
+pub fn revoke_session(
+    conn: &mut Conn,
+    session_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        sessions::table
+            .find(session_id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(ts(now)),
+        sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
+pub fn staff_roles_of(conn: &mut Conn, account_id: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(staff_roles::table
+        .filter(staff_roles::account_id.eq(account_id))
+        .order((staff_roles::role.asc(), staff_roles::unit.asc()))
+        .select((staff_roles::role, staff_roles::unit))
+        .load(conn)?)
+}
+
+/// Creates a single-use e-mail token (verification, reset, TOTP enrolment) and returns the hash stored.
+pub fn insert_email_token(
+    conn: &mut Conn,
+    token: &str,
+    account_id: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(email_tokens::table)
+        .values((
+            email_tokens::token_hash.eq(crate::domain::secret::hash_token(token)),
+            email_tokens::account_id.eq(account_id),
+            email_tokens::purpose.eq(purpose),
+            email_tokens::created_at.eq(ts(now)),
+            email_tokens::expires_at.eq(ts(expires)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Uses up a valid token of `purpose`; returns its account. Expired, used or unknown tokens give `None`.
+pub fn consume_email_token(
+    conn: &mut Conn,
+    token: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DbError> {
+    let hash = crate::domain::secret::hash_token(token);
+    let account: Option<String> = email_tokens::table
+        .find(&hash)
+        .filter(email_tokens::purpose.eq(purpose))
+        .filter(email_tokens::used_at.is_null())
+        .filter(email_tokens::expires_at.gt(ts(now)))
+        .select(email_tokens::account_id)
+        .first(conn)
+        .optional()?;
+    if account.is_some() {
+        diesel::update(
+            email_tokens::table
+                .find(&hash)
+                .filter(email_tokens::used_at.is_null()),
+        )
+        .set(email_tokens::used_at.eq(ts(now)))
+        .execute(conn)?;
+    }
+    Ok(account)
+}
+
+/// Checks a token without using it up.
+pub fn peek_email_token(
+    conn: &mut Conn,
+    token: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DbError> {
+    let hash = crate::domain::secret::hash_token(token);
+    Ok(email_tokens::table
+        .find(&hash)
+        .filter(email_tokens::purpose.eq(purpose))
+        .filter(email_tokens::used_at.is_null())
+        .filter(email_tokens::expires_at.gt(ts(now)))
+        .select(email_tokens::account_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Invalidates all open tokens of a purpose for an account (a new reset link replaces old ones).
+pub fn void_email_tokens(
+    conn: &mut Conn,
+    account_id: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(
+        email_tokens::table
+            .filter(email_tokens::account_id.eq(account_id))
+            .filter(email_tokens::purpose.eq(purpose))
+            .filter(email_tokens::used_at.is_null()),
+    )
+    .set(email_tokens::used_at.eq(ts(now)))
+    .execute(conn)?;
+    Ok(())
+}

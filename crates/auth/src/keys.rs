@@ -1,0 +1,206 @@
+//! Signing keys, stored in the database so that every instance signs and verifies with the same set.
+
+use std::collections::HashMap;
+
+use amtsweg_db::{Database, DbConnection, DbError};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rand::RngCore;
+use serde_json::{Value, json};
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        private_key -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410); the 32-byte seed follows.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("stored signing key {0} is unusable")]
+    Corrupt(String),
+}
+
+impl From<diesel::result::Error> for KeyError {
+    fn from(err: diesel::result::Error) -> Self {
+        KeyError::Db(DbError::Query(err))
+    }
+}
+
+#[derive(Queryable)]
+struct KeyRow {
+    kid: String,
+    _algorithm: String,
+    public_key: String,
+    private_key: String,
+    _created_at: NaiveDateTime,
+    retired_at: Option<NaiveDateTime>,
+    _expires_at: Option<NaiveDateTime>,
+}
+
+/// The keys in use: one signs, all listed verify.
+pub struct KeySet {
+    pub(crate) signing_kid: String,
+    pub(crate) signing: EncodingKey,
+    pub(crate) verifying: HashMap<String, DecodingKey>,
+    pub(crate) jwks: Value,
+}
+
+/// The set of signing keys, reloaded from the database when a token names a key this instance does not know.
+pub struct KeyRing {
+    db: Database,
+    pub(crate) set: std::sync::RwLock<std::sync::Arc<KeySet>>,
+    last_reload: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+fn generate(now: DateTime<Utc>) -> (String, String, String, NaiveDateTime) {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let kid = format!("k{}", now.format("%Y%m%d%H%M%S"));
+    let kid = format!("{kid}-{}", &hex::encode(&public[..4]));
+    (
+        kid,
+        URL_SAFE_NO_PAD.encode(public),
+        STANDARD.encode(seed),
+        now.naive_utc(),
+    )
+}
+
+fn insert_new(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<String, KeyError> {
+    let (kid, public, private, created) = generate(now);
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::kid.eq(&kid),
+            signing_keys::algorithm.eq("EdDSA"),
+            signing_keys::public_key.eq(&public),
+            signing_keys::private_key.eq(&private),
+            signing_keys::created_at.eq(created),
+        ))
+        .execute(conn)?;
+    Ok(kid)
+}
+
+fn load_set(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
+    let rows: Vec<KeyRow> = signing_keys::table
+        .filter(
+            signing_keys::expires_at
+                .is_null()
+                .or(signing_keys::expires_at.gt(now.naive_utc())),
+        )
+        .order(signing_keys::created_at.desc())
+        .load(conn)?;
+    let active = rows
+        .iter()
+        .find(|row| row.retired_at.is_none())
+        .ok_or_else(|| KeyError::Corrupt("none active".into()))?;
+    let seed = STANDARD
+        .decode(&active.private_key)
+        .map_err(|_| KeyError::Corrupt(active.kid.clone()))?;
+    let mut der = PKCS8_ED25519_PREFIX.to_vec();
+    der.extend_from_slice(&seed);
+    let mut verifying = HashMap::new();
+    let mut published = Vec::new();
+    for row in &rows {
+        let key = DecodingKey::from_ed_components(&row.public_key)
+            .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
+        verifying.insert(row.kid.clone(), key);
+        published.push(json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.kid, "x": row.public_key}));
+    }
+    Ok(KeySet {
+        signing_kid: active.kid.clone(),
+        signing: EncodingKey::from_ed_der(&der),
+        verifying,
+        jwks: json!({"keys": published}),
+    })
+}
+
+impl KeyRing {
+    /// Loads the keys, creating the first one on an empty database.
+    pub async fn start(db: Database, now: DateTime<Utc>) -> Result<KeyRing, KeyError> {
+        let set = db
+            .write(move |conn| {
+                let active: i64 = signing_keys::table
+                    .filter(signing_keys::retired_at.is_null())
+                    .count()
+                    .get_result(conn)?;
+                if active == 0 {
+                    let kid = insert_new(conn, now)?;
+                    tracing::info!(kid = %kid, "created the first token signing key");
+                }
+                load_set(conn, now)
+            })
+            .await?;
+        Ok(KeyRing {
+            db,
+            set: std::sync::RwLock::new(std::sync::Arc::new(set)),
+            last_reload: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn current(&self) -> std::sync::Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads from the database, at most every 10 seconds (an unknown key id must not become a database flood).
+    pub(crate) async fn reload_if_due(&self, now: DateTime<Utc>) -> bool {
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(10)) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match self.db.read(move |conn| load_set(conn, now)).await {
+            Ok(set) => {
+                *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reloading signing keys failed");
+                false
+            }
+        }
+    }
+
+    /// Starts signing with a new key. The old one keeps verifying for `grace` (at least the token lifetime), then
+    /// leaves the published set.
+    pub async fn rotate(&self, now: DateTime<Utc>, grace: Duration) -> Result<String, KeyError> {
+        let (kid, set) = self
+            .db
+            .write(move |conn| {
+                diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
+                    .set((
+                        signing_keys::retired_at.eq(now.naive_utc()),
+                        signing_keys::expires_at.eq((now + grace).naive_utc()),
+                    ))
+                    .execute(conn)?;
+                let kid = insert_new(conn, now)?;
+                Ok::<_, KeyError>((kid, load_set(conn, now)?))
+            })
+            .await?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+        Ok(kid)
+    }
+
+    pub fn jwks(&self) -> Value {
+        self.current().jwks.clone()
+    }
+}

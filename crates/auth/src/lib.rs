@@ -1,0 +1,17 @@
+//! Who is calling: signed access tokens for citizens, staff and API clients, the keys that sign them, and the
+//! extractors that turn a bearer token into a principal — or into a precise 401.
+//!
+//! Tokens are Ed25519-signed JWTs (RFC 9068 `at+jwt`) with a key id; keys rotate while old tokens stay verifiable
+//! until they expire; public keys are served at `/.well-known/jwks.json`.
+
+mod keys;
+mod principal;
+mod token;
+
+pub mod http;
+
+pub use keys::{KeyError, KeyRing};
+pub use principal::{
+    Authenticator, CitizenAuth, ClientAuth, Role, SessionGuard, StaffAuth, bearer_challenge, peer_address,
+};
+pub use token::{Audience, Claims, TokenError, TokenSpec};

@@ -1,0 +1,114 @@
+use amtsweg_db::personal_data::{PersonalData, Retained};
+use amtsweg_db::{DbConnection, DbError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        account_id -> Nullable<Text>,
+        to_address -> Text,
+        subject -> Text,
+        body_text -> Text,
+        kind -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+/// A rendered message, ready for the queue.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// Stable name of the template, e.g. `account.verify_email`.
+    pub kind: &'static str,
+    /// The account the message is about, for the GDPR export; `None` for messages that must outlive it.
+    pub account_id: Option<String>,
+}
+
+/// Queues `message` inside the caller's transaction; the worker sends it after commit.
+pub fn enqueue(conn: &mut DbConnection, message: &Message, now: DateTime<Utc>) -> Result<String, DbError> {
+    let id = amtsweg_kernel::id::new_id();
+    diesel::insert_into(mail_outbox::table)
+        .values((
+            mail_outbox::id.eq(&id),
+            mail_outbox::account_id.eq(&message.account_id),
+            mail_outbox::to_address.eq(&message.to),
+            mail_outbox::subject.eq(&message.subject),
+            mail_outbox::body_text.eq(&message.body),
+            mail_outbox::kind.eq(message.kind),
+            mail_outbox::status.eq("pending"),
+            mail_outbox::attempts.eq(0),
+            mail_outbox::next_attempt_at.eq(now.naive_utc()),
+            mail_outbox::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The mails sent to an account belong to its GDPR export; they are erased with it (no retention duty).
+pub struct MailPersonalData;
+
+#[derive(Queryable)]
+struct Sent {
+    kind: String,
+    to_address: String,
+    subject: String,
+    status: String,
+    created_at: NaiveDateTime,
+    sent_at: Option<NaiveDateTime>,
+}
+
+impl PersonalData for MailPersonalData {
+    fn section(&self) -> &'static str {
+        "mail"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["mail_outbox"]
+    }
+
+    fn export(&self, conn: &mut DbConnection, account_id: &str) -> Result<serde_json::Value, DbError> {
+        let rows: Vec<Sent> = mail_outbox::table
+            .filter(mail_outbox::account_id.eq(account_id))
+            .order(mail_outbox::created_at.asc())
+            .select((
+                mail_outbox::kind,
+                mail_outbox::to_address,
+                mail_outbox::subject,
+                mail_outbox::status,
+                mail_outbox::created_at,
+                mail_outbox::sent_at,
+            ))
+            .load(conn)?;
+        let stamp = |t: NaiveDateTime| amtsweg_kernel::clock::rfc3339(t.and_utc());
+        Ok(json!({
+            "messages": rows.into_iter().map(|m| json!({
+                "kind": m.kind,
+                "to": m.to_address,
+                "subject": m.subject,
+                "status": m.status,
+                "queued_at": stamp(m.created_at),
+                "sent_at": m.sent_at.map(stamp),
+            })).collect::<Vec<_>>()
+        }))
+    }
+
+    fn erase(
+        &self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Retained>, DbError> {
+        diesel::delete(mail_outbox::table.filter(mail_outbox::account_id.eq(account_id))).execute(conn)?;
+        Ok(Vec::new())
+    }
+}

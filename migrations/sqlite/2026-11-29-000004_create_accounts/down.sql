@@ -1,0 +1,16 @@
+DROP TABLE oidc_states;
+DROP TABLE eid_links;
+DROP TABLE api_clients;
+DROP TABLE staff_roles;
+DROP TABLE security_events;
+DROP TABLE consents;
+DROP TABLE login_throttle;
+DROP TABLE pending_totp;
+DROP TABLE recovery_codes;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE email_tokens;
+DROP TABLE organisation_members;
+DROP TABLE profiles;
+DROP TABLE accounts;
+DROP TABLE signing_keys;
