@@ -109,6 +109,9 @@ pub struct EidSettings {
     pub redirect_uri: String,
     #[serde(default = "default_scopes")]
     pub scopes: String,
+    /// The level asked for (`acr_values`); the answer's `acr` decides what is reached.
+    #[serde(default = "default_request_acr")]
+    pub request_acr: Option<String>,
     /// The provider's `acr` values and the trust level each means; unknown values count as `basic`.
     #[serde(default = "default_acr_values")]
     pub acr_values: BTreeMap<String, TrustLevel>,
@@ -116,6 +119,10 @@ pub struct EidSettings {
 
 fn default_scopes() -> String {
     "openid profile email address".into()
+}
+
+fn default_request_acr() -> Option<String> {
+    Some("http://eidas.europa.eu/LoA/high".into())
 }
 
 fn default_acr_values() -> BTreeMap<String, TrustLevel> {

@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 )]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(auth: web::Data<Authenticator>) -> Result<HttpResponse, ApiError> {
-    let mut response = ok(&auth.keys().jwks())?;
+    let mut response = ok(&auth.keys().jwks(auth.now()))?;
     response.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         actix_web::http::header::HeaderValue::from_static("public, max-age=300"),

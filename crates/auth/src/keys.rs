@@ -50,7 +50,7 @@ struct KeyRow {
     private_key: String,
     _created_at: NaiveDateTime,
     retired_at: Option<NaiveDateTime>,
-    _expires_at: Option<NaiveDateTime>,
+    expires_at: Option<NaiveDateTime>,
 }
 
 /// The keys in use: one signs, all listed verify.
@@ -58,7 +58,19 @@ pub struct KeySet {
     pub(crate) signing_kid: String,
     pub(crate) signing: EncodingKey,
     pub(crate) verifying: HashMap<String, DecodingKey>,
-    pub(crate) jwks: Value,
+    /// Until when each key may verify (`None`: while it is active).
+    pub(crate) expires: HashMap<String, Option<DateTime<Utc>>>,
+    pub(crate) published: Vec<(String, Value)>,
+}
+
+impl KeySet {
+    /// A retired key verifies only until its grace period ends.
+    pub(crate) fn verifying_key(&self, kid: &str, now: DateTime<Utc>) -> Option<&DecodingKey> {
+        match self.expires.get(kid) {
+            Some(Some(until)) if *until <= now => None,
+            _ => self.verifying.get(kid),
+        }
+    }
 }
 
 /// The set of signing keys, reloaded from the database when a token names a key this instance does not know.
@@ -117,18 +129,22 @@ fn load_set(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<KeySet, KeyEr
     let mut der = PKCS8_ED25519_PREFIX.to_vec();
     der.extend_from_slice(&seed);
     let mut verifying = HashMap::new();
+    let mut expires = HashMap::new();
     let mut published = Vec::new();
     for row in &rows {
         let key = DecodingKey::from_ed_components(&row.public_key)
             .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
         verifying.insert(row.kid.clone(), key);
-        published.push(json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.kid, "x": row.public_key}));
+        expires.insert(row.kid.clone(), row.expires_at.map(|at| at.and_utc()));
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.kid, "x": row.public_key});
+        published.push((row.kid.clone(), jwk));
     }
     Ok(KeySet {
         signing_kid: active.kid.clone(),
         signing: EncodingKey::from_ed_der(&der),
         verifying,
-        jwks: json!({"keys": published}),
+        expires,
+        published,
     })
 }
 
@@ -200,7 +216,15 @@ impl KeyRing {
         Ok(kid)
     }
 
-    pub fn jwks(&self) -> Value {
-        self.current().jwks.clone()
+    /// The keys that may still verify tokens at `now`.
+    pub fn jwks(&self, now: DateTime<Utc>) -> Value {
+        let set = self.current();
+        let keys: Vec<&Value> = set
+            .published
+            .iter()
+            .filter(|(kid, _)| set.verifying_key(kid, now).is_some())
+            .map(|(_, jwk)| jwk)
+            .collect();
+        json!({"keys": keys})
     }
 }

@@ -140,7 +140,7 @@ pub(crate) async fn verify(
     if !set.verifying.contains_key(&kid) && keys.reload_if_due(now).await {
         set = keys.current();
     }
-    let key = set.verifying.get(&kid).ok_or(TokenError::UnknownKey)?;
+    let key = set.verifying_key(&kid, now).ok_or(TokenError::UnknownKey)?;
 
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.algorithms = vec![Algorithm::EdDSA];

@@ -1,5 +1,8 @@
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use amtsweg_kernel::clock::ManualClock;
 use amtsweg_server::{Application, Dependencies, Settings};
 use reqwest::Response;
 use secrecy::SecretString;
@@ -13,6 +16,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: FreshDatabase,
     pub data_dir: PathBuf,
+    /// The service's clock; it only moves when a test moves it.
+    pub clock: Arc<ManualClock>,
+    /// The SMTP server the service sends to, when the test asked for one.
+    pub smtp: Option<Arc<crate::SmtpServer>>,
+    /// TOTP secret of the bootstrap administrator once it enrolled.
+    pub(crate) admin_secret: std::sync::Mutex<Option<String>>,
     handle: actix_web::dev::ServerHandle,
     _data: std::sync::Arc<tempfile::TempDir>,
 }
@@ -26,6 +35,8 @@ pub struct TestAppBuilder {
     data: Option<std::sync::Arc<tempfile::TempDir>>,
     database_url: Option<String>,
     configure: Vec<SettingsChange>,
+    clock: Option<Arc<ManualClock>>,
+    smtp: bool,
 }
 
 impl TestApp {
@@ -44,6 +55,8 @@ impl TestApp {
             data: None,
             database_url: None,
             configure: Vec::new(),
+            clock: None,
+            smtp: false,
         }
     }
 
@@ -60,6 +73,8 @@ impl TestApp {
             data: Some(self._data.clone()),
             database_url: None,
             configure: Vec::new(),
+            clock: Some(self.clock.clone()),
+            smtp: false,
         }
     }
 
@@ -104,6 +119,17 @@ impl TestAppBuilder {
         self
     }
 
+    /// Delivers mail to a real SMTP server (aiosmtpd) that the test can read.
+    pub fn with_smtp(mut self) -> Self {
+        self.smtp = true;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     pub fn database(mut self, database: FreshDatabase) -> Self {
         self.database = Some(database);
         self
@@ -129,12 +155,34 @@ impl TestAppBuilder {
         settings.database.connect_timeout_secs = 2;
         settings.storage.data_dir = data.path().to_owned();
         settings.catalogue.dir = self.procedures;
+        settings.account.auth_requests_per_minute = 100_000;
+        settings.account.bootstrap.admin_email = crate::users::ADMIN_EMAIL.into();
+        settings.account.bootstrap.admin_password = Some(SecretString::from(crate::users::ADMIN_PASSWORD));
+        settings.mail.poll_interval_ms = 50;
+        let smtp = if self.smtp {
+            Some(Arc::new(crate::SmtpServer::start()))
+        } else {
+            None
+        };
+        if let Some(server) = &smtp {
+            settings.mail.smtp = Some(amtsweg_mail::SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: Some(server.port),
+                tls: amtsweg_mail::SmtpTls::None,
+                username: None,
+                password: None,
+            });
+        }
+        let clock = self.clock.unwrap_or_else(|| {
+            use chrono::SubsecRound;
+            Arc::new(ManualClock::new(chrono::Utc::now().trunc_subsecs(0)))
+        });
         let url = self.database_url.unwrap_or_else(|| database.url_string());
         settings.database.url = Some(SecretString::from(url));
         for f in self.configure {
             f(&mut settings);
         }
-        let app = Application::build_with(settings, Dependencies::default()).await?;
+        let app = Application::build_with(settings, Dependencies { clock: clock.clone() }).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -145,6 +193,9 @@ impl TestAppBuilder {
                 .build()?,
             database,
             data_dir: data.path().to_owned(),
+            clock,
+            smtp,
+            admin_secret: std::sync::Mutex::new(None),
             handle,
             _data: data,
         })

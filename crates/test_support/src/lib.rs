@@ -9,12 +9,19 @@
 
 mod app;
 mod backend;
+mod eid;
 mod postgres;
 mod proxy;
+mod smtp;
+mod tools;
+mod users;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use backend::{Backend, FreshDatabase};
+pub use eid::EidProvider;
 pub use proxy::TcpProxy;
+pub use smtp::{Mail, SmtpServer};
+pub use users::{Citizen, STRONG_PASSWORD, Tokens};
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
 #[macro_export]

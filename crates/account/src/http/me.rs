@@ -251,13 +251,16 @@ pub struct ConsentRequest {
     attributes: Vec<String>,
 }
 
-/// Grants a procedure or an authority the use of named profile attributes for pre-filling and passing on.
+/// Grants a procedure or an authority the use of named profile attributes for pre-filling and passing on. A
+/// consent to a procedure needs a session at the procedure's trust level (else 401
+/// `insufficient_user_authentication` with `acr_values`: step up and retry).
 #[utoipa::path(
     tag = "me",
     security(("citizen" = [])),
     request_body = ConsentRequest,
     responses(
         (status = 201, description = "Recorded", body = ConsentView),
+        (status = 401, description = "`insufficient_user_authentication`: the procedure needs a higher trust level", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown recipient or attribute", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
@@ -269,6 +272,12 @@ async fn grant_consent(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    // Passing data to a procedure needs at least the trust level the procedure itself requires.
+    if body.recipient.kind == "procedure"
+        && let Some(level) = service.required_level(&body.recipient.id)
+    {
+        auth.require_level(level)?;
+    }
     let consent = service
         .grant_consent(
             &auth.account_id,

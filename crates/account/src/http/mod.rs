@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     me::configure(cfg);
     staff::configure(cfg);
     admin::configure(cfg);
+    oauth::configure_client(cfg);
 }
 
 /// Routes outside the `/api/v1` scope.

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use amtsweg_kernel::ApiError;
 use amtsweg_kernel::http::ok;
 use amtsweg_kernel::problem::ProblemDoc;
@@ -17,6 +17,35 @@ use crate::service::{AccountService, TokenGrant};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(token);
+}
+
+/// Routes for API clients under `/api/v1`.
+pub fn configure_client(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(client_me);
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct ClientMe {
+    client_id: String,
+    scopes: Vec<String>,
+}
+
+/// Who the calling client is and which scopes its token carries — for a specialised procedure to check its
+/// credentials.
+#[utoipa::path(
+    tag = "auth",
+    security(("client" = [])),
+    responses(
+        (status = 200, description = "The calling client", body = ClientMe),
+        (status = 401, description = "Not a client token, or the client is disabled", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/client/me")]
+async fn client_me(auth: amtsweg_auth::ClientAuth) -> Result<HttpResponse, ApiError> {
+    ok(&ClientMe {
+        client_id: auth.client_id,
+        scopes: auth.scopes,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -225,6 +225,9 @@ impl AccountService {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &pkce_challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
+        if let Some(acr) = &eid.settings.request_acr {
+            url.query_pairs_mut().append_pair("acr_values", acr);
+        }
         Ok(EidStart {
             authorization_url: url.to_string(),
             state,

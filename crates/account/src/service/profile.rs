@@ -479,6 +479,14 @@ impl AccountService {
         self.profile(account_id, session_level).await
     }
 
+    /// The trust level a procedure of the catalogue requires.
+    pub fn required_level(&self, procedure_id: &str) -> Option<TrustLevel> {
+        self.catalogue
+            .catalogue()
+            .get(procedure_id)
+            .map(|p| p.procedure.trust_level)
+    }
+
     /// Grants a procedure (by id) or an authority (by AGS) the use of named profile attributes.
     pub async fn grant_consent(
         &self,

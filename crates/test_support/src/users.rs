@@ -1,0 +1,309 @@
+//! Ready actors for tests: verified citizens, citizens with TOTP, the system administrator, API clients.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::TestApp;
+use crate::smtp::Mail;
+
+pub const ADMIN_EMAIL: &str = "admin@stadt-leipzig.example";
+pub const ADMIN_PASSWORD: &str = "Verwaltung mit Weitblick am Augustusplatz";
+pub const STRONG_PASSWORD: &str = "kaffeetasse wolkenkratzer lindenau";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Citizen {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub tokens: Tokens,
+    pub totp_secret: Option<String>,
+    pub recovery_codes: Vec<String>,
+}
+
+impl TestApp {
+    pub fn smtp(&self) -> &crate::SmtpServer {
+        self.smtp.as_deref().expect("this test app was built with_smtp()")
+    }
+
+    /// Mails to `address`, from the SMTP server if there is one, else from the files the service writes.
+    pub async fn mails_to(&self, address: &str, count: usize) -> Vec<Mail> {
+        if let Some(smtp) = &self.smtp {
+            return smtp.wait_for(address, count).await;
+        }
+        let started = Instant::now();
+        loop {
+            let mut mails: Vec<(std::time::SystemTime, Mail)> = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(self.data_dir.join("mail")) {
+                for entry in entries.flatten() {
+                    let Ok(raw) = std::fs::read(entry.path()) else {
+                        continue;
+                    };
+                    let Some(message) = mail_parser::MessageParser::default().parse(&raw) else {
+                        continue;
+                    };
+                    let to = message
+                        .to()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .unwrap_or_default()
+                        .to_owned();
+                    if to.eq_ignore_ascii_case(address) {
+                        let modified = entry
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .unwrap_or(std::time::UNIX_EPOCH);
+                        mails.push((
+                            modified,
+                            Mail {
+                                to,
+                                subject: message.subject().unwrap_or_default().to_owned(),
+                                body: message.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
+                            },
+                        ));
+                    }
+                }
+            }
+            if mails.len() >= count {
+                mails.sort_by_key(|(at, _)| *at);
+                return mails.into_iter().map(|(_, m)| m).collect();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{address} received {} of {count} mails",
+                mails.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The current TOTP code by the service's clock.
+    pub fn totp(&self, secret: &str) -> String {
+        let unix =
+            u64::try_from(amtsweg_kernel::Clock::now(self.clock.as_ref()).timestamp()).expect("after 1970");
+        amtsweg_account::domain::totp::code_at(secret, unix).expect("a valid secret")
+    }
+
+    /// Moves the clock to the next TOTP step, so that a new code can be used.
+    pub fn next_totp_step(&self) {
+        self.clock.advance(chrono::Duration::seconds(30));
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
+        self.post_json(
+            "/api/v1/accounts",
+            &json!({"email": email, "password": password, "name": name}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str, totp: Option<&str>) -> Response {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(code) = totp {
+            body["totp_code"] = json!(code);
+        }
+        self.post_json("/api/v1/auth/login", &body).await
+    }
+
+    /// Registers, verifies by the mailed code and logs in.
+    pub async fn citizen(&self, email: &str) -> Citizen {
+        let response = self.register(email, STRONG_PASSWORD, "Erika Mustermann").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{:?}",
+            response.text().await
+        );
+        let mail = self.mails_to(email, 1).await.remove(0);
+        let verified = self
+            .post_json("/api/v1/accounts/verify-email", &json!({"token": mail.token()}))
+            .await;
+        assert_eq!(verified.status(), StatusCode::OK);
+        let response = self.login(email, STRONG_PASSWORD, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let tokens: Tokens = response.json().await.expect("tokens");
+        let me: Value = self
+            .get_as("/api/v1/me", &tokens.access_token)
+            .await
+            .json()
+            .await
+            .expect("profile");
+        Citizen {
+            id: me["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            password: STRONG_PASSWORD.to_owned(),
+            tokens,
+            totp_secret: None,
+            recovery_codes: Vec::new(),
+        }
+    }
+
+    /// Sets up TOTP for the citizen and logs in again with it (session level `substantial`).
+    pub async fn with_totp(&self, mut citizen: Citizen) -> Citizen {
+        let enrolment: Value = self
+            .post_as("/api/v1/me/totp", &citizen.tokens.access_token, &json!({}))
+            .await
+            .json()
+            .await
+            .expect("enrolment");
+        let secret = enrolment["secret"].as_str().expect("secret").to_owned();
+        let confirmed = self
+            .post_as(
+                "/api/v1/me/totp/confirm",
+                &citizen.tokens.access_token,
+                &json!({"code": self.totp(&secret)}),
+            )
+            .await;
+        assert_eq!(confirmed.status(), StatusCode::OK);
+        let codes: Value = confirmed.json().await.expect("codes");
+        citizen.recovery_codes = codes["recovery_codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_owned())
+            .collect();
+        self.next_totp_step();
+        let response = self
+            .login(&citizen.email, &citizen.password, Some(&self.totp(&secret)))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        citizen.tokens = response.json().await.expect("tokens");
+        citizen.totp_secret = Some(secret);
+        self.next_totp_step();
+        citizen
+    }
+
+    /// Logs a member of staff in, enrolling TOTP on the first login. Returns tokens and the TOTP secret.
+    pub async fn staff_login(&self, email: &str, password: &str, secret: Option<&str>) -> (Tokens, String) {
+        let secret = match secret {
+            Some(secret) => secret.to_owned(),
+            None => {
+                let first = self
+                    .post_json(
+                        "/api/v1/staff/auth/login",
+                        &json!({"email": email, "password": password}),
+                    )
+                    .await;
+                assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+                let problem: Value = first.json().await.expect("problem");
+                assert_eq!(problem["code"], "totp_enrollment_required");
+                let enrolment_token = problem["enrollment_token"].as_str().expect("token").to_owned();
+                let enrolment: Value = self
+                    .post_json(
+                        "/api/v1/staff/auth/totp",
+                        &json!({"enrollment_token": enrolment_token}),
+                    )
+                    .await
+                    .json()
+                    .await
+                    .expect("enrolment");
+                let secret = enrolment["secret"].as_str().expect("secret").to_owned();
+                let confirmed = self
+                    .post_json(
+                        "/api/v1/staff/auth/totp/confirm",
+                        &json!({"enrollment_token": enrolment_token, "code": self.totp(&secret)}),
+                    )
+                    .await;
+                assert_eq!(confirmed.status(), StatusCode::OK);
+                self.next_totp_step();
+                secret
+            }
+        };
+        let response = self
+            .post_json(
+                "/api/v1/staff/auth/login",
+                &json!({"email": email, "password": password, "totp_code": self.totp(&secret)}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+        self.next_totp_step();
+        (response.json().await.expect("tokens"), secret)
+    }
+
+    /// The bootstrap system administrator, logged in.
+    pub async fn admin(&self) -> Tokens {
+        let known = self.admin_secret.lock().expect("admin secret").clone();
+        let (tokens, secret) = self
+            .staff_login(ADMIN_EMAIL, ADMIN_PASSWORD, known.as_deref())
+            .await;
+        *self.admin_secret.lock().expect("admin secret") = Some(secret);
+        tokens
+    }
+
+    /// Registers an API client through the admin API; returns (client_id, secret).
+    pub async fn api_client(&self, admin: &Tokens, scopes: &[&str]) -> (String, String) {
+        let response = self
+            .post_as(
+                "/api/v1/admin/clients",
+                &admin.access_token,
+                &json!({"name": "Fachverfahren Test", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.expect("client");
+        (
+            created["client_id"].as_str().expect("id").to_owned(),
+            created["client_secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    /// A client-credentials token.
+    pub async fn client_token(&self, client_id: &str, secret: &str) -> Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("request")
+    }
+}
