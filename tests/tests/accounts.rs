@@ -707,4 +707,29 @@ backend_tests!(
     each_address_is_rate_limited,
     profile_is_patched_and_validated,
     unused_accounts_are_flagged_after_two_years,
+    a_login_storm_is_answered_not_piled_up,
 );
+
+async fn a_login_storm_is_answered_not_piled_up(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|s| s.account.hash_queue_timeout_ms = 1)
+        .spawn()
+        .await
+        .unwrap();
+    let citizen = app.citizen("ansturm@example.de").await;
+    let attempts = (0..24).map(|_| app.login(&citizen.email, STRONG_PASSWORD, None));
+    let responses = futures_util::future::join_all(attempts).await;
+    let ok = responses.iter().filter(|r| r.status() == StatusCode::OK).count();
+    let busy: Vec<&reqwest::Response> = responses
+        .iter()
+        .filter(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(
+        ok + busy.len(),
+        24,
+        "every login is answered: logged in or told to retry"
+    );
+    assert!(ok >= 1, "hashing slots keep working");
+    assert!(!busy.is_empty(), "excess logins are refused instead of queued");
+    assert_eq!(busy[0].headers()["retry-after"], "1");
+}

@@ -72,6 +72,14 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     .await?
 }
 
+/// Every module that keeps personal data, so that export and erasure cover all of them. A test checks that each
+/// table with an `account_id` column belongs to one of these sections.
+pub fn personal_data() -> PersonalDataRegistry {
+    let sections: Vec<Arc<dyn PersonalData>> =
+        vec![Arc::new(AccountPersonalData), Arc::new(MailPersonalData)];
+    PersonalDataRegistry::new(sections)
+}
+
 /// The services of one instance, wired together; shared by the HTTP server and the command line.
 pub struct Services {
     pub db: Database,
@@ -106,16 +114,13 @@ impl Services {
             &settings.mail,
             &settings.storage.data_dir,
         )?;
-        // Every module that keeps personal data registers here, so export and erasure cover all of them.
-        let sections: Vec<Arc<dyn PersonalData>> =
-            vec![Arc::new(AccountPersonalData), Arc::new(MailPersonalData)];
         let accounts = AccountService::new(AccountDeps {
             db: db.clone(),
             auth: auth.clone(),
             mail: mail.clone(),
             clock: clock.clone(),
             settings: settings.account.clone(),
-            privacy: PersonalDataRegistry::new(sections),
+            privacy: personal_data(),
             catalogue: catalogue.clone(),
         })?;
         accounts.bootstrap_admin().await?;

@@ -7,6 +7,9 @@
 )]
 
 use std::io::{BufRead, BufReader};
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -197,4 +200,115 @@ fn serve_logs_json_with_request_ids_and_stops_on_sigterm() {
         assert!(started.elapsed() < Duration::from_secs(10), "stops within 10 s");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn operators_manage_staff_clients_keys_and_audit_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_data = |command: &mut Command| {
+        command
+            .env("AMTSWEG__STORAGE__DATA_DIR", dir.path())
+            .env_remove("RUST_LOG");
+    };
+
+    let mut add = amtsweg();
+    with_data(&mut add);
+    add.args([
+        "staff",
+        "add",
+        "--email",
+        "k.weber@stadt.example",
+        "--name",
+        "Klara Weber",
+        "--role",
+        "case_worker:ordnungsamt",
+    ]);
+    let (ok, stdout, stderr) = run(&mut add);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("one-time password: "), "{stdout}");
+    assert!(
+        stderr.contains("first start: created the system administrator; one-time password"),
+        "the first start creates and announces the administrator: {stderr}"
+    );
+
+    let mut again = amtsweg();
+    with_data(&mut again);
+    again.args([
+        "staff",
+        "add",
+        "--email",
+        "K.Weber@stadt.example",
+        "--name",
+        "Klara",
+        "--role",
+        "supervisor:ordnungsamt",
+    ]);
+    let (ok, _, stderr) = run(&mut again);
+    assert!(!ok);
+    assert!(stderr.contains("staff_exists"), "{stderr}");
+    assert!(
+        !stderr.contains("one-time password"),
+        "the administrator is announced only once: {stderr}"
+    );
+
+    let mut bad_role = amtsweg();
+    with_data(&mut bad_role);
+    bad_role.args([
+        "staff",
+        "add",
+        "--email",
+        "x@stadt.example",
+        "--name",
+        "X",
+        "--role",
+        "case_worker:mond",
+    ]);
+    let (ok, _, stderr) = run(&mut bad_role);
+    assert!(!ok);
+    assert!(stderr.contains("/roles/0/unit"), "{stderr}");
+
+    let mut client = amtsweg();
+    with_data(&mut client);
+    client.args([
+        "client",
+        "add",
+        "--name",
+        "OK.VERKEHR",
+        "--scope",
+        "applications:read:bewohnerparkausweis",
+    ]);
+    let (ok, stdout, stderr) = run(&mut client);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("client_id: fv-") && stdout.contains("client_secret: "),
+        "{stdout}"
+    );
+
+    let mut rotate = amtsweg();
+    with_data(&mut rotate);
+    rotate.args(["keys", "rotate"]);
+    let (ok, stdout, _) = run(&mut rotate);
+    assert!(ok);
+    assert!(stdout.contains("signing with new key k"), "{stdout}");
+
+    let mut verify = amtsweg();
+    with_data(&mut verify);
+    verify.args(["audit", "verify"]);
+    let (ok, stdout, _) = run(&mut verify);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("audit log intact"), "{stdout}");
+
+    // Someone with write access to the file edits an entry behind the triggers' back.
+    let database = dir.path().join("amtsweg.sqlite");
+    let mut conn = diesel::SqliteConnection::establish(database.to_str().unwrap()).unwrap();
+    conn.batch_execute(
+        "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET action = 'staff.deleted' WHERE seq = 2;",
+    )
+    .unwrap();
+    let mut verify = amtsweg();
+    with_data(&mut verify);
+    verify.args(["audit", "verify"]);
+    let (ok, stdout, _) = run(&mut verify);
+    assert!(!ok, "a broken chain exits non-zero");
+    assert!(stdout.contains("audit log broken at entry 2"), "{stdout}");
 }

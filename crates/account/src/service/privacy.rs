@@ -57,6 +57,7 @@ impl PersonalData for AccountPersonalData {
             "security_events",
             "staff_roles",
             "eid_links",
+            "oidc_states",
         ]
     }
 
@@ -124,6 +125,10 @@ impl PersonalData for AccountPersonalData {
             .select((eid_links::issuer, eid_links::subject, eid_links::linked_at))
             .load(conn)?;
         let roles = store::staff_roles_of(conn, account_id)?;
+        let pending_links: Vec<NaiveDateTime> = oidc_states::table
+            .filter(oidc_states::account_id.eq(account_id))
+            .select(oidc_states::created_at)
+            .load(conn)?;
         Ok(json!({
             "account": {
                 "id": account.id,
@@ -158,6 +163,7 @@ impl PersonalData for AccountPersonalData {
             })).collect::<Vec<_>>(),
             "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": stamp(m.2)})).collect::<Vec<_>>(),
             "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": stamp(l.2)})).collect::<Vec<_>>(),
+            "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": stamp(at)})).collect::<Vec<_>>(),
             "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
         }))
     }
@@ -186,6 +192,7 @@ impl PersonalData for AccountPersonalData {
             .execute(conn)?;
         diesel::delete(pending_totp::table.filter(pending_totp::account_id.eq(account_id))).execute(conn)?;
         diesel::delete(eid_links::table.filter(eid_links::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(oidc_states::table.filter(oidc_states::account_id.eq(account_id))).execute(conn)?;
         diesel::delete(organisation_members::table.filter(organisation_members::account_id.eq(account_id)))
             .execute(conn)?;
         diesel::delete(security_events::table.filter(security_events::account_id.eq(account_id)))
