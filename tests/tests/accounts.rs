@@ -708,6 +708,7 @@ backend_tests!(
     profile_is_patched_and_validated,
     unused_accounts_are_flagged_after_two_years,
     a_login_storm_is_answered_not_piled_up,
+    sensitive_changes_need_a_recent_login,
 );
 
 async fn a_login_storm_is_answered_not_piled_up(backend: Backend) {
@@ -732,4 +733,105 @@ async fn a_login_storm_is_answered_not_piled_up(backend: Backend) {
     assert!(ok >= 1, "hashing slots keep working");
     assert!(!busy.is_empty(), "excess logins are refused instead of queued");
     assert_eq!(busy[0].headers()["retry-after"], "1");
+}
+
+async fn sensitive_changes_need_a_recent_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let citizen = app.with_totp(app.citizen("umzug@example.de").await).await;
+    let secret = citizen.totp_secret.clone().unwrap();
+    app.clock.advance(Duration::minutes(11));
+    let tokens: Tokens = body(
+        app.post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": citizen.tokens.refresh_token}),
+        )
+        .await,
+    )
+    .await
+    .as_object()
+    .map(|o| serde_json::from_value(Value::Object(o.clone())).unwrap())
+    .unwrap();
+
+    // Both changing the address and switching off 2FA want a fresh authentication.
+    for (method, path) in [("POST", "/api/v1/me/email"), ("DELETE", "/api/v1/me/totp")] {
+        let response = match method {
+            "POST" => {
+                app.post_as(path, &tokens.access_token, &json!({"email": "neu@example.de"}))
+                    .await
+            }
+            _ => app.delete_as(path, &tokens.access_token).await,
+        };
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body(response).await["max_age"], 600, "{path}");
+    }
+    let fresh: Tokens = app
+        .post_as(
+            "/api/v1/auth/reauthenticate",
+            &tokens.access_token,
+            &json!({"password": STRONG_PASSWORD, "totp_code": app.totp(&secret)}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.next_totp_step();
+
+    // The new address is confirmed from its own mailbox; the old one hears about it.
+    let requested = app
+        .post_as(
+            "/api/v1/me/email",
+            &fresh.access_token,
+            &json!({"email": "Neu@Example.de"}),
+        )
+        .await;
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    let code = app.mails_to("Neu@Example.de", 1).await.remove(0).token();
+    assert!(
+        app.mails_to(&citizen.email, 3)
+            .await
+            .iter()
+            .any(|m| m.body.contains("neue E-Mail-Adresse"))
+    );
+    let wrong = app
+        .post_as(
+            "/api/v1/me/email/confirm",
+            &fresh.access_token,
+            &json!({"token": "falsch"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let confirmed = body(
+        app.post_as(
+            "/api/v1/me/email/confirm",
+            &fresh.access_token,
+            &json!({"token": code}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(confirmed["email"], "Neu@Example.de");
+    assert_eq!(
+        app.login("neu@example.de", STRONG_PASSWORD, Some(&app.totp(&secret)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.next_totp_step();
+
+    // Switching 2FA off: logins need only the password again.
+    assert_eq!(
+        app.delete_as("/api/v1/me/totp", &fresh.access_token)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let plain: Tokens = app
+        .login("neu@example.de", STRONG_PASSWORD, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain.acr, "basic");
+    let again = app.delete_as("/api/v1/me/totp", &fresh.access_token).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
 }

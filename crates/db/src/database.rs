@@ -182,11 +182,13 @@ impl Database {
     {
         let mut conn = self.connection()?;
         let conn: &mut DbConnection = &mut conn;
-        let _gate = match conn.backend() {
-            Backend::Sqlite => Some(self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
-        conn.transaction(f)
+        match conn.backend() {
+            Backend::Postgres => conn.transaction(f),
+            Backend::Sqlite => {
+                let _gate = self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner());
+                immediate_transaction(conn, f)
+            }
+        }
     }
 
     /// Whether the database answers within `timeout`. For SQLite the file must also still be where it was opened:
@@ -216,6 +218,34 @@ impl Database {
                 "no answer within {} ms",
                 timeout.as_millis()
             ))),
+        }
+    }
+}
+
+/// A SQLite write transaction that takes the write lock at `BEGIN`. A deferred transaction that reads first and
+/// writes later fails with `SQLITE_BUSY` at once when another process wrote in between; an immediate one waits
+/// (busy timeout) for the lock instead. The gate above already orders writers of this process.
+fn immediate_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConnection::Sqlite(lite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?;
+    }
+    let outcome = f(conn);
+    let DbConnection::Sqlite(lite) = conn else {
+        return outcome;
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(lite)?;
+            Ok(value)
+        }
+        Err(err) => {
+            AnsiTransactionManager::rollback_transaction(lite)?;
+            Err(err)
         }
     }
 }

@@ -61,7 +61,8 @@ CREATE INDEX organisation_members_account ON organisation_members (account_id);
 CREATE TABLE email_tokens (
     token_hash TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts (id),
-    purpose TEXT NOT NULL CHECK (purpose IN ('verify_email', 'password_reset', 'totp_enrollment')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('verify_email', 'password_reset', 'totp_enrollment', 'email_change')),
+    new_email TEXT,
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL,
     used_at TIMESTAMP

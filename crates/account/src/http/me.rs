@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(patch_me)
         .service(delete_me)
         .service(change_password)
+        .service(change_email)
+        .service(confirm_email)
         .service(start_totp)
         .service(confirm_totp)
         .service(disable_totp)
@@ -141,6 +143,74 @@ async fn change_password(
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChange {
+    /// The new login address; a confirmation code is sent there.
+    email: String,
+}
+
+/// Asks to change the login address. Needs an authentication within the last 10 minutes; the new address must
+/// be confirmed with the mailed code, and the old one is told.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body = EmailChange,
+    responses(
+        (status = 202, description = "Confirmation code sent to the new address"),
+        (status = 401, description = "`insufficient_user_authentication` (max_age)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unchanged address", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/email")]
+async fn change_email(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<EmailChange>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    recent(&service, &auth)?;
+    service
+        .request_email_change(&auth.account_id, &body.0.email, meta(&req))
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfirm {
+    token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailChanged {
+    email: String,
+}
+
+/// Confirms the new login address with the code sent to it.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    request_body = EmailConfirm,
+    responses(
+        (status = 200, description = "The address is changed", body = EmailChanged),
+        (status = 400, description = "Unknown, used or expired code", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/email/confirm")]
+async fn confirm_email(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    body: Json<EmailConfirm>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let email = service
+        .confirm_email_change(&auth.account_id, &body.0.token, meta(&req))
+        .await?;
+    ok(&EmailChanged { email })
 }
 
 /// Starts setting up TOTP: the secret, its `otpauth://` URI and a QR code for an authenticator app. Confirm with a

@@ -2,6 +2,7 @@
 
 mod clients;
 mod eid;
+mod email;
 mod login;
 mod organisations;
 mod password;

@@ -55,6 +55,7 @@ diesel::table! {
         token_hash -> Text,
         account_id -> Text,
         purpose -> Text,
+        new_email -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
