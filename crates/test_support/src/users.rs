@@ -154,6 +154,15 @@ impl TestApp {
         self.post_json("/api/v1/auth/login", &body).await
     }
 
+    /// Exchanges a refresh token; panics unless that succeeds.
+    pub async fn refresh(&self, refresh_token: &str) -> Tokens {
+        let response = self
+            .post_json("/api/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "refresh");
+        response.json().await.expect("tokens")
+    }
+
     /// Registers, verifies by the mailed code and logs in.
     pub async fn citizen(&self, email: &str) -> Citizen {
         let response = self.register(email, STRONG_PASSWORD, "Erika Mustermann").await;
