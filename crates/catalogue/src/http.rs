@@ -44,23 +44,25 @@ pub struct ListQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Language of texts, `de` (default) or `en`; overrides `Accept-Language`.
+    /// Language of texts, `de` (default) or `en`; overrides `Accept-Language`; other values mean German.
     #[expect(
         dead_code,
         reason = "the Lang extractor reads it; declared so it is documented and not refused"
     )]
-    lang: Option<Lang>,
+    #[param(example = "en")]
+    lang: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LangQuery {
-    /// Language of texts, `de` (default) or `en`; overrides `Accept-Language`.
+    /// Language of texts, `de` (default) or `en`; overrides `Accept-Language`; other values mean German.
     #[expect(
         dead_code,
         reason = "the Lang extractor reads it; declared for the documentation"
     )]
-    lang: Option<Lang>,
+    #[param(example = "en")]
+    lang: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

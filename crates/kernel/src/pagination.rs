@@ -42,7 +42,8 @@ impl PageQuery {
                 ),
             ));
         }
-        let after = match &self.cursor {
+        // An empty `cursor=` is the first page, as an absent one.
+        let after = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
                 invalid(

@@ -103,7 +103,40 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(crate::app::routes)
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document_other_errors(&mut api);
     api
+}
+
+/// Every operation can also answer with errors it does not list one by one (a malformed body, an expired token, an
+/// overloaded service): all of them are problem+json, documented once as the `default` response.
+fn document_other_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let other = ResponseBuilder::new()
+        .description(
+            "Any other error, as RFC 9457 problem+json with a stable `code`: e.g. 400 malformed JSON, 401 missing or \
+             invalid token, 405 wrong method, 413 body too large, 415 wrong content type, 429 too many requests, \
+             500 unexpected error, 503 unavailable.",
+        )
+        .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| other.clone().into());
+        }
+    }
 }
 
 /// The document as pretty JSON with a final newline, the form that is committed.

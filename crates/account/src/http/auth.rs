@@ -29,13 +29,17 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(min_length = 3, max_length = 254, example = "erika.mustermann@example.de")]
     email: String,
     /// 8–128 characters; refused when easy to guess.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
     /// How the person wants to be addressed.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `de` (default) or `en`.
     #[serde(default = "german")]
+    #[schema(pattern = "^(de|en)$")]
     preferred_language: String,
 }
 
@@ -122,6 +126,7 @@ async fn verify_email(
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
+    #[schema(format = Password)]
     password: String,
     /// The current code of the authenticator app, or a recovery code; required once TOTP is set up.
     totp_code: Option<String>,
@@ -262,6 +267,7 @@ async fn reauthenticate(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    #[schema(min_length = 3, max_length = 254)]
     email: String,
 }
 
@@ -294,6 +300,7 @@ async fn password_reset(
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirm {
     token: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     new_password: String,
 }
 
