@@ -7,7 +7,6 @@
 
 use amtsweg_db::{DbConnection, DbError};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -39,9 +38,6 @@ diesel::table! {
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Serialises appends on PostgreSQL for the rest of the transaction (SQLite writers are serialised already).
-const APPEND_LOCK: i64 = 0x0041_5544_4954;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,11 +180,17 @@ impl Row {
     }
 }
 
-fn lock(conn: &mut DbConnection) -> Result<(), DbError> {
-    if let DbConnection::Postgres(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
-    }
-    Ok(())
+/// The last link, locked for the rest of the transaction so that appends form one chain. The head row exists from
+/// the migration on (sequence 0, the genesis hash). SQLite writers are serialised already.
+fn locked_head(conn: &mut DbConnection) -> Result<(i64, String), DbError> {
+    let query = audit_head::table
+        .select((audit_head::seq, audit_head::hash))
+        .find(1);
+    let found: Option<(i64, String)> = match conn {
+        DbConnection::Postgres(pg) => query.for_update().first(pg).optional()?,
+        DbConnection::Sqlite(lite) => query.first(lite).optional()?,
+    };
+    Ok(found.unwrap_or((0, GENESIS.to_owned())))
 }
 
 fn head(conn: &mut DbConnection) -> Result<(i64, String), DbError> {
@@ -202,8 +204,7 @@ fn head(conn: &mut DbConnection) -> Result<(i64, String), DbError> {
 
 /// Appends `event` inside the caller's transaction.
 pub fn append(conn: &mut DbConnection, event: &Event<'_>) -> Result<(), DbError> {
-    lock(conn)?;
-    let (last_seq, last_hash) = head(conn)?;
+    let (last_seq, last_hash) = locked_head(conn)?;
     let (object_kind, object_id) = match event.object {
         Some((kind, id)) => (Some(kind.to_owned()), Some(id.to_owned())),
         None => (None, None),

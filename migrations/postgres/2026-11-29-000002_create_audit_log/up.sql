@@ -22,6 +22,8 @@ CREATE TABLE audit_head (
     seq BIGINT NOT NULL,
     hash TEXT NOT NULL
 );
+-- The chain starts at the genesis link; appends lock this row.
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
 CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN

@@ -437,13 +437,16 @@ impl AccountService {
         };
 
         let acr = self.level_for(&amr);
+        let had_failures = lock.is_some();
         let service = self.clone();
         self.db
             .write(move |conn| {
                 if let Some(factor) = &factor {
                     use_factor(conn, &account.id, factor, now)?;
                 }
-                clear_failures(conn, &key)?;
+                if had_failures {
+                    clear_failures(conn, &key)?;
+                }
                 let tokens = open_session(
                     &service,
                     conn,
