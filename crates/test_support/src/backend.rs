@@ -83,7 +83,7 @@ impl FreshDatabase {
 }
 
 enum Guard {
-    Sqlite(#[allow(dead_code)] TempDir),
+    Sqlite(#[expect(dead_code, reason = "held only so that the directory is removed with the guard")] TempDir),
     Postgres { admin: String, name: String },
 }
 

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 use utoipa::ToSchema;
 
-use super::login::{NewSession, SessionTokens, open_session};
 use super::profile::PROFILE_FIELDS;
+use super::session::{NewSession, SessionTokens, open_session};
 use super::{AccountService, Meta, audit, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;

@@ -1,6 +1,7 @@
 //! The account service: use cases behind the HTTP handlers and the command line.
 
 mod clients;
+mod consents;
 mod eid;
 mod email;
 mod login;
@@ -9,6 +10,7 @@ mod password;
 mod privacy;
 mod profile;
 mod register;
+mod session;
 mod staff;
 mod totp;
 
@@ -26,12 +28,14 @@ use amtsweg_mail::{MailQueue, Message};
 use chrono::{DateTime, Utc};
 
 pub use clients::{ClientCreated, ClientSummary, TokenGrant};
+pub use consents::{ConsentView, SecurityEventView};
 pub use eid::{EidClient, EidStart};
-pub use login::{LoginRequest, Realm, SessionTokens};
+pub use login::{LoginRequest, Realm};
 pub use organisations::{MemberView, OrganisationView};
 pub use privacy::{AccountPersonalData, DeletionReport};
-pub use profile::{ConsentView, ProfilePatch, ProfileView, SecurityEventView};
+pub use profile::{ProfilePatch, ProfileView};
 pub use register::Registration;
+pub use session::SessionTokens;
 pub use staff::{StaffCreated, StaffRole, StaffSummary};
 pub use totp::TotpEnrollment;
 
@@ -150,7 +154,7 @@ impl AccountService {
     /// Whether a session (or, for `client:…`, an API client) may still act. Backs the token extractors.
     pub async fn session_is_active(&self, session_id: String) -> Result<bool, AccountError> {
         self.db
-            .read(move |conn| login::session_active(conn, &session_id))
+            .read(move |conn| session::session_active(conn, &session_id))
             .await
     }
 }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::consents::consent_view;
 use super::login::Realm;
-use super::profile::consent_view;
 use super::{AccountService, Meta, actor_for, audit, send, trail};
 use crate::error::AccountError;
 use crate::store::schema::*;

@@ -1,10 +1,9 @@
-//! The citizen's own data: profile for pre-filling forms ("once only"), consents to pass named attributes to a
-//! procedure or authority, and the log of security events.
+//! The citizen's own profile for pre-filling forms ("once only"). Fields that came from an eID are verified and
+//! cannot be edited by hand.
 
 use std::collections::BTreeSet;
 
 use amtsweg_audit::Outcome;
-use amtsweg_kernel::pagination::{Page, PageRequest};
 use amtsweg_kernel::{FieldError, Text, TrustLevel};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -13,20 +12,10 @@ use utoipa::ToSchema;
 
 use super::login::Realm;
 use super::register::{check_language, check_name};
-use super::{AccountService, Meta, actor_for, audit, trail};
+use super::{AccountService, Meta, actor_for, audit};
 use crate::error::AccountError;
-use crate::store::schema::{accounts, consents, eid_links, profiles, security_events};
+use crate::store::schema::{accounts, eid_links, profiles};
 use crate::store::{self, ts};
-
-/// Attributes of the profile that can be shared with consent.
-pub const SHAREABLE: [&str; 6] = [
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "address",
-    "phone",
-    "email",
-];
 
 /// Profile fields, each also the name used in `verified_fields`.
 const FIELDS: [&str; 9] = [
@@ -139,40 +128,6 @@ mod patch {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsentView {
-    pub id: String,
-    /// `procedure` or `authority`.
-    pub recipient_kind: String,
-    /// Procedure id or official municipality key (AGS) of the authority.
-    pub recipient_id: String,
-    pub attributes: Vec<String>,
-    pub granted_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SecurityEventView {
-    pub id: String,
-    pub at: String,
-    /// e.g. `login_succeeded`, `login_failed`, `password_changed`, `totp_enabled`, `exported`.
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-}
-
-#[derive(Queryable)]
-struct EventRow {
-    id: String,
-    at: NaiveDateTime,
-    kind: String,
-    address: Option<String>,
-    user_agent: Option<String>,
-}
-
 fn stamp(at: NaiveDateTime) -> String {
     amtsweg_kernel::clock::rfc3339(at.and_utc())
 }
@@ -211,38 +166,6 @@ pub(crate) fn load_profile(
         ))
         .first(conn)
         .optional()?)
-}
-
-pub(crate) fn consent_view(
-    row: (
-        String,
-        String,
-        String,
-        String,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-    ),
-) -> ConsentView {
-    let (id, recipient_kind, recipient_id, attributes, granted_at, revoked_at) = row;
-    ConsentView {
-        id,
-        recipient_kind,
-        recipient_id,
-        attributes: attributes
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        granted_at: stamp(granted_at),
-        revoked_at: revoked_at.map(stamp),
-    }
-}
-
-fn not_found_consent() -> AccountError {
-    AccountError::NotFound(
-        "consent_not_found",
-        Text::fixed("Einwilligung nicht gefunden.", "Consent not found."),
-    )
 }
 
 fn check_text(
@@ -477,233 +400,6 @@ impl AccountService {
             })
             .await?;
         self.profile(account_id, session_level).await
-    }
-
-    /// The trust level a procedure of the catalogue requires.
-    pub fn required_level(&self, procedure_id: &str) -> Option<TrustLevel> {
-        self.catalogue
-            .catalogue()
-            .get(procedure_id)
-            .map(|p| p.procedure.trust_level)
-    }
-
-    /// Grants a procedure (by id) or an authority (by AGS) the use of named profile attributes.
-    pub async fn grant_consent(
-        &self,
-        account_id: &str,
-        recipient_kind: &str,
-        recipient_id: &str,
-        attributes: Vec<String>,
-        meta: Meta,
-    ) -> Result<ConsentView, AccountError> {
-        let mut errors = Vec::new();
-        let known = match recipient_kind {
-            "procedure" => self.catalogue.catalogue().get(recipient_id).is_some(),
-            "authority" => self
-                .catalogue
-                .catalogue()
-                .iter()
-                .any(|p| p.procedure.authority.ags == recipient_id),
-            _ => {
-                errors.push(FieldError::at_pointer(
-                    "/recipient/kind",
-                    "not_allowed",
-                    Text::fixed(
-                        "Erlaubt sind „procedure“ und „authority“.",
-                        "Allowed are “procedure” and “authority”.",
-                    ),
-                ));
-                true
-            }
-        };
-        if !known {
-            errors.push(FieldError::at_pointer(
-                "/recipient/id",
-                "unknown_recipient",
-                Text::fixed(
-                    "Kein Verfahren oder keine Behörde mit dieser Kennung.",
-                    "No procedure or authority with this id.",
-                ),
-            ));
-        }
-        let mut unique = BTreeSet::new();
-        for (i, attribute) in attributes.iter().enumerate() {
-            if !SHAREABLE.contains(&attribute.as_str()) {
-                errors.push(FieldError::at_pointer(
-                    format!("/attributes/{i}"),
-                    "not_allowed",
-                    Text::new(
-                        format!("Erlaubt sind: {}.", SHAREABLE.join(", ")),
-                        format!("Allowed are: {}.", SHAREABLE.join(", ")),
-                    ),
-                ));
-            }
-            unique.insert(attribute.clone());
-        }
-        if attributes.is_empty() {
-            errors.push(FieldError::at_pointer(
-                "/attributes",
-                "too_few_items",
-                Text::fixed("Mindestens ein Merkmal.", "At least one attribute."),
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(AccountError::Validation(errors));
-        }
-        let now = self.now();
-        let (account_id, kind, recipient) = (
-            account_id.to_owned(),
-            recipient_kind.to_owned(),
-            recipient_id.to_owned(),
-        );
-        self.db
-            .write(move |conn| {
-                let id = amtsweg_kernel::id::new_id();
-                let list = unique.into_iter().collect::<Vec<_>>().join(",");
-                diesel::insert_into(consents::table)
-                    .values((
-                        consents::id.eq(&id),
-                        consents::account_id.eq(&account_id),
-                        consents::recipient_kind.eq(&kind),
-                        consents::recipient_id.eq(&recipient),
-                        consents::attributes.eq(&list),
-                        consents::granted_at.eq(ts(now)),
-                    ))
-                    .execute(conn)?;
-                trail(
-                    conn,
-                    &actor_for(Realm::Citizen, &account_id, &meta),
-                    &account_id,
-                    "consent_granted",
-                    Outcome::Success,
-                    &meta,
-                    now,
-                )?;
-                Ok(consent_view((id, kind, recipient, list, ts(now), None)))
-            })
-            .await
-    }
-
-    pub async fn consents(&self, account_id: &str) -> Result<Vec<ConsentView>, AccountError> {
-        let id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                let rows = consents::table
-                    .filter(consents::account_id.eq(&id))
-                    .order(consents::granted_at.desc())
-                    .select((
-                        consents::id,
-                        consents::recipient_kind,
-                        consents::recipient_id,
-                        consents::attributes,
-                        consents::granted_at,
-                        consents::revoked_at,
-                    ))
-                    .load(conn)?;
-                Ok(rows.into_iter().map(consent_view).collect())
-            })
-            .await
-    }
-
-    /// Revokes one of the caller's consents; someone else's consent is "not found".
-    pub async fn revoke_consent(
-        &self,
-        account_id: &str,
-        consent_id: &str,
-        meta: Meta,
-    ) -> Result<ConsentView, AccountError> {
-        let now = self.now();
-        let (account_id, consent_id) = (account_id.to_owned(), consent_id.to_owned());
-        self.db
-            .write(move |conn| {
-                let own = consents::table
-                    .find(&consent_id)
-                    .filter(consents::account_id.eq(&account_id));
-                let row: Option<(
-                    String,
-                    String,
-                    String,
-                    String,
-                    NaiveDateTime,
-                    Option<NaiveDateTime>,
-                )> = own
-                    .select((
-                        consents::id,
-                        consents::recipient_kind,
-                        consents::recipient_id,
-                        consents::attributes,
-                        consents::granted_at,
-                        consents::revoked_at,
-                    ))
-                    .first(conn)
-                    .optional()?;
-                let Some(mut row) = row else {
-                    return Err(not_found_consent());
-                };
-                if row.5.is_none() {
-                    diesel::update(own)
-                        .set(consents::revoked_at.eq(ts(now)))
-                        .execute(conn)?;
-                    row.5 = Some(ts(now));
-                    trail(
-                        conn,
-                        &actor_for(Realm::Citizen, &account_id, &meta),
-                        &account_id,
-                        "consent_revoked",
-                        Outcome::Success,
-                        &meta,
-                        now,
-                    )?;
-                }
-                Ok(consent_view(row))
-            })
-            .await
-    }
-
-    /// The account's security events, newest first.
-    pub async fn security_events(
-        &self,
-        account_id: &str,
-        page: PageRequest,
-    ) -> Result<Page<SecurityEventView>, AccountError> {
-        let id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                let mut query = security_events::table
-                    .filter(security_events::account_id.eq(&id))
-                    .into_boxed();
-                if let Some(before) = &page.after {
-                    query = query.filter(security_events::id.lt(before.clone()));
-                }
-                let limit = i64::try_from(page.limit + 1).unwrap_or(101);
-                let rows: Vec<EventRow> = query
-                    .order(security_events::id.desc())
-                    .limit(limit)
-                    .select((
-                        security_events::id,
-                        security_events::at,
-                        security_events::kind,
-                        security_events::address,
-                        security_events::user_agent,
-                    ))
-                    .load(conn)?;
-                let items = rows
-                    .into_iter()
-                    .map(|e| SecurityEventView {
-                        id: e.id,
-                        at: stamp(e.at),
-                        kind: e.kind,
-                        address: e.address,
-                        user_agent: e.user_agent,
-                    })
-                    .collect();
-                Ok(Page::from_overfetched(
-                    items,
-                    page.limit,
-                    |e: &SecurityEventView| e.id.clone(),
-                ))
-            })
-            .await
     }
 }
 
