@@ -83,8 +83,17 @@ impl FreshDatabase {
 }
 
 enum Guard {
-    Sqlite(#[expect(dead_code, reason = "held only so that the directory is removed with the guard")] TempDir),
-    Postgres { admin: String, name: String },
+    Sqlite(
+        #[expect(
+            dead_code,
+            reason = "held only so that the directory is removed with the guard"
+        )]
+        TempDir,
+    ),
+    Postgres {
+        admin: String,
+        name: String,
+    },
 }
 
 impl Drop for Guard {

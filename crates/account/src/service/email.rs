@@ -7,7 +7,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 
 use super::login::Realm;
-use super::{AccountService, Meta, actor_for, send, trail};
+use super::{AccountService, Meta, actor_for, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::{hash_token, random_token};
 use crate::error::AccountError;
@@ -68,16 +68,15 @@ impl AccountService {
                     service.settings.verification_hours,
                 );
                 send(conn, email.as_str(), Some(&id), mail, now)?;
-                if let Some(old) = &account.email {
-                    let notice = templates::security_notice(
-                        account.lang(),
-                        (
-                            "eine neue E-Mail-Adresse wurde angefordert",
-                            "a new e-mail address was requested",
-                        ),
-                    );
-                    send(conn, old, Some(&id), notice, now)?;
-                }
+                notify_owner(
+                    conn,
+                    &account,
+                    (
+                        "eine neue E-Mail-Adresse wurde angefordert",
+                        "a new e-mail address was requested",
+                    ),
+                    now,
+                )?;
                 trail(
                     conn,
                     &actor_for(Realm::Citizen, &id, &meta),

@@ -181,6 +181,25 @@ pub(crate) fn send(
     Ok(())
 }
 
+/// Tells the account's owner by mail that something security-relevant changed (`what` in German and English).
+pub(crate) fn notify_owner(
+    conn: &mut Conn,
+    account: &store::AccountRow,
+    what: (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    match &account.email {
+        Some(email) => send(
+            conn,
+            email,
+            Some(&account.id),
+            crate::templates::security_notice(account.lang(), what),
+            now,
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Records a security event for the account's own log and the same fact in the audit log.
 pub(crate) fn trail(
     conn: &mut Conn,

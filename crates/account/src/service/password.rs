@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::login::Realm;
 use super::register::password_errors;
-use super::{AccountService, Meta, actor_for, audit, send, trail};
+use super::{AccountService, Meta, actor_for, audit, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
@@ -80,18 +80,12 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
-                if let Some(email) = &account.email {
-                    send(
-                        conn,
-                        email,
-                        Some(&account.id),
-                        templates::security_notice(
-                            account.lang(),
-                            ("Ihr Passwort wurde geändert", "your password was changed"),
-                        ),
-                        now,
-                    )?;
-                }
+                notify_owner(
+                    conn,
+                    &account,
+                    ("Ihr Passwort wurde geändert", "your password was changed"),
+                    now,
+                )?;
                 Ok::<_, AccountError>(())
             })
             .await?;

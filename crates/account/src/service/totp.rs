@@ -10,13 +10,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::login::Realm;
-use super::{AccountService, Meta, actor_for, send, trail};
+use super::{AccountService, Meta, actor_for, notify_owner, trail};
 use crate::domain::secret::{hash_token, normalize_recovery_code, recovery_code};
 use crate::domain::totp;
 use crate::error::AccountError;
 use crate::store::schema::{accounts, pending_totp, recovery_codes};
 use crate::store::{self, AccountRow, Conn, ts};
-use crate::templates;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TotpEnrollment {
@@ -158,21 +157,15 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
-                if let Some(email) = &account.email {
-                    send(
-                        conn,
-                        email,
-                        Some(&account.id),
-                        templates::security_notice(
-                            account.lang(),
-                            (
-                                "Zwei-Faktor-Anmeldung eingerichtet",
-                                "two-factor login was set up",
-                            ),
-                        ),
-                        now,
-                    )?;
-                }
+                notify_owner(
+                    conn,
+                    &account,
+                    (
+                        "Zwei-Faktor-Anmeldung eingerichtet",
+                        "two-factor login was set up",
+                    ),
+                    now,
+                )?;
                 Ok::<_, AccountError>(codes)
             })
             .await?;
@@ -218,21 +211,15 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
-                if let Some(email) = &account.email {
-                    send(
-                        conn,
-                        email,
-                        Some(&account.id),
-                        templates::security_notice(
-                            account.lang(),
-                            (
-                                "Zwei-Faktor-Anmeldung abgeschaltet",
-                                "two-factor login was switched off",
-                            ),
-                        ),
-                        now,
-                    )?;
-                }
+                notify_owner(
+                    conn,
+                    &account,
+                    (
+                        "Zwei-Faktor-Anmeldung abgeschaltet",
+                        "two-factor login was switched off",
+                    ),
+                    now,
+                )?;
                 Ok::<_, AccountError>(())
             })
             .await?;
