@@ -1,13 +1,14 @@
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection};
 use diesel::{Connection, RunQueryDsl};
 
 use crate::{Backend, DatabaseUrl, DbConnection};
 
-type Manager = ConnectionManager<DbConnection>;
+/// How long after serving a request a connection is trusted without a ping (HikariCP's "alive bypass window").
+const ALIVE_WINDOW: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -71,19 +72,67 @@ struct Inner {
     write_gate: Mutex<()>,
 }
 
-/// Per-connection settings for SQLite: WAL is set once per file, the rest per connection.
-#[derive(Debug)]
-struct SqlitePragmas;
+/// A pooled connection and when it last served a request successfully.
+pub struct Pooled {
+    conn: DbConnection,
+    alive_at: Option<Instant>,
+}
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        if let DbConnection::Sqlite(conn) = conn {
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+impl Pooled {
+    /// Records the outcome of a use: a success vouches for the connection for a moment; after an error the next
+    /// check-out pings it first.
+    fn served<T, E>(&mut self, outcome: &Result<T, E>) {
+        self.alive_at = outcome.is_ok().then(Instant::now);
+    }
+}
+
+/// Connections for the pool. A connection is pinged on check-out only when it has not served a request in the
+/// last half second: busy connections skip a round trip per request, idle ones are still checked, so a restarted
+/// database is noticed.
+pub struct Manager {
+    inner: ConnectionManager<DbConnection>,
+    sqlite: bool,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let mut conn = self.inner.connect()?;
+        if self.sqlite {
+            // WAL is set once per file (at start-up), the rest per connection.
             conn.batch_execute(
                 "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
-        Ok(())
+        Ok(Pooled { conn, alive_at: None })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        if conn.alive_at.is_some_and(|at| at.elapsed() < ALIVE_WINDOW) {
+            return Ok(());
+        }
+        self.inner.is_valid(&mut conn.conn)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        self.inner.has_broken(&mut conn.conn)
     }
 }
 
@@ -101,16 +150,16 @@ impl Database {
                 .map_err(|err| DbError::Unavailable(err.to_string()))?;
             first.batch_execute("PRAGMA journal_mode = WAL;")?;
         }
-        let mut builder = Pool::builder()
+        let manager = Manager {
+            inner: ConnectionManager::new(connection_string),
+            sqlite: url.backend() == Backend::Sqlite,
+        };
+        let pool = Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
             .connection_timeout(options.checkout_timeout)
-            .test_on_check_out(true);
-        if url.backend() == Backend::Sqlite {
-            builder = builder.connection_customizer(Box::new(SqlitePragmas));
-        }
-        let pool = builder
-            .build(Manager::new(connection_string))
+            .test_on_check_out(true)
+            .build(manager)
             .map_err(|err| DbError::Unavailable(err.to_string()))?;
         Ok(Database {
             inner: Arc::new(Inner {
@@ -158,7 +207,9 @@ impl Database {
         let db = self.clone();
         spawn(move || {
             let mut conn = db.connection()?;
-            f(&mut conn)
+            let outcome = f(&mut conn);
+            conn.served(&outcome);
+            outcome
         })
         .await
     }
@@ -180,15 +231,17 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
-        let mut conn = self.connection()?;
-        let conn: &mut DbConnection = &mut conn;
-        match conn.backend() {
+        let mut pooled = self.connection()?;
+        let conn: &mut DbConnection = &mut pooled;
+        let outcome = match conn.backend() {
             Backend::Postgres => conn.transaction(f),
             Backend::Sqlite => {
                 let _gate = self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner());
                 immediate_transaction(conn, f)
             }
-        }
+        };
+        pooled.served(&outcome);
+        outcome
     }
 
     /// Whether the database answers within `timeout`. For SQLite the file must also still be where it was opened:
@@ -209,8 +262,12 @@ impl Database {
                 .pool
                 .get_timeout(timeout)
                 .map_err(|err| DbError::Unavailable(err.to_string()))?;
-            diesel::sql_query("SELECT 1").execute(&mut *conn)?;
-            Ok(())
+            let outcome = diesel::sql_query("SELECT 1")
+                .execute(&mut **conn)
+                .map(|_| ())
+                .map_err(DbError::from);
+            conn.served(&outcome);
+            outcome
         });
         match tokio::time::timeout(timeout, check).await {
             Ok(result) => result,

@@ -11,7 +11,7 @@ pub mod personal_data;
 mod url;
 
 pub use connection::{DbConnection, MultiBackend};
-pub use database::{Database, DbError, PoolOptions, PoolStatus};
+pub use database::{Database, DbError, Manager, PoolOptions, PoolStatus, Pooled};
 pub use migrations::{
     MigrationError, applied_migrations, revert_last_migration, run_migrations, run_next_migration,
 };

@@ -65,7 +65,7 @@ fn two_pools_write_the_same_file_without_busy_errors() {
         worker.join().unwrap();
     }
     let total: Count = diesel::sql_query("SELECT count(*) AS n FROM entries")
-        .get_result(&mut *first.connection().unwrap())
+        .get_result(&mut **first.connection().unwrap())
         .unwrap();
     assert_eq!(total.n, 320);
 }
