@@ -627,44 +627,33 @@ async fn profile_is_patched_and_validated(backend: Backend) {
     assert!(list[0]["revoked_at"].is_string());
 }
 
+/// Runs the inactivity job as the administrator; returns its report.
+async fn flag_inactive(app: &TestApp, admin: &Tokens) -> Value {
+    body(
+        app.post_as(
+            "/api/v1/admin/jobs/flag-inactive-accounts/run",
+            &admin.access_token,
+            &json!({}),
+        )
+        .await,
+    )
+    .await
+}
+
 async fn unused_accounts_are_flagged_after_two_years(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let citizen = app.citizen("alt@example.de").await;
     let admin = app.admin().await;
-    let run = body(
-        app.post_as(
-            "/api/v1/admin/jobs/flag-inactive-accounts/run",
-            &admin.access_token,
-            &json!({}),
-        )
-        .await,
-    )
-    .await;
+    let run = flag_inactive(&app, &admin).await;
     assert_eq!(run["affected"], 0);
 
     app.clock.advance(Duration::days(731));
     let admin = app.admin().await;
-    let run = body(
-        app.post_as(
-            "/api/v1/admin/jobs/flag-inactive-accounts/run",
-            &admin.access_token,
-            &json!({}),
-        )
-        .await,
-    )
-    .await;
+    let run = flag_inactive(&app, &admin).await;
     assert_eq!(run["affected"], 1);
     let notices = app.mails_to(&citizen.email, 2).await;
     assert_eq!(notices[1].subject, "Ihr Bürgerkonto wird bald gelöscht");
-    let again = body(
-        app.post_as(
-            "/api/v1/admin/jobs/flag-inactive-accounts/run",
-            &admin.access_token,
-            &json!({}),
-        )
-        .await,
-    )
-    .await;
+    let again = flag_inactive(&app, &admin).await;
     assert_eq!(again["affected"], 0, "flagged once");
 
     // Logging in keeps the account.

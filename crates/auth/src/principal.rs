@@ -200,11 +200,7 @@ async fn verified(req: &HttpRequest, audience: Audience) -> Result<Claims, ApiEr
 }
 
 fn level_of(claims: &Claims) -> TrustLevel {
-    match claims.acr.as_deref() {
-        Some("high") => TrustLevel::High,
-        Some("substantial") => TrustLevel::Substantial,
-        _ => TrustLevel::Basic,
-    }
+    TrustLevel::from_acr(claims.acr.as_deref().unwrap_or_default())
 }
 
 fn when(seconds: Option<i64>) -> DateTime<Utc> {

@@ -23,6 +23,15 @@ impl TrustLevel {
         }
     }
 
+    /// The level an `acr` value names; anything unknown counts as the weakest.
+    pub fn from_acr(acr: &str) -> TrustLevel {
+        match acr {
+            "high" => TrustLevel::High,
+            "substantial" => TrustLevel::Substantial,
+            _ => TrustLevel::Basic,
+        }
+    }
+
     pub fn label(self) -> Text {
         match self {
             TrustLevel::Basic => Text::fixed(

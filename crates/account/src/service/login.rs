@@ -429,11 +429,7 @@ impl AccountService {
                         amr.push(method);
                     }
                 }
-                let acr = service.level_for(&amr).max(match current.0.as_str() {
-                    "high" => TrustLevel::High,
-                    "substantial" => TrustLevel::Substantial,
-                    _ => TrustLevel::Basic,
-                });
+                let acr = service.level_for(&amr).max(TrustLevel::from_acr(&current.0));
                 diesel::update(sessions::table.find(&session_id))
                     .set((
                         sessions::acr.eq(acr.as_str()),

@@ -242,11 +242,7 @@ impl AccountService {
                     .set(sessions::last_seen_at.eq(ts(now)))
                     .execute(conn)?;
                 let amr: Vec<String> = amr.split_whitespace().map(str::to_owned).collect();
-                let level = match acr.as_str() {
-                    "high" => TrustLevel::High,
-                    "substantial" => TrustLevel::Substantial,
-                    _ => TrustLevel::Basic,
-                };
+                let level = TrustLevel::from_acr(&acr);
                 let refresh = new_refresh_token(&service, conn, &session_id, now)?;
                 let access = access_token(
                     &service,
