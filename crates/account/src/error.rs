@@ -33,6 +33,9 @@ pub enum AccountError {
     Forbidden(Text),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// Too many wrong secrets for this account lately; told only to a caller who is already known (a session).
+    #[error("too many failed attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("overloaded")]
     Overloaded,
     #[error("OAuth error {error}")]
@@ -41,6 +44,10 @@ pub enum AccountError {
         error: &'static str,
         description: &'static str,
     },
+    /// A concurrent request changed what this one relied on; the use case runs again (it never reaches a client
+    /// unless it keeps happening).
+    #[error("a concurrent request won the race")]
+    Raced,
     #[error("eID provider: {0}")]
     Eid(String),
     #[error(transparent)]
@@ -145,6 +152,15 @@ impl From<AccountError> for ApiError {
                     ))
                     .with_header(RETRY_AFTER, HeaderValue::from(retry_after_secs))
             }
+            AccountError::TooManyAttempts { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                Text::fixed(
+                    "Zu viele Fehlversuche. Bitte warten Sie, bevor Sie es erneut versuchen.",
+                    "Too many failed attempts. Please wait before you try again.",
+                ),
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(retry_after_secs)),
             AccountError::Overloaded => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
@@ -181,6 +197,14 @@ impl From<AccountError> for ApiError {
                     ),
                 )
             }
+            AccountError::Raced => ApiError::new(
+                StatusCode::CONFLICT,
+                "concurrent_change",
+                Text::fixed(
+                    "Eine gleichzeitige Anfrage hat dieselben Daten geändert. Bitte versuchen Sie es erneut.",
+                    "A concurrent request changed the same data. Please try again.",
+                ),
+            ),
             AccountError::Db(DbError::Unavailable(cause)) => ApiError::unavailable(cause),
             AccountError::Db(other) => ApiError::internal(other),
             AccountError::Internal(reason) => ApiError::internal(reason),

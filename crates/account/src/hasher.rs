@@ -16,6 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use crate::service::guard::Admitted;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("password hashing is saturated")]
@@ -183,8 +185,13 @@ impl PasswordHasher {
     }
 
     /// Whether `password` matches `hash`; with no hash it verifies against a dummy and answers false, taking the
-    /// same time.
-    pub async fn verify(&self, password: &SecretString, hash: Option<String>) -> Result<bool, HashError> {
+    /// same time. Only an admitted attempt may check a password (see `service::guard`).
+    pub async fn verify(
+        &self,
+        _admitted: Admitted,
+        password: &SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, HashError> {
         match self
             .submit(Work::Verify(password.expose_secret().to_owned(), hash))
             .await?

@@ -27,7 +27,9 @@ fn mail(kind: &'static str, lang: Lang, subject: (&str, &str), body: (String, St
     }
 }
 
-pub fn verify_email(lang: Lang, name: &str, link: &str, token: &str, hours: i64) -> Mail {
+/// To an address not verified yet: fixed text only — nothing the requester typed (a name could carry a phishing
+/// link into an official mail).
+pub fn verify_email(lang: Lang, link: &str, token: &str, hours: i64) -> Mail {
     mail(
         "account.verify_email",
         lang,
@@ -37,10 +39,10 @@ pub fn verify_email(lang: Lang, name: &str, link: &str, token: &str, hours: i64)
         ),
         (
             format!(
-                "Guten Tag {name},\n\nbitte bestätigen Sie Ihre E-Mail-Adresse für Ihr Bürgerkonto:\n\n{link}\n\nBestätigungscode: {token}\n\nDer Link gilt {hours} Stunden und nur einmal. Wenn Sie kein Konto angelegt haben, können Sie diese Nachricht ignorieren."
+                "Guten Tag,\n\nbitte bestätigen Sie Ihre E-Mail-Adresse für Ihr Bürgerkonto:\n\n{link}\n\nBestätigungscode: {token}\n\nDer Link gilt {hours} Stunden und nur einmal. Wenn Sie kein Konto angelegt haben, können Sie diese Nachricht ignorieren."
             ),
             format!(
-                "Hello {name},\n\nplease confirm your e-mail address for your citizen account:\n\n{link}\n\nConfirmation code: {token}\n\nThe link is valid for {hours} hours and only once. If you did not create an account, you can ignore this message."
+                "Hello,\n\nplease confirm your e-mail address for your citizen account:\n\n{link}\n\nConfirmation code: {token}\n\nThe link is valid for {hours} hours and only once. If you did not create an account, you can ignore this message."
             ),
         ),
     )

@@ -262,7 +262,13 @@ async fn confirm_totp(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let codes = service
-        .confirm_totp(Realm::Citizen, &auth.account_id, &body.0.code, meta(&req))
+        .confirm_totp(
+            Realm::Citizen,
+            &auth.account_id,
+            &auth.session_id,
+            &body.0.code,
+            meta(&req),
+        )
         .await?;
     super::auth::no_store(ok(&RecoveryCodes {
         recovery_codes: codes,

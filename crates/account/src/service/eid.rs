@@ -43,7 +43,7 @@ struct TokenResponse {
     id_token: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct IdAddress {
     street_address: Option<String>,
     postal_code: Option<String>,
@@ -51,7 +51,7 @@ struct IdAddress {
     country: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct IdClaims {
     sub: String,
     nonce: Option<String>,
@@ -248,10 +248,20 @@ impl AccountService {
         let stored: Option<(String, String, String, Option<String>)> = self
             .db
             .write(move |conn| {
+                // Used up with one conditional update: of two callbacks with one state, one wins.
+                let taken = diesel::update(
+                    oidc_states::table
+                        .find(&state)
+                        .filter(oidc_states::used_at.is_null())
+                        .filter(oidc_states::expires_at.gt(ts(now))),
+                )
+                .set(oidc_states::used_at.eq(ts(now)))
+                .execute(conn)?;
+                if taken == 0 {
+                    return Ok(None);
+                }
                 let row: Option<(String, String, String, Option<String>)> = oidc_states::table
                     .find(&state)
-                    .filter(oidc_states::used_at.is_null())
-                    .filter(oidc_states::expires_at.gt(ts(now)))
                     .select((
                         oidc_states::code_verifier,
                         oidc_states::nonce,
@@ -260,11 +270,6 @@ impl AccountService {
                     ))
                     .first(conn)
                     .optional()?;
-                if row.is_some() {
-                    diesel::update(oidc_states::table.find(&state))
-                        .set(oidc_states::used_at.eq(ts(now)))
-                        .execute(conn)?;
-                }
                 Ok::<_, AccountError>(row)
             })
             .await?;
@@ -324,6 +329,30 @@ impl AccountService {
             .unwrap_or(TrustLevel::Basic)
             .min(self.settings.acr.eid);
         let issuer = discovery.issuer.clone();
+        // Two first logins with one eID at once: the second finds the link taken and runs again, now as a login
+        // to the account the first one created.
+        let mut round = 0;
+        loop {
+            round += 1;
+            let outcome = self
+                .finish_eid_login(issuer.clone(), claims.clone(), link_to.clone(), level, meta.clone(), now)
+                .await;
+            match outcome {
+                Err(AccountError::Raced) if round < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn finish_eid_login(
+        &self,
+        issuer: String,
+        claims: IdClaims,
+        link_to: Option<String>,
+        level: TrustLevel,
+        meta: Meta,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SessionTokens, AccountError> {
         let service = self.clone();
         self.db
             .write(move |conn| {
@@ -396,14 +425,22 @@ fn link(
     account_id: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, AccountError> {
-    diesel::insert_into(eid_links::table)
+    let insert = diesel::insert_into(eid_links::table)
         .values((
             eid_links::issuer.eq(issuer),
             eid_links::subject.eq(subject),
             eid_links::account_id.eq(account_id),
             eid_links::linked_at.eq(ts(now)),
         ))
-        .execute(conn)?;
+        .on_conflict_do_nothing();
+    let inserted = match conn {
+        store::Conn::Postgres(pg) => insert.execute(pg)?,
+        store::Conn::Sqlite(lite) => insert.execute(lite)?,
+    };
+    if inserted == 0 {
+        // A concurrent login linked this eID first; this transaction rolls back and the login runs again.
+        return Err(AccountError::Raced);
+    }
     Ok(account_id.to_owned())
 }
 
@@ -419,36 +456,37 @@ fn create_from_eid(
         .as_deref()
         .filter(|_| claims.email_verified == Some(true))
         .and_then(EmailAddress::parse);
-    let email = match email {
-        Some(email) if store::account_by_email(conn, "citizen", email.key())?.is_none() => Some(email),
-        _ => None,
-    };
     let name = [claims.given_name.as_deref(), claims.family_name.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
     let id = amtsweg_kernel::id::new_id();
-    store::insert_account(
-        conn,
-        &NewAccount {
-            id: &id,
-            realm: "citizen",
-            kind: "person",
-            email: email.as_ref().map(EmailAddress::as_str),
-            email_key: email.as_ref().map(EmailAddress::key),
-            display_name: if name.is_empty() { "eID" } else { &name },
-            password_hash: None,
-            preferred_language: "de",
-            status: "active",
-            register_number: None,
-        },
-        now,
-    )?;
-    if email.is_some() {
+    fn new<'a>(id: &'a str, name: &'a str, email: Option<&'a EmailAddress>) -> NewAccount<'a> {
+        NewAccount {
+        id,
+        realm: "citizen",
+        kind: "person",
+        email: email.map(EmailAddress::as_str),
+        email_key: email.map(EmailAddress::key),
+        display_name: if name.is_empty() { "eID" } else { name },
+        password_hash: None,
+        preferred_language: "de",
+        status: "active",
+        register_number: None,
+        }
+    }
+    // An address another account already uses stays with that account; this one starts without.
+    let with_email = match &email {
+        Some(email) => store::insert_account(conn, &new(&id, &name, Some(email)), now)?,
+        None => false,
+    };
+    if with_email {
         diesel::update(crate::store::schema::accounts::table.find(&id))
             .set(crate::store::schema::accounts::email_verified_at.eq(ts(now)))
             .execute(conn)?;
+    } else if !store::insert_account(conn, &new(&id, &name, None), now)? {
+        return Err(AccountError::Internal("account id collision".into()));
     }
     Ok(id)
 }

@@ -9,9 +9,12 @@ use diesel::prelude::*;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
+use super::guard::ThrottleKey;
 use crate::domain::secret::{hash_token, random_token};
 use crate::error::AccountError;
-use crate::store::schema::{accounts, email_tokens, login_throttle};
+use amtsweg_db::DbError;
+
+use crate::store::schema::{accounts, email_tokens};
 use crate::store::{self, ts};
 use crate::templates;
 
@@ -62,7 +65,6 @@ impl AccountService {
                 let link = service.link("/confirm-email", &token);
                 let mail = templates::verify_email(
                     account.lang(),
-                    &account.display_name,
                     &link,
                     &token,
                     service.settings.verification_hours,
@@ -104,36 +106,30 @@ impl AccountService {
         let (id, token) = (account_id.to_owned(), token.to_owned());
         self.db
             .write(move |conn| {
-                let hash = hash_token(&token);
-                let found: Option<(String, Option<String>)> = email_tokens::table
-                    .find(&hash)
-                    .filter(email_tokens::purpose.eq("email_change"))
-                    .filter(email_tokens::used_at.is_null())
-                    .filter(email_tokens::expires_at.gt(ts(now)))
-                    .select((email_tokens::account_id, email_tokens::new_email))
-                    .first(conn)
-                    .optional()?;
-                let Some((owner, Some(new_email))) = found.filter(|(owner, _)| *owner == id) else {
+                let consumed = store::consume_email_token(conn, &token, "email_change", now)?;
+                let Some(store::ConsumedToken {
+                    account_id: owner,
+                    new_email: Some(new_email),
+                }) = consumed.filter(|t| t.account_id == id)
+                else {
                     return Err(AccountError::InvalidToken);
                 };
                 let email = EmailAddress::parse(&new_email).ok_or(AccountError::InvalidToken)?;
                 let account = store::account(conn, &owner)?.ok_or(AccountError::LoginFailed)?;
-                if store::account_by_email(conn, &account.realm, email.key())?.is_some() {
-                    return Err(AccountError::Conflict(
+                let taken = || {
+                    AccountError::Conflict(
                         "email_taken",
                         Text::fixed(
                             "Diese Adresse gehört inzwischen zu einem anderen Konto.",
                             "This address now belongs to another account.",
                         ),
-                    ));
+                    )
+                };
+                if store::account_by_email(conn, &account.realm, email.key())?.is_some() {
+                    return Err(taken());
                 }
-                diesel::update(email_tokens::table.find(&hash))
-                    .set(email_tokens::used_at.eq(ts(now)))
-                    .execute(conn)?;
-                if let Some(old_key) = &account.email_key {
-                    diesel::delete(login_throttle::table.find(format!("{}:{old_key}", account.realm)))
-                        .execute(conn)?;
-                }
+                ThrottleKey::account(&account).clear(conn)?;
+                // Two accounts confirming one address at once: the unique key decides, the loser hears "taken".
                 diesel::update(accounts::table.find(&owner))
                     .set((
                         accounts::email.eq(email.as_str()),
@@ -141,7 +137,11 @@ impl AccountService {
                         accounts::email_verified_at.eq(ts(now)),
                         accounts::updated_at.eq(ts(now)),
                     ))
-                    .execute(conn)?;
+                    .execute(conn)
+                    .map_err(|err| match DbError::from(err) {
+                        err if err.is_unique_violation() => taken(),
+                        err => AccountError::Db(err),
+                    })?;
                 trail(
                     conn,
                     &actor_for(Realm::Citizen, &owner, &meta),

@@ -5,21 +5,21 @@
 //! e-mail, wrong password, wrong code, an attempt during a delay — counts against the lower-cased e-mail and gets
 //! the same answer.
 
-use amtsweg_audit::{Actor, Outcome};
+use amtsweg_audit::Outcome;
 use amtsweg_auth::Audience;
 use amtsweg_kernel::TrustLevel;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use secrecy::SecretString;
 
+use super::guard::ThrottleKey;
 use super::session::{NewSession, SessionTokens, access_token, new_refresh_token, open_session};
-use super::{AccountService, Meta, actor_for, audit, trail};
+use super::{AccountService, Meta, actor_for, trail};
 use crate::domain::email::EmailAddress;
-use crate::domain::secret::{hash_token, normalize_recovery_code, random_token};
-use crate::domain::{throttle, totp};
+use crate::domain::secret::random_token;
 use crate::error::AccountError;
-use crate::store::schema::{accounts, login_throttle, recovery_codes, sessions};
-use crate::store::{self, AccountRow, Conn, ts};
+use crate::store::schema::sessions;
+use crate::store::{self, ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Realm {
@@ -58,127 +58,6 @@ pub struct LoginRequest {
     pub second_factor: Option<String>,
 }
 
-enum Factor {
-    Totp(i64),
-    Recovery(String),
-}
-
-fn throttle_key(realm: Realm, email: &str) -> String {
-    format!("{}:{}", realm.as_str(), email.trim().to_lowercase())
-}
-
-fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>, AccountError> {
-    let row: Option<chrono::NaiveDateTime> = login_throttle::table
-        .find(key)
-        .select(login_throttle::locked_until)
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|at| at.and_utc()))
-}
-
-fn record_failure(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Result<(), AccountError> {
-    let today = throttle::day_of(now);
-    let current: Option<(i32, String)> = login_throttle::table
-        .find(key)
-        .select((login_throttle::failures, login_throttle::day))
-        .first(conn)
-        .optional()?;
-    let failures = match current {
-        Some((count, day)) if day == today => count + 1,
-        _ => 1,
-    };
-    let until = throttle::delay_after(failures, now);
-    let updated = diesel::update(login_throttle::table.find(key))
-        .set((
-            login_throttle::failures.eq(failures),
-            login_throttle::day.eq(&today),
-            login_throttle::last_failure_at.eq(ts(now)),
-            login_throttle::locked_until.eq(ts(until)),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(login_throttle::table)
-            .values((
-                login_throttle::login_key.eq(key),
-                login_throttle::failures.eq(failures),
-                login_throttle::day.eq(&today),
-                login_throttle::last_failure_at.eq(ts(now)),
-                login_throttle::locked_until.eq(ts(until)),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-fn clear_failures(conn: &mut Conn, key: &str) -> Result<(), AccountError> {
-    diesel::delete(login_throttle::table.find(key)).execute(conn)?;
-    Ok(())
-}
-
-/// Checks a second factor against the account; a recovery code is matched by hash.
-fn check_second_factor(
-    conn: &mut Conn,
-    account: &AccountRow,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Factor>, AccountError> {
-    let Some(secret) = &account.totp_secret else {
-        return Ok(None);
-    };
-    let unix = u64::try_from(now.timestamp()).unwrap_or_default();
-    if let Some(step) = totp::accept(secret, code, unix, account.totp_last_step) {
-        return Ok(Some(Factor::Totp(step)));
-    }
-    let hash = hash_token(&normalize_recovery_code(code));
-    let unused: Option<String> = recovery_codes::table
-        .filter(recovery_codes::account_id.eq(&account.id))
-        .filter(recovery_codes::code_hash.eq(&hash))
-        .filter(recovery_codes::used_at.is_null())
-        .select(recovery_codes::code_hash)
-        .first(conn)
-        .optional()?;
-    Ok(unused.map(Factor::Recovery))
-}
-
-fn use_factor(
-    conn: &mut Conn,
-    account_id: &str,
-    factor: &Factor,
-    now: DateTime<Utc>,
-) -> Result<(), AccountError> {
-    match factor {
-        Factor::Totp(step) => {
-            // Conditional on the last step, so two concurrent logins cannot both use one code.
-            let updated = diesel::update(
-                accounts::table.find(account_id).filter(
-                    accounts::totp_last_step
-                        .is_null()
-                        .or(accounts::totp_last_step.lt(*step)),
-                ),
-            )
-            .set(accounts::totp_last_step.eq(*step))
-            .execute(conn)?;
-            if updated == 0 {
-                return Err(AccountError::TotpInvalid);
-            }
-        }
-        Factor::Recovery(hash) => {
-            let updated = diesel::update(
-                recovery_codes::table
-                    .filter(recovery_codes::account_id.eq(account_id))
-                    .filter(recovery_codes::code_hash.eq(hash))
-                    .filter(recovery_codes::used_at.is_null()),
-            )
-            .set(recovery_codes::used_at.eq(ts(now)))
-            .execute(conn)?;
-            if updated == 0 {
-                return Err(AccountError::TotpInvalid);
-            }
-        }
-    }
-    Ok(())
-}
-
 impl AccountService {
     pub(crate) fn level_for(&self, amr: &[String]) -> TrustLevel {
         let acr = &self.settings.acr;
@@ -199,49 +78,32 @@ impl AccountService {
     ) -> Result<SessionTokens, AccountError> {
         self.check_rate(&meta)?;
         let now = self.now();
-        let key = throttle_key(realm, &request.email);
         let email_key = EmailAddress::parse(&request.email).map(|e| e.key().to_owned());
-
-        let (lock, account) = {
-            let key = key.clone();
+        let account = {
             let realm = realm.as_str();
             self.db
-                .read(move |conn| {
-                    let lock = locked_until(conn, &key)?;
-                    let account = match email_key {
-                        Some(email_key) => store::account_by_email(conn, realm, &email_key)?,
-                        None => None,
-                    };
-                    Ok::<_, AccountError>((lock, account))
+                .read(move |conn| match email_key {
+                    Some(email_key) => Ok::<_, AccountError>(store::account_by_email(conn, realm, &email_key)?),
+                    None => Ok(None),
                 })
                 .await?
         };
-        if lock.is_some_and(|until| until > now) {
-            let actor = Actor::anonymous(meta.address.clone());
-            let object = account.as_ref().map(|a| a.id.clone());
-            self.db
-                .write(move |conn| {
-                    audit(
-                        conn,
-                        &actor,
-                        "auth.login_throttled",
-                        object.as_deref().map(|id| ("account", id)),
-                        Outcome::Denied,
-                        now,
-                    )
-                })
-                .await?;
+        let known = account.as_ref().map(|a| a.id.clone());
+        // During a delay the answer is the same as for a wrong password: the throttle reveals nothing.
+        let Ok(attempt) = self
+            .admit(ThrottleKey::typed(realm, &request.email), known, &meta)
+            .await?
+        else {
             return Err(AccountError::LoginFailed);
-        }
+        };
 
         let hash = account
             .as_ref()
             .filter(|a| a.status != "deactivated")
             .and_then(|a| a.password_hash.clone());
-        let password_ok = self.hasher.verify(&request.password, hash).await?;
-        let known = account_id_of(&account);
+        let password_ok = attempt.verify_password(self, &request.password, hash).await?;
         let Some(account) = account.filter(|_| password_ok) else {
-            self.fail(key, known, &meta, now).await?;
+            attempt.failed(self, &meta).await?;
             return Err(AccountError::LoginFailed);
         };
         if account.status == "pending" {
@@ -250,14 +112,14 @@ impl AccountService {
 
         let mut amr = vec!["pwd".to_owned()];
         let factor = if account.totp_enabled() {
-            let Some(code) = request.second_factor.as_deref() else {
+            let Some(code) = request.second_factor else {
                 return Err(AccountError::TotpRequired);
             };
             let checked = {
                 let account = account.clone();
-                let code = code.to_owned();
+                let admitted = attempt.admitted();
                 self.db
-                    .read(move |conn| check_second_factor(conn, &account, &code, now))
+                    .read(move |conn| admitted.second_factor(conn, &account, &code, now))
                     .await?
             };
             match checked {
@@ -266,7 +128,7 @@ impl AccountService {
                     Some(factor)
                 }
                 None => {
-                    self.fail(key, Some(account.id.clone()), &meta, now).await?;
+                    attempt.failed(self, &meta).await?;
                     return Err(AccountError::TotpInvalid);
                 }
             }
@@ -294,16 +156,10 @@ impl AccountService {
         };
 
         let acr = self.level_for(&amr);
-        let had_failures = lock.is_some();
         let service = self.clone();
         self.db
             .write(move |conn| {
-                if let Some(factor) = &factor {
-                    use_factor(conn, &account.id, factor, now)?;
-                }
-                if had_failures {
-                    clear_failures(conn, &key)?;
-                }
+                attempt.succeeded(conn, &account.id, factor.as_ref(), true, now)?;
                 let tokens = open_session(
                     &service,
                     conn,
@@ -329,30 +185,10 @@ impl AccountService {
             .await
     }
 
-    async fn fail(
-        &self,
-        key: String,
-        account_id: Option<String>,
-        meta: &Meta,
-        now: DateTime<Utc>,
-    ) -> Result<(), AccountError> {
-        let meta = meta.clone();
-        self.db
-            .write(move |conn| {
-                record_failure(conn, &key, now)?;
-                let actor = Actor::anonymous(meta.address.clone());
-                match &account_id {
-                    Some(id) => trail(conn, &actor, id, "login_failed", Outcome::Failure, &meta, now)?,
-                    None => audit(conn, &actor, "login_failed", None, Outcome::Failure, now)?,
-                }
-                Ok::<_, AccountError>(())
-            })
-            .await
-    }
-
     /// Proves the person again within a running session: a password, a TOTP code, or both. The session's level
     /// rises to what the proven factors reach (a step-up) and its authentication time becomes now, which sensitive
-    /// actions require.
+    /// actions require. Every check passes the same throttle as a login; a wrong secret here slows down logins
+    /// too, and only proving every factor of the account clears the count.
     pub async fn reauthenticate(
         &self,
         realm: Realm,
@@ -363,17 +199,6 @@ impl AccountService {
         meta: Meta,
     ) -> Result<SessionTokens, AccountError> {
         self.check_rate(&meta)?;
-        let now = self.now();
-        let account = {
-            let id = account_id.to_owned();
-            self.db
-                .read(move |conn| Ok::<_, AccountError>(store::account(conn, &id)?))
-                .await?
-        };
-        let Some(account) = account else {
-            return Err(AccountError::LoginFailed);
-        };
-        let key = throttle_key(realm, account.email.as_deref().unwrap_or(&account.id));
         if password.is_none() && code.is_none() {
             return Err(AccountError::field(
                 "",
@@ -381,14 +206,19 @@ impl AccountService {
                 amtsweg_kernel::Text::fixed("Passwort oder Code angeben.", "Give a password or a code."),
             ));
         }
+        let now = self.now();
+        let account = self.account_row(account_id).await?;
+        let attempt = self
+            .admit(ThrottleKey::account(&account), Some(account.id.clone()), &meta)
+            .await?
+            .map_err(|delayed| delayed.into_error(now))?;
         let mut proven = Vec::new();
         if let Some(password) = password {
-            if !self
-                .hasher
-                .verify(&password, account.password_hash.clone())
+            if !attempt
+                .verify_password(self, &password, account.password_hash.clone())
                 .await?
             {
-                self.fail(key, Some(account.id.clone()), &meta, now).await?;
+                attempt.failed(self, &meta).await?;
                 return Err(AccountError::LoginFailed);
             }
             proven.push("pwd".to_owned());
@@ -397,8 +227,9 @@ impl AccountService {
         if let Some(code) = code {
             let checked = {
                 let account = account.clone();
+                let admitted = attempt.admitted();
                 self.db
-                    .read(move |conn| check_second_factor(conn, &account, &code, now))
+                    .read(move |conn| admitted.second_factor(conn, &account, &code, now))
                     .await?
             };
             match checked {
@@ -407,18 +238,17 @@ impl AccountService {
                     proven.push("otp".to_owned());
                 }
                 None => {
-                    self.fail(key, Some(account.id.clone()), &meta, now).await?;
+                    attempt.failed(self, &meta).await?;
                     return Err(AccountError::TotpInvalid);
                 }
             }
         }
+        let complete = proven.iter().any(|m| m == "pwd") && (factor.is_some() || !account.totp_enabled());
         let service = self.clone();
         let session_id = session_id.to_owned();
         self.db
             .write(move |conn| {
-                if let Some(factor) = &factor {
-                    use_factor(conn, &account.id, factor, now)?;
-                }
+                attempt.succeeded(conn, &account.id, factor.as_ref(), complete, now)?;
                 let current: (String, String) = sessions::table
                     .find(&session_id)
                     .select((sessions::acr, sessions::amr))
@@ -460,8 +290,4 @@ impl AccountService {
             })
             .await
     }
-}
-
-fn account_id_of(account: &Option<AccountRow>) -> Option<String> {
-    account.as_ref().map(|a| a.id.clone())
 }

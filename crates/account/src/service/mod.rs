@@ -4,6 +4,7 @@ mod clients;
 mod consents;
 mod eid;
 mod email;
+pub(crate) mod guard;
 mod login;
 mod organisations;
 mod password;
@@ -149,6 +150,15 @@ impl AccountService {
             })
             .await?;
         Ok(kid)
+    }
+
+    /// The account behind a token; a token of a vanished account is as good as none.
+    pub(crate) async fn account_row(&self, account_id: &str) -> Result<store::AccountRow, AccountError> {
+        let id = account_id.to_owned();
+        self.db
+            .read(move |conn| Ok::<_, AccountError>(store::account(conn, &id)?))
+            .await?
+            .ok_or(AccountError::LoginFailed)
     }
 
     /// Whether a session (or, for `client:…`, an API client) may still act. Backs the token extractors.

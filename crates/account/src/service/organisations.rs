@@ -113,7 +113,7 @@ impl AccountService {
         self.db
             .write(move |conn| {
                 let id = amtsweg_kernel::id::new_id();
-                store::insert_account(
+                let inserted = store::insert_account(
                     conn,
                     &NewAccount {
                         id: &id,
@@ -129,6 +129,9 @@ impl AccountService {
                     },
                     now,
                 )?;
+                if !inserted {
+                    return Err(AccountError::Internal("account id collision".into()));
+                }
                 diesel::insert_into(organisation_members::table)
                     .values((
                         organisation_members::organisation_id.eq(&id),

@@ -8,16 +8,19 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 
 use super::login::Realm;
+use super::guard::ThrottleKey;
 use super::register::password_errors;
 use super::{AccountService, Meta, actor_for, audit, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
-use crate::store::schema::{accounts, login_throttle};
+use crate::store::schema::accounts;
 use crate::store::{self, ts};
 use crate::templates;
 
 impl AccountService {
+    /// Changes the password after checking the current one — through the same throttle as a login. Other
+    /// sessions end; the owner gets a notice.
     pub async fn change_password(
         &self,
         realm: Realm,
@@ -28,14 +31,7 @@ impl AccountService {
         meta: Meta,
     ) -> Result<(), AccountError> {
         self.check_rate(&meta)?;
-        let id = account_id.to_owned();
-        let account = self
-            .db
-            .read(move |conn| Ok::<_, AccountError>(store::account(conn, &id)?))
-            .await?;
-        let Some(account) = account else {
-            return Err(AccountError::LoginFailed);
-        };
+        let account = self.account_row(account_id).await?;
         let context: Vec<&str> = account
             .display_name
             .split_whitespace()
@@ -45,11 +41,16 @@ impl AccountService {
         if !errors.is_empty() {
             return Err(AccountError::Validation(errors));
         }
-        if !self
-            .hasher
-            .verify(&current, account.password_hash.clone())
+        let now = self.now();
+        let attempt = self
+            .admit(ThrottleKey::account(&account), Some(account.id.clone()), &meta)
+            .await?
+            .map_err(|delayed| delayed.into_error(now))?;
+        if !attempt
+            .verify_password(self, &current, account.password_hash.clone())
             .await?
         {
+            attempt.failed(self, &meta).await?;
             return Err(AccountError::field(
                 "/current_password",
                 "incorrect",
@@ -60,10 +61,11 @@ impl AccountService {
             ));
         }
         let hash = self.hasher.hash(&new).await?;
-        let now = self.now();
         let session_id = session_id.to_owned();
         self.db
             .write(move |conn| {
+                // The password alone is not every factor of an account with TOTP: the count stays.
+                attempt.succeeded(conn, &account.id, None, !account.totp_enabled(), now)?;
                 diesel::update(accounts::table.find(&account.id))
                     .set((
                         accounts::password_hash.eq(&hash),
@@ -142,7 +144,11 @@ impl AccountService {
                     &token,
                     minutes,
                 );
-                send(conn, email.as_str(), Some(&account.id), mail, now)?;
+                // To the stored address only: a variant as typed (case, KELVIN SIGN …) may be someone else's mailbox.
+                let Some(stored) = account.email.as_deref() else {
+                    return Ok(());
+                };
+                send(conn, stored, Some(&account.id), mail, now)?;
                 trail(
                     conn,
                     &actor,
@@ -196,9 +202,8 @@ impl AccountService {
         let token = token.to_owned();
         self.db
             .write(move |conn| {
-                if store::consume_email_token(conn, &token, "password_reset", now)?.as_deref()
-                    != Some(account.id.as_str())
-                {
+                let consumed = store::consume_email_token(conn, &token, "password_reset", now)?;
+                if consumed.map(|t| t.account_id).as_deref() != Some(account.id.as_str()) {
                     return Err(AccountError::InvalidToken);
                 }
                 let verified = account.email_verified_at.unwrap_or(ts(now));
@@ -211,9 +216,8 @@ impl AccountService {
                     ))
                     .execute(conn)?;
                 store::revoke_sessions(conn, &account.id, None, "password_reset", now)?;
+                ThrottleKey::account(&account).clear(conn)?;
                 if let Some(email) = &account.email {
-                    diesel::delete(login_throttle::table.find(format!("citizen:{}", email.to_lowercase())))
-                        .execute(conn)?;
                     send(
                         conn,
                         email,

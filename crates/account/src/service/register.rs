@@ -113,33 +113,8 @@ impl AccountService {
         self.db
             .write(move |conn| {
                 let actor = Actor::anonymous(meta.address.clone());
-                if let Some(existing) = store::account_by_email(conn, "citizen", email.key())? {
-                    let token = random_token();
-                    store::insert_email_token(
-                        conn,
-                        &token,
-                        &existing.id,
-                        "password_reset",
-                        now,
-                        now + Duration::minutes(settings.reset_minutes),
-                    )?;
-                    let mail = templates::already_registered(
-                        existing.lang(),
-                        &service.link("/reset-password", &token),
-                    );
-                    send(conn, email.as_str(), Some(&existing.id), mail, now)?;
-                    audit(
-                        conn,
-                        &actor,
-                        "account.register_duplicate",
-                        Some(("account", &existing.id)),
-                        Outcome::Denied,
-                        now,
-                    )?;
-                    return Ok(());
-                }
                 let id = amtsweg_kernel::id::new_id();
-                store::insert_account(
+                let inserted = store::insert_account(
                     conn,
                     &NewAccount {
                         id: &id,
@@ -155,6 +130,11 @@ impl AccountService {
                     },
                     now,
                 )?;
+                if !inserted {
+                    let existing = store::account_by_email(conn, "citizen", email.key())?
+                        .ok_or_else(|| AccountError::Internal("the address is taken by no account".into()))?;
+                    return tell_existing_owner(conn, &service, &existing, &actor, now);
+                }
                 let token = random_token();
                 store::insert_email_token(
                     conn,
@@ -164,9 +144,9 @@ impl AccountService {
                     now,
                     now + Duration::hours(settings.verification_hours),
                 )?;
+                // The address is not verified yet: the mail carries no text the registering person chose.
                 let mail = templates::verify_email(
                     lang_of(&registration.preferred_language),
-                    registration.name.trim(),
                     &service.link("/verify-email", &token),
                     &token,
                     settings.verification_hours,
@@ -187,9 +167,10 @@ impl AccountService {
         let token = token.to_owned();
         self.db
             .write(move |conn| {
-                let Some(account_id) = store::consume_email_token(conn, &token, "verify_email", now)? else {
+                let Some(consumed) = store::consume_email_token(conn, &token, "verify_email", now)? else {
                     return Err(AccountError::InvalidToken);
                 };
+                let account_id = consumed.account_id;
                 diesel::update(
                     accounts::table
                         .find(&account_id)
@@ -215,4 +196,38 @@ impl AccountService {
             })
             .await
     }
+}
+
+/// A registration for an address that has an account: the answer stays the same, and the owner — at the address
+/// stored on the account, never the variant typed — gets a mail with a reset link.
+fn tell_existing_owner(
+    conn: &mut store::Conn,
+    service: &AccountService,
+    existing: &store::AccountRow,
+    actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AccountError> {
+    audit(
+        conn,
+        actor,
+        "account.register_duplicate",
+        Some(("account", &existing.id)),
+        Outcome::Denied,
+        now,
+    )?;
+    let Some(stored) = existing.email.as_deref() else {
+        return Ok(());
+    };
+    let token = random_token();
+    store::insert_email_token(
+        conn,
+        &token,
+        &existing.id,
+        "password_reset",
+        now,
+        now + Duration::minutes(service.settings.reset_minutes),
+    )?;
+    let mail = templates::already_registered(existing.lang(), &service.link("/reset-password", &token));
+    send(conn, stored, Some(&existing.id), mail, now)
+        .map_err(AccountError::from)
 }

@@ -148,16 +148,7 @@ impl AccountService {
         };
         self.db
             .write(move |conn| {
-                if store::account_by_email(conn, "staff", email.key())?.is_some() {
-                    return Err(AccountError::Conflict(
-                        "staff_exists",
-                        Text::fixed(
-                            "Es gibt bereits einen Zugang mit dieser E-Mail-Adresse.",
-                            "A staff account with this e-mail address exists.",
-                        ),
-                    ));
-                }
-                store::insert_account(
+                let inserted = store::insert_account(
                     conn,
                     &NewAccount {
                         id: &id,
@@ -173,6 +164,15 @@ impl AccountService {
                     },
                     now,
                 )?;
+                if !inserted {
+                    return Err(AccountError::Conflict(
+                        "staff_exists",
+                        Text::fixed(
+                            "Es gibt bereits einen Zugang mit dieser E-Mail-Adresse.",
+                            "A staff account with this e-mail address exists.",
+                        ),
+                    ));
+                }
                 for role in &roles {
                     diesel::insert_into(staff_roles::table)
                         .values((

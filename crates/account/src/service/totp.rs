@@ -13,6 +13,7 @@ use super::login::Realm;
 use super::{AccountService, Meta, actor_for, notify_owner, trail};
 use crate::domain::secret::{hash_token, normalize_recovery_code, recovery_code};
 use crate::domain::totp;
+use super::guard::{Admitted, ThrottleKey};
 use crate::error::AccountError;
 use crate::store::schema::{accounts, pending_totp, recovery_codes};
 use crate::store::{self, AccountRow, Conn, ts};
@@ -49,14 +50,23 @@ fn enroll(
     let uri =
         totp::otpauth_uri(&secret, &label).ok_or_else(|| AccountError::Internal("otpauth URI".into()))?;
     let svg = totp::qr_svg(&uri).ok_or_else(|| AccountError::Internal("QR code".into()))?;
-    diesel::delete(pending_totp::table.find(&account.id)).execute(conn)?;
-    diesel::insert_into(pending_totp::table)
+    // A new start replaces an unfinished one; two starts at once both succeed, the later secret counts.
+    let upsert = diesel::insert_into(pending_totp::table)
         .values((
             pending_totp::account_id.eq(&account.id),
             pending_totp::secret.eq(&secret),
             pending_totp::created_at.eq(ts(now)),
         ))
-        .execute(conn)?;
+        .on_conflict(pending_totp::account_id)
+        .do_update()
+        .set((
+            pending_totp::secret.eq(&secret),
+            pending_totp::created_at.eq(ts(now)),
+        ));
+    match conn {
+        Conn::Postgres(pg) => upsert.execute(pg)?,
+        Conn::Sqlite(lite) => upsert.execute(lite)?,
+    };
     Ok(TotpEnrollment {
         secret,
         otpauth_uri: uri,
@@ -64,12 +74,19 @@ fn enroll(
     })
 }
 
+/// What checking the first code of a new secret found.
+enum Confirmation {
+    Enabled(Vec<String>),
+    WrongCode,
+}
+
 fn confirm(
     conn: &mut Conn,
+    admitted: Admitted,
     account: &AccountRow,
     code: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<String>, AccountError> {
+) -> Result<Confirmation, AccountError> {
     if account.totp_enabled() {
         return Err(already_enabled());
     }
@@ -88,13 +105,8 @@ fn confirm(
             ),
         ));
     };
-    let unix = u64::try_from(now.timestamp()).unwrap_or_default();
-    let Some(step) = totp::accept(&secret, code, unix, None) else {
-        return Err(AccountError::field(
-            "/code",
-            "invalid_code",
-            Text::fixed("Der Code stimmt nicht.", "The code is not correct."),
-        ));
+    let Some(step) = admitted.setup_code(&secret, code, now) else {
+        return Ok(Confirmation::WrongCode);
     };
     diesel::update(accounts::table.find(&account.id))
         .set((
@@ -116,61 +128,61 @@ fn confirm(
             ))
             .execute(conn)?;
     }
-    Ok(codes)
+    Ok(Confirmation::Enabled(codes))
+}
+
+fn wrong_code() -> AccountError {
+    AccountError::field(
+        "/code",
+        "invalid_code",
+        Text::fixed("Der Code stimmt nicht.", "The code is not correct."),
+    )
 }
 
 impl AccountService {
-    async fn account_row(&self, account_id: &str) -> Result<AccountRow, AccountError> {
-        let id = account_id.to_owned();
-        self.db
-            .read(move |conn| Ok::<_, AccountError>(store::account(conn, &id)?))
-            .await?
-            .ok_or(AccountError::LoginFailed)
-    }
-
     pub async fn start_totp(&self, account_id: &str) -> Result<TotpEnrollment, AccountError> {
         let account = self.account_row(account_id).await?;
         let now = self.now();
         self.db.write(move |conn| enroll(conn, &account, now)).await
     }
 
+    /// Switches two-factor login on with the first code of the new secret. Every other session of the account ends
+    /// (ASVS 7.4.3: a session opened before the second factor existed must not outlive it); the current one keeps
+    /// its level until it steps up.
     pub async fn confirm_totp(
         &self,
         realm: Realm,
         account_id: &str,
+        session_id: &str,
         code: &str,
         meta: Meta,
     ) -> Result<Vec<String>, AccountError> {
         let account = self.account_row(account_id).await?;
         let now = self.now();
-        let code = code.to_owned();
-        let codes = self
+        let attempt = self
+            .admit(ThrottleKey::account(&account), Some(account.id.clone()), &meta)
+            .await?
+            .map_err(|delayed| delayed.into_error(now))?;
+        let admitted = attempt.admitted();
+        let (code, session_id, trail_meta) = (code.to_owned(), session_id.to_owned(), meta.clone());
+        let confirmed = self
             .db
             .write(move |conn| {
-                let codes = confirm(conn, &account, &code, now)?;
-                trail(
-                    conn,
-                    &actor_for(realm, &account.id, &meta),
-                    &account.id,
-                    "totp_enabled",
-                    Outcome::Success,
-                    &meta,
-                    now,
-                )?;
-                notify_owner(
-                    conn,
-                    &account,
-                    (
-                        "Zwei-Faktor-Anmeldung eingerichtet",
-                        "two-factor login was set up",
-                    ),
-                    now,
-                )?;
-                Ok::<_, AccountError>(codes)
+                let Confirmation::Enabled(codes) = confirm(conn, admitted, &account, &code, now)? else {
+                    return Ok(Confirmation::WrongCode);
+                };
+                store::revoke_sessions(conn, &account.id, Some(&session_id), "totp_enabled", now)?;
+                enabled(conn, realm, &account, &trail_meta, now)?;
+                Ok::<_, AccountError>(Confirmation::Enabled(codes))
             })
             .await?;
-        self.mail.wake();
-        Ok(codes)
+        match confirmed {
+            Confirmation::Enabled(codes) => Ok(codes),
+            Confirmation::WrongCode => {
+                attempt.failed(self, &meta).await?;
+                Err(wrong_code())
+            }
+        }
     }
 
     pub async fn disable_totp(&self, realm: Realm, account_id: &str, meta: Meta) -> Result<(), AccountError> {
@@ -249,26 +261,71 @@ impl AccountService {
         meta: Meta,
     ) -> Result<Vec<String>, AccountError> {
         let now = self.now();
-        let (token, code) = (enrollment_token.to_owned(), code.to_owned());
-        self.db
-            .write(move |conn| {
-                let Some(id) = store::peek_email_token(conn, &token, "totp_enrollment", now)? else {
+        let probe = enrollment_token.to_owned();
+        let account = self
+            .db
+            .read(move |conn| {
+                let Some(id) = store::peek_email_token(conn, &probe, "totp_enrollment", now)? else {
                     return Err(AccountError::InvalidToken);
                 };
-                let account = store::account(conn, &id)?.ok_or(AccountError::InvalidToken)?;
-                let codes = confirm(conn, &account, &code, now)?;
-                store::consume_email_token(conn, &token, "totp_enrollment", now)?;
-                trail(
-                    conn,
-                    &actor_for(Realm::Staff, &account.id, &meta),
-                    &account.id,
-                    "totp_enabled",
-                    Outcome::Success,
-                    &meta,
-                    now,
-                )?;
-                Ok(codes)
+                store::account(conn, &id)?.ok_or(AccountError::InvalidToken)
             })
-            .await
+            .await?;
+        let attempt = self
+            .admit(ThrottleKey::account(&account), Some(account.id.clone()), &meta)
+            .await?
+            .map_err(|delayed| delayed.into_error(now))?;
+        let admitted = attempt.admitted();
+        let (token, code, trail_meta) = (enrollment_token.to_owned(), code.to_owned(), meta.clone());
+        let confirmed = self
+            .db
+            .write(move |conn| {
+                let Confirmation::Enabled(codes) = confirm(conn, admitted, &account, &code, now)? else {
+                    return Ok(Confirmation::WrongCode);
+                };
+                if store::consume_email_token(conn, &token, "totp_enrollment", now)?.is_none() {
+                    return Err(AccountError::InvalidToken);
+                }
+                store::revoke_sessions(conn, &account.id, None, "totp_enabled", now)?;
+                enabled(conn, Realm::Staff, &account, &trail_meta, now)?;
+                Ok::<_, AccountError>(Confirmation::Enabled(codes))
+            })
+            .await?;
+        match confirmed {
+            Confirmation::Enabled(codes) => Ok(codes),
+            Confirmation::WrongCode => {
+                attempt.failed(self, &meta).await?;
+                Err(wrong_code())
+            }
+        }
     }
+}
+
+/// Records that two-factor login is on and tells the owner.
+fn enabled(
+    conn: &mut Conn,
+    realm: Realm,
+    account: &AccountRow,
+    meta: &Meta,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AccountError> {
+    trail(
+        conn,
+        &actor_for(realm, &account.id, meta),
+        &account.id,
+        "totp_enabled",
+        Outcome::Success,
+        meta,
+        now,
+    )?;
+    notify_owner(
+        conn,
+        account,
+        (
+            "Zwei-Faktor-Anmeldung eingerichtet",
+            "two-factor login was set up",
+        ),
+        now,
+    )?;
+    Ok(())
 }

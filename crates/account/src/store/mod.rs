@@ -86,8 +86,11 @@ pub struct NewAccount<'a> {
     pub register_number: Option<&'a str>,
 }
 
-pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>) -> Result<(), DbError> {
-    diesel::insert_into(accounts::table)
+/// Inserts an account unless its address is taken; `false` when it is. Taken by a concurrent transaction counts
+/// too: on PostgreSQL the insert waits for that one to commit instead of failing on the unique key, so the loser
+/// of a race gets the answer it would have got without the race.
+pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>) -> Result<bool, DbError> {
+    let insert = diesel::insert_into(accounts::table)
         .values((
             accounts::id.eq(new.id),
             accounts::realm.eq(new.realm),
@@ -102,7 +105,14 @@ pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>)
             accounts::created_at.eq(ts(now)),
             accounts::updated_at.eq(ts(now)),
         ))
-        .execute(conn)?;
+        .on_conflict_do_nothing();
+    let inserted = match conn {
+        Conn::Postgres(pg) => insert.execute(pg)?,
+        Conn::Sqlite(lite) => insert.execute(lite)?,
+    };
+    if inserted == 0 {
+        return Ok(false);
+    }
     if new.kind == "person" {
         diesel::insert_into(profiles::table)
             .values((
@@ -112,7 +122,7 @@ pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>)
             ))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 pub fn record_security_event(
@@ -203,32 +213,42 @@ pub fn insert_email_token(
     Ok(())
 }
 
-/// Uses up a valid token of `purpose`; returns its account. Expired, used or unknown tokens give `None`.
+/// A single-use token that was just used up.
+pub struct ConsumedToken {
+    pub account_id: String,
+    /// The address an `email_change` token confirms.
+    pub new_email: Option<String>,
+}
+
+/// Uses up a valid token of `purpose` with one conditional update, so that of several concurrent requests with
+/// the same token exactly one gets it. Expired, used or unknown tokens give `None`.
 pub fn consume_email_token(
     conn: &mut Conn,
     token: &str,
     purpose: &str,
     now: DateTime<Utc>,
-) -> Result<Option<String>, DbError> {
+) -> Result<Option<ConsumedToken>, DbError> {
     let hash = crate::domain::secret::hash_token(token);
-    let account: Option<String> = email_tokens::table
-        .find(&hash)
-        .filter(email_tokens::purpose.eq(purpose))
-        .filter(email_tokens::used_at.is_null())
-        .filter(email_tokens::expires_at.gt(ts(now)))
-        .select(email_tokens::account_id)
-        .first(conn)
-        .optional()?;
-    if account.is_some() {
-        diesel::update(
-            email_tokens::table
-                .find(&hash)
-                .filter(email_tokens::used_at.is_null()),
-        )
-        .set(email_tokens::used_at.eq(ts(now)))
-        .execute(conn)?;
+    let taken = diesel::update(
+        email_tokens::table
+            .find(&hash)
+            .filter(email_tokens::purpose.eq(purpose))
+            .filter(email_tokens::used_at.is_null())
+            .filter(email_tokens::expires_at.gt(ts(now))),
+    )
+    .set(email_tokens::used_at.eq(ts(now)))
+    .execute(conn)?;
+    if taken == 0 {
+        return Ok(None);
     }
-    Ok(account)
+    let (account_id, new_email) = email_tokens::table
+        .find(&hash)
+        .select((email_tokens::account_id, email_tokens::new_email))
+        .first(conn)?;
+    Ok(Some(ConsumedToken {
+        account_id,
+        new_email,
+    }))
 }
 
 /// Checks a token without using it up.
