@@ -21,7 +21,7 @@ pub use backend::{Backend, FreshDatabase};
 pub use eid::EidProvider;
 pub use proxy::TcpProxy;
 pub use smtp::{Mail, SmtpServer};
-pub use users::{Citizen, STRONG_PASSWORD, Tokens};
+pub use users::{ADMIN_EMAIL, Citizen, STRONG_PASSWORD, Tokens};
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
 #[macro_export]
