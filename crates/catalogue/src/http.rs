@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::http::header::{ETAG, IF_NONE_MATCH, VARY};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use amtsweg_kernel::clock::rfc3339;
-use amtsweg_kernel::http::{Json, Query, ok};
+use amtsweg_kernel::http::{Json, Path, Query, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
 use amtsweg_kernel::{ApiError, Lang, TrustLevel};
@@ -380,7 +380,7 @@ fn find(service: &CatalogueService, id: &str) -> Result<Arc<LoadedProcedure>, Ap
 #[get("/procedures/{id}")]
 async fn get_procedure(
     service: web::Data<CatalogueService>,
-    id: web::Path<String>,
+    id: Path<String>,
     lang: Lang,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -424,7 +424,7 @@ async fn get_procedure(
 #[get("/procedures/{id}/versions")]
 async fn list_versions(
     service: web::Data<CatalogueService>,
-    id: web::Path<String>,
+    id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let current = find(&service, &id)?;
     let records = service.versions(&current.procedure.id).await?;
@@ -458,7 +458,7 @@ async fn list_versions(
 #[post("/procedures/{id}/validate")]
 async fn validate_payload(
     service: web::Data<CatalogueService>,
-    id: web::Path<String>,
+    id: Path<String>,
     payload: Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let procedure = find(&service, &id)?;
@@ -486,7 +486,7 @@ async fn validate_payload(
 #[post("/procedures/{id}/fee")]
 async fn compute_fee(
     service: web::Data<CatalogueService>,
-    id: web::Path<String>,
+    id: Path<String>,
     payload: Json<Value>,
     lang: Lang,
 ) -> Result<HttpResponse, ApiError> {

@@ -7,6 +7,7 @@ pub mod i18n;
 pub mod id;
 pub mod pagination;
 pub mod problem;
+pub mod text;
 pub mod trust;
 
 pub use clock::{Clock, SharedClock, SystemClock};

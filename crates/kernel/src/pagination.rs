@@ -78,7 +78,8 @@ pub fn encode_cursor(last_key: &str) -> String {
 fn decode_cursor(cursor: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     String::from_utf8(bytes)
-        .ok()?
+        .ok()
+        .filter(|key| crate::text::storable(key))?
         .strip_prefix("k:")
         .map(str::to_owned)
 }
@@ -128,6 +129,11 @@ mod tests {
             cursor: Some("not a cursor".into()),
         };
         assert_eq!(bad.parse().unwrap_err().code(), "invalid_query");
+        let nul = PageQuery {
+            limit: None,
+            cursor: Some("azoA".into()),
+        };
+        assert_eq!(nul.parse().unwrap_err().code(), "invalid_query");
         let too_many = PageQuery {
             limit: Some(101),
             cursor: None,

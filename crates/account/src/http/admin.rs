@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::StaffAuth;
-use amtsweg_kernel::http::{Json, json_response, ok};
+use amtsweg_kernel::http::{Json, Path, json_response, ok};
 use amtsweg_kernel::problem::ProblemDoc;
 use amtsweg_kernel::{ApiError, Text};
 use serde::{Deserialize, Serialize};
@@ -143,7 +143,7 @@ async fn list_clients(service: web::Data<AccountService>, auth: StaffAuth) -> Re
 async fn rotate_secret(
     service: web::Data<AccountService>,
     auth: StaffAuth,
-    id: web::Path<String>,
+    id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&auth)?;
     ok(&service.rotate_client_secret(actor, &id).await?)
@@ -160,7 +160,7 @@ async fn rotate_secret(
 async fn disable_client(
     service: web::Data<AccountService>,
     auth: StaffAuth,
-    id: web::Path<String>,
+    id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&auth)?;
     service.disable_client(actor, &id).await?;
@@ -203,7 +203,7 @@ pub struct JobRun {
 async fn run_job(
     service: web::Data<AccountService>,
     auth: StaffAuth,
-    name: web::Path<String>,
+    name: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     admin(&auth)?;
     let affected = match name.as_str() {

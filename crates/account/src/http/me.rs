@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use amtsweg_auth::CitizenAuth;
 use amtsweg_kernel::ApiError;
-use amtsweg_kernel::http::{Json, Query, json_response, ok};
+use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
 use chrono::Duration;
@@ -382,7 +382,7 @@ async fn grant_consent(
 async fn revoke_consent(
     service: web::Data<AccountService>,
     auth: CitizenAuth,
-    id: web::Path<String>,
+    id: Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     ok(&service.revoke_consent(&auth.account_id, &id, meta(&req)).await?)
@@ -493,7 +493,7 @@ async fn create_organisation(
 async fn get_organisation(
     service: web::Data<AccountService>,
     auth: CitizenAuth,
-    id: web::Path<String>,
+    id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     ok(&service.organisation(&auth.account_id, &id).await?)
 }
@@ -529,7 +529,7 @@ fn member() -> String {
 async fn add_member(
     service: web::Data<AccountService>,
     auth: CitizenAuth,
-    id: web::Path<String>,
+    id: Path<String>,
     body: Json<NewMember>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

@@ -91,7 +91,11 @@ fn credentials(req: &HttpRequest) -> Result<(String, String), AccountError> {
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    Ok((unescape(id), unescape(secret)))
+    let (id, secret) = (unescape(id), unescape(secret));
+    if !amtsweg_kernel::text::storable(&id) || !amtsweg_kernel::text::storable(&secret) {
+        return Err(invalid_request("The client credentials contain a NUL character."));
+    }
+    Ok((id, secret))
 }
 
 /// Issues an access token to a specialised procedure that authenticates with its client id and secret (HTTP
@@ -129,6 +133,10 @@ async fn token(
     }
     let form: TokenForm =
         serde_urlencoded::from_bytes(&body).map_err(|_| invalid_request("The form cannot be read."))?;
+    let texts = [form.grant_type.as_deref(), form.scope.as_deref()];
+    if texts.into_iter().flatten().any(|text| !amtsweg_kernel::text::storable(text)) {
+        return Err(invalid_request("The form contains a NUL character.").into());
+    }
     let (client_id, secret) = credentials(&req)?;
     let grant_type = form
         .grant_type

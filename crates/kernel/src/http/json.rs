@@ -118,6 +118,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             format!("Syntax error at line {}, column {}.", err.line(), err.column()),
         ))
     })?;
+    if let Some(pointer) = crate::text::first_unstorable(&value) {
+        return Err(ApiError::validation(vec![crate::text::at_pointer(pointer)]));
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let mut pointer = json_pointer(err.path());
         let message = err.inner().to_string();
@@ -141,7 +144,7 @@ pub fn json_pointer(path: &serde_path_to_error::Path) -> String {
     pointer
 }
 
-fn push_token(pointer: &mut String, token: &str) {
+pub(crate) fn push_token(pointer: &mut String, token: &str) {
     pointer.push('/');
     pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
 }
@@ -216,6 +219,14 @@ mod tests {
             pointer_of(r#"{"name": "a", "items": [], "a/b": 1}"#),
             ("/a~1b".into(), "unknown_field".into())
         );
+    }
+
+    #[test]
+    fn text_the_database_cannot_store_is_refused_with_its_pointer() {
+        let err = super::parse::<Body>(br#"{"name": "a\u0000b", "items": []}"#).unwrap_err();
+        assert_eq!(err.status(), actix_web::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.errors()[0].pointer.as_deref(), Some("/name"));
+        assert_eq!(err.errors()[0].code, "invalid_character");
     }
 
     #[test]

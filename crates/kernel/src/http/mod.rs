@@ -6,7 +6,8 @@ mod query;
 
 pub use context::{RequestId, request_context};
 pub use json::{DEFAULT_JSON_LIMIT, Json, JsonLimit, json_pointer};
-pub use query::{Query, path_error_handler};
+pub(crate) use json::push_token;
+pub use query::{Path, Query, path_error_handler};
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
