@@ -243,6 +243,7 @@ async fn citizens_never_see_each_other(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.citizen("alice@example.de").await;
     let bob = app.citizen("bob@example.de").await;
+    let carl = app.citizen("carl@example.de").await;
     let consent =
         json!({"recipient": {"kind": "procedure", "id": "bewohnerparkausweis"}, "attributes": ["address"]});
     let bobs = body(
@@ -322,17 +323,35 @@ async fn citizens_never_see_each_other(backend: Backend) {
     assert_eq!(peek.status(), StatusCode::NOT_FOUND);
     let join = app
         .post_as(
-            &format!("/api/v1/organisations/{org_id}/members"),
+            &format!("/api/v1/organisations/{org_id}/invitations"),
             &bob.tokens.access_token,
             &json!({"email": "bob@example.de"}),
         )
         .await;
     assert_eq!(join.status(), StatusCode::NOT_FOUND);
-    let added = body(
-        app.post_as(
-            &format!("/api/v1/organisations/{org_id}/members"),
+    let invited = app
+        .post_as(
+            &format!("/api/v1/organisations/{org_id}/invitations"),
             &alice.tokens.access_token,
             &json!({"email": "bob@example.de"}),
+        )
+        .await;
+    assert_eq!(invited.status(), StatusCode::ACCEPTED);
+    let received = body(app.get_as("/api/v1/me/invitations", &bob.tokens.access_token).await).await;
+    let invitation = received["items"][0]["id"].as_str().unwrap().to_owned();
+    let foreign = app
+        .post_as(
+            &format!("/api/v1/me/invitations/{invitation}/accept"),
+            &carl.tokens.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND, "only the invited person answers");
+    let added = body(
+        app.post_as(
+            &format!("/api/v1/me/invitations/{invitation}/accept"),
+            &bob.tokens.access_token,
+            &json!({}),
         )
         .await,
     )
@@ -340,7 +359,7 @@ async fn citizens_never_see_each_other(backend: Backend) {
     assert_eq!(added["members"].as_array().unwrap().len(), 2);
     let as_member = app
         .post_as(
-            &format!("/api/v1/organisations/{org_id}/members"),
+            &format!("/api/v1/organisations/{org_id}/invitations"),
             &bob.tokens.access_token,
             &json!({"email": "carl@example.de"}),
         )

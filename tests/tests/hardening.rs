@@ -321,6 +321,165 @@ async fn unverified_addresses_get_no_requester_text(backend: Backend) {
     assert!(!mail.body.contains("phish.example"), "{}", mail.body);
 }
 
+
+/// Inviting reveals nothing about who has an account: the same 202 for known and unknown addresses, a generic mail
+/// and a security event only for an existing account, nothing for an unknown one; nobody is a member before
+/// accepting; a decline or a withdrawal ends the invitation.
+async fn organisation_invitations_reveal_nothing_and_need_consent(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let boss = app.citizen("chefin@example.de").await;
+    let staff = app.citizen("geselle@example.de").await;
+    let org: Value = app
+        .post_as(
+            "/api/v1/organisations",
+            &boss.tokens.access_token,
+            &json!({"name": "Gewinn! Klicken Sie http://phish.example"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let invitations = format!("/api/v1/organisations/{}/invitations", org["id"].as_str().unwrap());
+    let invite = |email: &'static str| {
+        let (app, path, token) = (&app, &invitations, &boss.tokens.access_token);
+        async move {
+            app.post_as(path, token, &json!({"email": email, "role": "member"}))
+                .await
+        }
+    };
+    let known = invite("Geselle@Example.de").await;
+    let unknown = invite("niemand@example.de").await;
+    assert_eq!((known.status(), unknown.status()), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(
+        (known.text().await.unwrap(), unknown.text().await.unwrap()),
+        (String::new(), String::new()),
+        "no account id, no name"
+    );
+
+    // The existing account: one mail with fixed text to its stored address, and a security event.
+    let mails = app.smtp().wait_for(&staff.email, 2).await;
+    let mail = &mails[1];
+    assert_eq!(mail.to, staff.email);
+    assert_eq!(mail.subject, "Neue Einladung in Ihrem Bürgerkonto");
+    assert!(!mail.body.contains("phish.example"), "{}", mail.body);
+    let events: Value = app
+        .get_as("/api/v1/me/security-events", &staff.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["kind"], "invitation_received");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.smtp().to("niemand@example.de").is_empty(), "an unknown address gets no mail");
+
+    // Not a member yet; the organisation lists both open invitations.
+    let orgs: Value = app
+        .get_as("/api/v1/organisations", &staff.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orgs, json!([]));
+    let open: Value = app
+        .get_as(&invitations, &boss.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open["items"].as_array().unwrap().len(), 2);
+    let hidden = app.get_as(&invitations, &staff.tokens.access_token).await;
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+
+    // Declined: gone for both sides, and no membership.
+    let received: Value = app
+        .get_as("/api/v1/me/invitations", &staff.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = received["items"][0]["id"].as_str().unwrap().to_owned();
+    let declined = app
+        .post_as(
+            &format!("/api/v1/me/invitations/{id}/decline"),
+            &staff.tokens.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(declined.status(), StatusCode::NO_CONTENT);
+    let late = app
+        .post_as(
+            &format!("/api/v1/me/invitations/{id}/accept"),
+            &staff.tokens.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(late.status(), StatusCode::NOT_FOUND);
+
+    // Invited again and accepted: a member in the invited role.
+    assert_eq!(invite("geselle@example.de").await.status(), StatusCode::ACCEPTED);
+    let received: Value = app
+        .get_as("/api/v1/me/invitations", &staff.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = received["items"][0]["id"].as_str().unwrap().to_owned();
+    let joined: Value = app
+        .post_as(
+            &format!("/api/v1/me/invitations/{id}/accept"),
+            &staff.tokens.access_token,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(joined["role"], "member");
+
+    // The unknown address's invitation can be withdrawn.
+    let open: Value = app
+        .get_as(&invitations, &boss.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pending = open["items"].as_array().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["email"], "niemand@example.de");
+    let withdrawn = app
+        .delete_as(
+            &format!("{invitations}/{}", pending[0]["id"].as_str().unwrap()),
+            &boss.tokens.access_token,
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::NO_CONTENT);
+}
+
+/// Invitations are rate-limited per client address like registration.
+async fn invitations_are_rate_limited(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|settings| settings.account.auth_requests_per_minute = 5)
+        .spawn()
+        .await
+        .unwrap();
+    let boss = app.citizen("chef@example.de").await;
+    let org: Value = app
+        .post_as("/api/v1/organisations", &boss.tokens.access_token, &json!({"name": "Firma"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/organisations/{}/invitations", org["id"].as_str().unwrap());
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let response = app
+            .post_as(&path, &boss.tokens.access_token, &json!({"email": format!("probe{i}@example.de")}))
+            .await;
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
 backend_tests!(
     step_up_and_password_change_pass_the_login_throttle,
     a_reset_token_works_once_under_concurrency,
@@ -329,4 +488,6 @@ backend_tests!(
     parallel_failed_logins_are_all_answered_and_counted,
     mail_goes_only_to_the_stored_address,
     unverified_addresses_get_no_requester_text,
+    organisation_invitations_reveal_nothing_and_need_consent,
+    invitations_are_rate_limited,
 );

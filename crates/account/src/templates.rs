@@ -150,3 +150,23 @@ pub fn staff_welcome(lang: Lang, name: &str) -> Mail {
         ),
     )
 }
+
+/// No text of the inviter's (the organisation's name is theirs): only that there is something to look at.
+pub fn invitation_received(lang: Lang, login_link: &str) -> Mail {
+    mail(
+        "account.invitation_received",
+        lang,
+        (
+            "Neue Einladung in Ihrem Bürgerkonto",
+            "New invitation in your citizen account",
+        ),
+        (
+            format!(
+                "Guten Tag,\n\nin Ihrem Bürgerkonto liegt eine neue Einladung. Melden Sie sich an, um sie anzusehen und anzunehmen oder abzulehnen:\n\n{login_link}\n\nWenn Sie keine Einladung erwarten, lehnen Sie sie einfach ab."
+            ),
+            format!(
+                "Hello,\n\nthere is a new invitation in your citizen account. Log in to look at it and accept or decline it:\n\n{login_link}\n\nIf you are not expecting an invitation, simply decline it."
+            ),
+        ),
+    )
+}

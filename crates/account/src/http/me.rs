@@ -1,5 +1,5 @@
 //! The logged-in citizen's own account: profile, password, two-factor, consents, security events, export,
-//! deletion, organisations. Every route acts on the caller's own data only.
+//! deletion. Every route acts on the caller's own data only.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::meta;
 use crate::service::{
-    AccountService, ConsentView, DeletionReport, OrganisationView, ProfilePatch, ProfileView, Realm,
+    AccountService, ConsentView, DeletionReport, ProfilePatch, ProfileView, Realm,
     SecurityEventView, TotpEnrollment,
 };
 
@@ -33,11 +33,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(grant_consent)
         .service(revoke_consent)
         .service(export)
-        .service(security_events)
-        .service(list_organisations)
-        .service(create_organisation)
-        .service(get_organisation)
-        .service(add_member);
+        .service(security_events);
 }
 
 fn recent(service: &AccountService, auth: &CitizenAuth) -> Result<(), ApiError> {
@@ -431,110 +427,4 @@ async fn security_events(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.0.parse()?;
     ok(&service.security_events(&auth.account_id, page).await?)
-}
-
-/// Organisations the caller acts for.
-#[utoipa::path(
-    tag = "organisations",
-    security(("citizen" = [])),
-    responses((status = 200, description = "Organisations", body = Vec<OrganisationView>))
-)]
-#[get("/organisations")]
-async fn list_organisations(
-    service: web::Data<AccountService>,
-    auth: CitizenAuth,
-) -> Result<HttpResponse, ApiError> {
-    ok(&service.organisations_of(&auth.account_id).await?)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrganisation {
-    name: String,
-    /// Commercial or association register number, e.g. `HRB 12345`.
-    register_number: Option<String>,
-}
-
-/// Creates an organisation account (company, association); the caller becomes its representative.
-#[utoipa::path(
-    tag = "organisations",
-    security(("citizen" = [])),
-    request_body = NewOrganisation,
-    responses(
-        (status = 201, description = "Created", body = OrganisationView),
-        (status = 422, description = "Invalid name or register number", body = ProblemDoc, content_type = "application/problem+json"),
-    )
-)]
-#[post("/organisations")]
-async fn create_organisation(
-    service: web::Data<AccountService>,
-    auth: CitizenAuth,
-    body: Json<NewOrganisation>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let created = service
-        .create_organisation(&auth.account_id, &body.name, body.register_number, meta(&req))
-        .await?;
-    json_response(StatusCode::CREATED, &created)
-}
-
-/// One organisation with its members; only members see it.
-#[utoipa::path(
-    tag = "organisations",
-    security(("citizen" = [])),
-    params(("id" = String, Path, description = "Organisation id")),
-    responses(
-        (status = 200, description = "The organisation", body = OrganisationView),
-        (status = 404, description = "Not found or not a member", body = ProblemDoc, content_type = "application/problem+json"),
-    )
-)]
-#[get("/organisations/{id}")]
-async fn get_organisation(
-    service: web::Data<AccountService>,
-    auth: CitizenAuth,
-    id: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    ok(&service.organisation(&auth.account_id, &id).await?)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMember {
-    /// E-mail of the person's citizen account.
-    email: String,
-    /// `member` (default) or `representative`.
-    #[serde(default = "member")]
-    role: String,
-}
-
-fn member() -> String {
-    "member".into()
-}
-
-/// A representative adds a person who acts for the organisation.
-#[utoipa::path(
-    tag = "organisations",
-    security(("citizen" = [])),
-    params(("id" = String, Path, description = "Organisation id")),
-    request_body = NewMember,
-    responses(
-        (status = 200, description = "The organisation with its members", body = OrganisationView),
-        (status = 403, description = "The caller is not a representative", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Not found or not a member", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "No active account with this address", body = ProblemDoc, content_type = "application/problem+json"),
-    )
-)]
-#[post("/organisations/{id}/members")]
-async fn add_member(
-    service: web::Data<AccountService>,
-    auth: CitizenAuth,
-    id: Path<String>,
-    body: Json<NewMember>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    ok(&service
-        .add_member(&auth.account_id, &id, &body.email, &body.role, meta(&req))
-        .await?)
 }

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod me;
 mod oauth;
+mod organisations;
 mod staff;
 
 use actix_web::HttpRequest;
@@ -15,6 +16,7 @@ use crate::service::Meta;
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     auth::configure(cfg);
     me::configure(cfg);
+    organisations::configure(cfg);
     staff::configure(cfg);
     admin::configure(cfg);
     oauth::configure_client(cfg);

@@ -45,7 +45,7 @@ impl ThrottleKey {
     }
 
     /// Forgets the failures (a reset proved control of the mailbox; an address left the account).
-    pub(crate) fn clear(&self, conn: &mut Conn) -> Result<(), AccountError> {
+    pub(crate) fn clear(&self, conn: &mut Conn) -> Result<(), amtsweg_db::DbError> {
         diesel::delete(login_throttle::table.find(self.as_str())).execute(conn)?;
         Ok(())
     }

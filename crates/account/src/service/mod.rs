@@ -5,6 +5,7 @@ mod consents;
 mod eid;
 mod email;
 pub(crate) mod guard;
+mod invitations;
 mod login;
 mod organisations;
 mod password;
@@ -32,6 +33,7 @@ pub use clients::{ClientCreated, ClientSummary, TokenGrant};
 pub use consents::{ConsentView, SecurityEventView};
 pub use eid::{EidClient, EidStart};
 pub use login::{LoginRequest, Realm};
+pub use invitations::{ReceivedInvitation, SentInvitation};
 pub use organisations::{MemberView, OrganisationView};
 pub use privacy::{AccountPersonalData, DeletionReport};
 pub use profile::{ProfilePatch, ProfileView};
@@ -108,10 +110,12 @@ impl AccountService {
     }
 
     pub(crate) fn link(&self, path: &str, token: &str) -> String {
-        format!(
-            "{}{path}?token={token}",
-            self.settings.portal_url.trim_end_matches('/')
-        )
+        format!("{}?token={token}", self.link_plain(path))
+    }
+
+    /// A link into the portal without a token.
+    pub(crate) fn link_plain(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.portal_url.trim_end_matches('/'))
     }
 
     /// Refuses an address that sent too many authentication requests in the last minute.

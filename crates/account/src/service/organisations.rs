@@ -1,5 +1,5 @@
 //! Organisation accounts (companies, associations): they cannot log in themselves but act through their member
-//! persons. A person who creates one becomes its representative and may add members.
+//! persons. A person who creates one becomes its representative and may invite members (`invitations`).
 
 use amtsweg_audit::Outcome;
 use amtsweg_kernel::{FieldError, Text};
@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use super::login::Realm;
 use super::register::check_name;
 use super::{AccountService, Meta, actor_for, audit};
-use crate::domain::email::EmailAddress;
 use crate::error::AccountError;
 use crate::store::schema::{accounts, organisation_members};
 use crate::store::{self, NewAccount, ts};
@@ -36,14 +35,14 @@ pub struct OrganisationView {
     pub members: Vec<MemberView>,
 }
 
-fn not_found() -> AccountError {
+pub(super) fn not_found() -> AccountError {
     AccountError::NotFound(
         "organisation_not_found",
         Text::fixed("Organisation nicht gefunden.", "Organisation not found."),
     )
 }
 
-fn view(
+pub(super) fn view(
     conn: &mut store::Conn,
     organisation_id: &str,
     caller: &str,
@@ -173,68 +172,5 @@ impl AccountService {
     ) -> Result<OrganisationView, AccountError> {
         let (person, id) = (person.to_owned(), organisation_id.to_owned());
         self.db.read(move |conn| view(conn, &id, &person)).await
-    }
-
-    /// A representative adds a person by the e-mail of their citizen account.
-    pub async fn add_member(
-        &self,
-        person: &str,
-        organisation_id: &str,
-        email: &str,
-        role: &str,
-        meta: Meta,
-    ) -> Result<OrganisationView, AccountError> {
-        if role != "member" && role != "representative" {
-            return Err(AccountError::field(
-                "/role",
-                "not_allowed",
-                Text::fixed(
-                    "Erlaubt sind „member“ und „representative“.",
-                    "Allowed are “member” and “representative”.",
-                ),
-            ));
-        }
-        let Some(email) = EmailAddress::parse(email) else {
-            return Err(AccountError::field(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            ));
-        };
-        let now = self.now();
-        let (person, id, role) = (person.to_owned(), organisation_id.to_owned(), role.to_owned());
-        self.db
-            .write(move |conn| {
-                let caller: Option<String> = organisation_members::table
-                    .find((&id, &person))
-                    .select(organisation_members::role)
-                    .first(conn)
-                    .optional()?;
-                match caller.as_deref() {
-                    None => return Err(not_found()),
-                    Some("representative") => {}
-                    Some(_) => return Err(AccountError::Forbidden(Text::fixed("Nur Vertretungsberechtigte können Mitglieder hinzufügen.", "Only representatives can add members."))),
-                }
-                let Some(member) = store::account_by_email(conn, "citizen", email.key())?.filter(|a| a.status == "active" && a.kind == "person") else {
-                    return Err(AccountError::field("/email", "no_such_account", Text::fixed("Zu dieser Adresse gibt es kein aktives Bürgerkonto; die Person muss sich zuerst registrieren.", "There is no active citizen account for this address; the person must register first.")));
-                };
-                let exists: i64 = organisation_members::table.find((&id, &member.id)).count().get_result(conn)?;
-                if exists == 0 {
-                    diesel::insert_into(organisation_members::table)
-                        .values((
-                            organisation_members::organisation_id.eq(&id),
-                            organisation_members::account_id.eq(&member.id),
-                            organisation_members::role.eq(&role),
-                            organisation_members::added_at.eq(ts(now)),
-                        ))
-                        .execute(conn)?;
-                    audit(conn, &actor_for(Realm::Citizen, &person, &meta), "organisation.member_added", Some(("account", &id)), Outcome::Success, now)?;
-                }
-                view(conn, &id, &person)
-            })
-            .await
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::consents::consent_view;
+use super::guard::ThrottleKey;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, audit, send, trail};
 use crate::error::AccountError;
@@ -53,6 +54,7 @@ impl PersonalData for AccountPersonalData {
             "refresh_tokens",
             "recovery_codes",
             "pending_totp",
+            "organisation_invitations",
             "consents",
             "security_events",
             "staff_roles",
@@ -125,6 +127,22 @@ impl PersonalData for AccountPersonalData {
             .select((eid_links::issuer, eid_links::subject, eid_links::linked_at))
             .load(conn)?;
         let roles = store::staff_roles_of(conn, account_id)?;
+        let invitations: Vec<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
+            organisation_invitations::table
+                .filter(
+                    organisation_invitations::email_key
+                        .nullable()
+                        .eq(account.email_key.as_deref())
+                        .or(organisation_invitations::answered_by.eq(account_id)),
+                )
+                .select((
+                    organisation_invitations::organisation_id,
+                    organisation_invitations::role,
+                    organisation_invitations::status,
+                    organisation_invitations::created_at,
+                    organisation_invitations::answered_at,
+                ))
+                .load(conn)?;
         let pending_links: Vec<NaiveDateTime> = oidc_states::table
             .filter(oidc_states::account_id.eq(account_id))
             .select(oidc_states::created_at)
@@ -164,6 +182,7 @@ impl PersonalData for AccountPersonalData {
             "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": stamp(m.2)})).collect::<Vec<_>>(),
             "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": stamp(l.2)})).collect::<Vec<_>>(),
             "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": stamp(at)})).collect::<Vec<_>>(),
+            "invitations": invitations.into_iter().map(|i| json!({"organisation_id": i.0, "role": i.1, "status": i.2, "invited_at": stamp(i.3), "answered_at": i.4.map(stamp)})).collect::<Vec<_>>(),
             "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
         }))
     }
@@ -199,10 +218,12 @@ impl PersonalData for AccountPersonalData {
             .execute(conn)?;
         diesel::delete(staff_roles::table.filter(staff_roles::account_id.eq(account_id))).execute(conn)?;
         diesel::delete(profiles::table.find(account_id)).execute(conn)?;
-        if let Some(account) = store::account(conn, account_id)?
-            && let Some(key) = account.email_key
-        {
-            diesel::delete(login_throttle::table.find(format!("{}:{key}", account.realm))).execute(conn)?;
+        if let Some(account) = store::account(conn, account_id)? {
+            ThrottleKey::account(&account).clear(conn)?;
+            if let Some(key) = &account.email_key {
+                diesel::delete(organisation_invitations::table.filter(organisation_invitations::email_key.eq(key)))
+                    .execute(conn)?;
+            }
         }
         diesel::update(accounts::table.find(account_id))
             .set((

@@ -181,6 +181,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    organisation_invitations (id) {
+        id -> Text,
+        organisation_id -> Text,
+        email -> Text,
+        email_key -> Text,
+        role -> Text,
+        invited_by -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+        answered_by -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, sessions, accounts, organisation_members);
+diesel::allow_tables_to_appear_in_same_query!(
+    refresh_tokens,
+    sessions,
+    accounts,
+    organisation_members,
+    organisation_invitations
+);
