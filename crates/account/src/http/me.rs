@@ -326,8 +326,8 @@ pub struct ConsentRequest {
 }
 
 /// Grants a procedure or an authority the use of named profile attributes for pre-filling and passing on. A
-/// consent to a procedure needs a session at the procedure's trust level (else 401
-/// `insufficient_user_authentication` with `acr_values`: step up and retry).
+/// consent to a procedure needs a session at the procedure's trust level, a consent to an authority the level of
+/// its most demanding procedure (else 401 `insufficient_user_authentication` with `acr_values`: step up and retry).
 #[utoipa::path(
     tag = "me",
     security(("citizen" = [])),
@@ -346,10 +346,9 @@ async fn grant_consent(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    // Passing data to a procedure needs at least the trust level the procedure itself requires.
-    if body.recipient.kind == "procedure"
-        && let Some(level) = service.required_level(&body.recipient.id)
-    {
+    // Passing data on needs at least the trust level the recipient requires (an authority: its most demanding
+    // procedure).
+    if let Some(level) = service.required_level(&body.recipient.kind, &body.recipient.id) {
         auth.require_level(level)?;
     }
     let consent = service

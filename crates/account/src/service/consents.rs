@@ -99,12 +99,20 @@ fn not_found_consent() -> AccountError {
 }
 
 impl AccountService {
-    /// The trust level a procedure of the catalogue requires.
-    pub fn required_level(&self, procedure_id: &str) -> Option<TrustLevel> {
-        self.catalogue
-            .catalogue()
-            .get(procedure_id)
-            .map(|p| p.procedure.trust_level)
+    /// The trust level a session needs to consent to passing data to a recipient: a procedure's own level; for an
+    /// authority (by AGS), the level of its most demanding procedure — it may use the data for any of them.
+    /// `None` for an unknown recipient (the consent is refused as such).
+    pub fn required_level(&self, recipient_kind: &str, recipient_id: &str) -> Option<TrustLevel> {
+        let catalogue = self.catalogue.catalogue();
+        match recipient_kind {
+            "procedure" => catalogue.get(recipient_id).map(|p| p.procedure.trust_level),
+            "authority" => catalogue
+                .iter()
+                .filter(|p| p.procedure.authority.ags == recipient_id)
+                .map(|p| p.procedure.trust_level)
+                .max(),
+            _ => None,
+        }
     }
 
     /// Grants a procedure (by id) or an authority (by AGS) the use of named profile attributes.
