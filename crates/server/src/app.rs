@@ -11,7 +11,9 @@ use amtsweg_auth::{Authenticator, KeyRing, SessionGuard};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
-use amtsweg_kernel::http::{JsonLimit, path_error_handler, request_context};
+use amtsweg_kernel::http::{
+    BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
+};
 use amtsweg_kernel::{SharedClock, SystemClock};
 use amtsweg_mail::{MailPersonalData, MailQueue, MailWorker};
 use anyhow::Context;
@@ -20,7 +22,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Metrics, MetricsAccess};
 use crate::operations::{self, RouteTable};
 use crate::settings::Settings;
 
@@ -139,6 +141,7 @@ impl Services {
 /// A running (not yet awaited) service.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     host: String,
     server: Server,
     db: Database,
@@ -189,6 +192,7 @@ impl Application {
         let guard: web::Data<dyn SessionGuard> = web::Data::from(guard);
         let accounts = web::Data::new(accounts);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
+        let body_timeout = BodyIdleTimeout(std::time::Duration::from_secs(settings.server.body_idle_timeout_secs));
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
@@ -198,17 +202,34 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match &settings.metrics.listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .with_context(|| format!("cannot listen on {address} (metrics.listen)"))?,
+            ),
+            None => None,
+        };
+        let metrics_access = web::Data::new(MetricsAccess {
+            token: settings.metrics.token.clone(),
+            port: match &metrics_listener {
+                Some(listener) => Some(listener.local_addr()?.port()),
+                None => None,
+            },
+        });
+        let metrics_port = metrics_access.port;
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
                 .app_data(catalogue.clone())
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
+                .app_data(metrics_access.clone())
                 .app_data(route_table.clone())
                 .app_data(auth.clone())
                 .app_data(guard.clone())
                 .app_data(accounts.clone())
                 .app_data(json_limit)
+                .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(routes)
                 .into_app()
@@ -223,15 +244,21 @@ impl Application {
                 )
                 .default_service(web::to(operations::fallback))
                 .wrap(from_fn(metrics::record))
+                .wrap(from_fn(metrics::confine_listener))
                 .wrap(from_fn(request_context))
+                .wrap(from_fn(body_idle_timeout))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .listen(listener)?;
+        if let Some(listener) = metrics_listener {
+            server = server.listen(listener)?;
+        }
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
         Ok(Application {
             port,
+            metrics_port,
             host: settings.server.host.clone(),
             server: server.run(),
             db,
@@ -241,6 +268,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when `metrics.listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn database(&self) -> &Database {

@@ -1,4 +1,6 @@
-//! Prometheus metrics: request counts and latencies per route and status, database pool usage, catalogue size.
+//! Prometheus metrics: request counts and latencies per route and status, database pool usage, catalogue size —
+//! and who may read them: everyone on the main address (the zero-config default, bound to loopback), only callers
+//! with the configured bearer token, and/or only on a separate listen address that serves nothing else.
 
 use std::time::Instant;
 
@@ -101,4 +103,77 @@ pub async fn record(
         );
     }
     Ok(res)
+}
+
+/// Who may read `/metrics` (app data).
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// Required as `Authorization: Bearer …` when set.
+    pub token: Option<secrecy::SecretString>,
+    /// The port of the separate metrics listener, when there is one: `/metrics` only there, nothing else there.
+    pub port: Option<u16>,
+}
+
+impl MetricsAccess {
+    fn on_metrics_listener(&self, req: &actix_web::HttpRequest) -> bool {
+        self.port
+            .is_some_and(|port| req.app_config().local_addr().port() == port)
+    }
+
+    /// Whether this request may read the metrics; the error says why not.
+    pub fn check(&self, req: &actix_web::HttpRequest) -> Result<(), amtsweg_kernel::ApiError> {
+        use actix_web::http::StatusCode;
+        use amtsweg_kernel::{ApiError, Text};
+        use secrecy::ExposeSecret;
+        use subtle::ConstantTimeEq;
+
+        if self.port.is_some() && !self.on_metrics_listener(req) {
+            return Err(ApiError::from_status(StatusCode::NOT_FOUND));
+        }
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, value)| value.trim().as_bytes().to_vec())
+            .unwrap_or_default();
+        if bool::from(presented.ct_eq(token.expose_secret().as_bytes())) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            Text::fixed(
+                "Für die Metriken ist ein Token erforderlich.",
+                "The metrics need a token.",
+            ),
+        )
+        .with_header(
+            actix_web::http::header::WWW_AUTHENTICATE,
+            actix_web::http::header::HeaderValue::from_static("Bearer realm=\"metrics\""),
+        ))
+    }
+}
+
+/// On the separate metrics listener, everything but `/metrics` is "not found": the API is not reachable there.
+pub async fn confine_listener(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let access = req.app_data::<web::Data<MetricsAccess>>().cloned();
+    if let Some(access) = access
+        && access.on_metrics_listener(req.request())
+        && req.path() != "/metrics"
+    {
+        let (req, _) = req.into_parts();
+        let response = actix_web::ResponseError::error_response(&amtsweg_kernel::ApiError::from_status(
+            actix_web::http::StatusCode::NOT_FOUND,
+        ));
+        return Ok(ServiceResponse::new(req, response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }

@@ -56,6 +56,15 @@ impl Modify for SecuritySchemes {
             )),
         );
         components.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`metrics.token` from the configuration, when one is set"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "client_basic",
             SecurityScheme::Http(
                 HttpBuilder::new()

@@ -13,7 +13,7 @@ use amtsweg_kernel::{ApiError, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsAccess};
 
 /// Readiness must answer within 2 s even when the database hangs.
 const READY_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -63,13 +63,24 @@ pub async fn ready(db: web::Data<Database>) -> Result<HttpResponse, ApiError> {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition. With `metrics.token` configured it needs `Authorization: Bearer {token}`; with
+/// `metrics.listen` it is served only on that address (and 404 here).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Metrics in Prometheus text format", content_type = "text/plain", body = String))
+    security((), ("metrics" = [])),
+    responses(
+        (status = 200, description = "Metrics in Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "A token is configured and was not given", body = ProblemDoc, content_type = "application/problem+json"),
+    )
 )]
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>, db: web::Data<Database>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    access: web::Data<MetricsAccess>,
+    db: web::Data<Database>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    access.check(&req)?;
     let text = metrics.render(&db).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))

@@ -21,6 +21,18 @@ pub struct Settings {
     pub log: LogSettings,
     pub account: AccountSettings,
     pub mail: MailSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `/metrics`. Neither set: everyone who reaches the service (by default only this machine, as the
+/// service listens on loopback).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A separate address (`host:port`) that serves `/metrics` and nothing else; the main address then answers 404.
+    pub listen: Option<String>,
+    /// Required as `Authorization: Bearer …`.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +46,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Largest accepted JSON body.
     pub max_body_bytes: usize,
+    /// A request body that sends nothing for this long is answered 408 and its connection closed (a gap between
+    /// chunks, not a limit on the whole upload).
+    pub body_idle_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -44,6 +59,7 @@ impl Default for ServerSettings {
             workers: None,
             shutdown_timeout_secs: 30,
             max_body_bytes: amtsweg_kernel::http::DEFAULT_JSON_LIMIT,
+            body_idle_timeout_secs: 20,
         }
     }
 }
@@ -173,6 +189,19 @@ impl Settings {
         self.database_url()?;
         if self.database.pool_size == 0 {
             return Err(ConfigError("`database.pool_size`: must be at least 1".into()));
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError(format!(
+                "`metrics.listen`: `{listen}` is not an address like 127.0.0.1:9090"
+            )));
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+            return Err(ConfigError("`metrics.token`: must be at least 16 characters".into()));
+        }
+        if self.server.body_idle_timeout_secs == 0 {
+            return Err(ConfigError("`server.body_idle_timeout_secs`: must be at least 1".into()));
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError("`server.max_body_bytes`: must be at least 1".into()));

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// The service's clock; it only moves when a test moves it.
     pub clock: Arc<ManualClock>,
+    /// The port of the separate metrics listener, when the settings ask for one.
+    pub metrics_port: Option<u16>,
     /// The SMTP server the service sends to, when the test asked for one.
     pub smtp: Option<Arc<crate::SmtpServer>>,
     /// TOTP secret of the bootstrap administrator once it enrolled.
@@ -184,6 +186,7 @@ impl TestAppBuilder {
         }
         let app = Application::build_with(settings, Dependencies { clock: clock.clone() }).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_port = app.metrics_port();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         Ok(TestApp {
@@ -193,6 +196,7 @@ impl TestAppBuilder {
                 .build()?,
             database,
             data_dir: data.path().to_owned(),
+            metrics_port,
             clock,
             smtp,
             admin_secret: std::sync::Mutex::new(None),

@@ -56,6 +56,9 @@ pub struct TokenForm {
     scope: Option<String>,
 }
 
+/// A token request is a few short fields.
+const FORM_LIMIT: usize = 4096;
+
 fn invalid_request(description: &'static str) -> AccountError {
     AccountError::OAuth {
         status: StatusCode::BAD_REQUEST,
@@ -115,7 +118,7 @@ fn credentials(req: &HttpRequest) -> Result<(String, String), AccountError> {
 async fn token(
     service: web::Data<AccountService>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let is_form = req
         .headers()
@@ -131,6 +134,7 @@ async fn token(
     if !is_form {
         return Err(invalid_request("The body must be application/x-www-form-urlencoded.").into());
     }
+    let body = amtsweg_kernel::http::read_to_end(body, FORM_LIMIT).await?;
     let form: TokenForm =
         serde_urlencoded::from_bytes(&body).map_err(|_| invalid_request("The form cannot be read."))?;
     let texts = [form.grant_type.as_deref(), form.scope.as_deref()];

@@ -6,8 +6,7 @@ use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web::BytesMut};
-use futures_util::StreamExt;
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::de::DeserializeOwned;
 
 use crate::i18n::Text;
@@ -37,17 +36,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .app_data::<JsonLimit>()
             .map_or(DEFAULT_JSON_LIMIT, |limit| limit.0);
         let checked = check_headers(req, limit);
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             checked?;
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::from_status(StatusCode::BAD_REQUEST))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = super::body::read_to_end(payload, limit).await?;
             parse(&body).map(Json)
         })
     }
@@ -81,17 +73,11 @@ fn check_headers(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(too_large(limit));
+        return Err(super::body::too_large(limit));
     }
     Ok(())
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).with_detail(Text::new(
-        format!("Der Inhalt darf höchstens {limit} Bytes groß sein."),
-        format!("The body may be at most {limit} bytes."),
-    ))
-}
 
 /// Parses a JSON body into `T`, reporting syntax errors with their position and shape errors with a pointer.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

@@ -1,9 +1,11 @@
 //! The HTTP conventions of the API, shared by every service.
 
+mod body;
 mod context;
 mod json;
 mod query;
 
+pub use body::{BodyIdleTimeout, body_idle_timeout, read_to_end};
 pub use context::{RequestId, request_context};
 pub use json::{DEFAULT_JSON_LIMIT, Json, JsonLimit, json_pointer};
 pub(crate) use json::push_token;
