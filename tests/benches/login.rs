@@ -243,7 +243,8 @@ async fn runtime_token_rate(app: &TestApp) -> f64 {
     )
     .expect("db");
     let now = amtsweg_kernel::Clock::now(app.clock.as_ref());
-    let keys = Arc::new(amtsweg_auth::KeyRing::start(db, now).await.expect("keys"));
+    let kek = amtsweg_auth::KeyEncryptionKey::generate();
+    let keys = Arc::new(amtsweg_auth::KeyRing::start(db, kek, now).await.expect("keys"));
     let auth = amtsweg_auth::Authenticator::new(keys, "urn:amtsweg", app.clock.clone());
     let (token, _) = auth
         .issue(&amtsweg_auth::TokenSpec {

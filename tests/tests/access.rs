@@ -4,7 +4,7 @@
 use amtsweg_db::DbConnection;
 use amtsweg_test_support::{Backend, Citizen, TestApp, Tokens, backend_tests};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl, sql_types::Text};
@@ -18,7 +18,13 @@ async fn body(response: reqwest::Response) -> Value {
 
 fn connect(app: &TestApp) -> DbConnection {
     let url = app.database.url_string();
-    DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).expect("database")
+    let mut conn = DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).expect("database");
+    // The service may be writing (its mail worker) while the test tampers: wait for the lock like it does.
+    if let DbConnection::Sqlite(lite) = &mut conn {
+        lite.batch_execute("PRAGMA busy_timeout = 5000")
+            .expect("busy timeout");
+    }
+    conn
 }
 
 #[derive(QueryableByName)]
@@ -29,17 +35,19 @@ struct Key {
     private_key: String,
 }
 
-/// The service's active signing key, as an attacker who stole it — or a test that needs valid signatures on
-/// invalid claims — would hold it.
+/// The service's active signing key, as an attacker who stole both the database and the key-encryption key file —
+/// or a test that needs valid signatures on invalid claims — would hold it.
 fn signing_key(app: &TestApp) -> (String, EncodingKey) {
     let mut conn = connect(app);
     let key: Key = diesel::sql_query("SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL")
         .get_result(&mut conn)
         .unwrap();
+    let kek =
+        amtsweg_auth::KeyEncryptionKey::read_file(&app.data_dir.join("secrets/signing-keys.kek")).unwrap();
     let mut der = vec![
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
     ];
-    der.extend(STANDARD.decode(key.private_key).unwrap());
+    der.extend(kek.unwrap(&key.kid, &key.private_key).unwrap());
     (key.kid, EncodingKey::from_ed_der(&der))
 }
 
@@ -337,7 +345,11 @@ async fn citizens_never_see_each_other(backend: Backend) {
         )
         .await;
     assert_eq!(invited.status(), StatusCode::ACCEPTED);
-    let received = body(app.get_as("/api/v1/me/invitations", &bob.tokens.access_token).await).await;
+    let received = body(
+        app.get_as("/api/v1/me/invitations", &bob.tokens.access_token)
+            .await,
+    )
+    .await;
     let invitation = received["items"][0]["id"].as_str().unwrap().to_owned();
     let foreign = app
         .post_as(
@@ -346,7 +358,11 @@ async fn citizens_never_see_each_other(backend: Backend) {
             &json!({}),
         )
         .await;
-    assert_eq!(foreign.status(), StatusCode::NOT_FOUND, "only the invited person answers");
+    assert_eq!(
+        foreign.status(),
+        StatusCode::NOT_FOUND,
+        "only the invited person answers"
+    );
     let added = body(
         app.post_as(
             &format!("/api/v1/me/invitations/{invitation}/accept"),

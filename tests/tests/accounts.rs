@@ -613,7 +613,8 @@ async fn profile_is_patched_and_validated(backend: Backend) {
         .collect();
     assert_eq!(pointers, ["/recipient/id", "/attributes/1"]);
     // An authority may use the data for any of its procedures: the most demanding one sets the level.
-    let to_authority = json!({"recipient": {"kind": "authority", "id": "14713000"}, "attributes": ["address"]});
+    let to_authority =
+        json!({"recipient": {"kind": "authority", "id": "14713000"}, "attributes": ["address"]});
     let too_weak = app.post_as("/api/v1/me/consents", token, &to_authority).await;
     assert_eq!(too_weak.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(too_weak).await["acr_values"], "substantial");

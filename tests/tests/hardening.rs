@@ -85,13 +85,21 @@ async fn step_up_and_password_change_pass_the_login_throttle(backend: Backend) {
 
     // ASVS 7.4.3: the other session ended; the enrolling one stays `basic` until it steps up.
     let old = app.get_as("/api/v1/me", &older.access_token).await;
-    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "a session from before TOTP ends");
+    assert_eq!(
+        old.status(),
+        StatusCode::UNAUTHORIZED,
+        "a session from before TOTP ends"
+    );
     let me: Value = app.get_as("/api/v1/me", &session).await.json().await.unwrap();
     assert_eq!(me["session_level"], "basic");
 
     // A wrong code at step-up counts; the next attempt inside the delay is refused without a check.
     let wrong = app
-        .post_as("/api/v1/auth/reauthenticate", &session, &json!({"totp_code": "000000"}))
+        .post_as(
+            "/api/v1/auth/reauthenticate",
+            &session,
+            &json!({"totp_code": "000000"}),
+        )
         .await;
     assert_eq!(code_of(wrong).await, "totp_invalid");
     let hurried = app
@@ -225,7 +233,11 @@ async fn parallel_registrations_end_in_one_account(backend: Backend) {
     let responses = join_all(attempts).await;
     assert_eq!(statuses(&responses), [202; 8]);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) AS n FROM accounts WHERE email_key = ?", email),
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM accounts WHERE email_key = ?",
+            email
+        ),
         1
     );
     let mails = app.mails_to(email, 8).await;
@@ -290,7 +302,9 @@ async fn unverified_addresses_get_no_requester_text(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let name = "Gewinnspiel http://phish.example/login";
     assert_eq!(
-        app.register("opfer@example.de", STRONG_PASSWORD, name).await.status(),
+        app.register("opfer@example.de", STRONG_PASSWORD, name)
+            .await
+            .status(),
         StatusCode::ACCEPTED
     );
     let mail = app.mails_to("opfer@example.de", 1).await.remove(0);
@@ -321,7 +335,6 @@ async fn unverified_addresses_get_no_requester_text(backend: Backend) {
     assert!(!mail.body.contains("phish.example"), "{}", mail.body);
 }
 
-
 /// Inviting reveals nothing about who has an account: the same 202 for known and unknown addresses, a generic mail
 /// and a security event only for an existing account, nothing for an unknown one; nobody is a member before
 /// accepting; a decline or a withdrawal ends the invitation.
@@ -339,7 +352,10 @@ async fn organisation_invitations_reveal_nothing_and_need_consent(backend: Backe
         .json()
         .await
         .unwrap();
-    let invitations = format!("/api/v1/organisations/{}/invitations", org["id"].as_str().unwrap());
+    let invitations = format!(
+        "/api/v1/organisations/{}/invitations",
+        org["id"].as_str().unwrap()
+    );
     let invite = |email: &'static str| {
         let (app, path, token) = (&app, &invitations, &boss.tokens.access_token);
         async move {
@@ -349,7 +365,10 @@ async fn organisation_invitations_reveal_nothing_and_need_consent(backend: Backe
     };
     let known = invite("Geselle@Example.de").await;
     let unknown = invite("niemand@example.de").await;
-    assert_eq!((known.status(), unknown.status()), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(
+        (known.status(), unknown.status()),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
     assert_eq!(
         (known.text().await.unwrap(), unknown.text().await.unwrap()),
         (String::new(), String::new()),
@@ -370,7 +389,10 @@ async fn organisation_invitations_reveal_nothing_and_need_consent(backend: Backe
         .unwrap();
     assert_eq!(events["items"][0]["kind"], "invitation_received");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(app.smtp().to("niemand@example.de").is_empty(), "an unknown address gets no mail");
+    assert!(
+        app.smtp().to("niemand@example.de").is_empty(),
+        "an unknown address gets no mail"
+    );
 
     // Not a member yet; the organisation lists both open invitations.
     let orgs: Value = app
@@ -464,16 +486,27 @@ async fn invitations_are_rate_limited(backend: Backend) {
         .unwrap();
     let boss = app.citizen("chef@example.de").await;
     let org: Value = app
-        .post_as("/api/v1/organisations", &boss.tokens.access_token, &json!({"name": "Firma"}))
+        .post_as(
+            "/api/v1/organisations",
+            &boss.tokens.access_token,
+            &json!({"name": "Firma"}),
+        )
         .await
         .json()
         .await
         .unwrap();
-    let path = format!("/api/v1/organisations/{}/invitations", org["id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/organisations/{}/invitations",
+        org["id"].as_str().unwrap()
+    );
     let mut statuses = Vec::new();
     for i in 0..8 {
         let response = app
-            .post_as(&path, &boss.tokens.access_token, &json!({"email": format!("probe{i}@example.de")}))
+            .post_as(
+                &path,
+                &boss.tokens.access_token,
+                &json!({"email": format!("probe{i}@example.de")}),
+            )
             .await;
         statuses.push(response.status().as_u16());
     }

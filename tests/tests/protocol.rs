@@ -43,7 +43,11 @@ async fn a_body_that_stops_arriving_is_answered_408(backend: Backend) {
     assert!(answer.contains("application/problem+json"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
     assert!(closed, "the connection is closed after a 408");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The timeout is for a pause, not for the whole body: a slow upload that keeps sending gets through.
@@ -57,7 +61,9 @@ async fn a_slow_body_that_keeps_coming_is_read(backend: Backend) {
     let answer = tokio::task::block_in_place(|| {
         let address = app.address.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         let head = format!(
             "POST /api/v1/auth/login HTTP/1.1\r\nHost: amtsweg\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
@@ -89,7 +95,13 @@ async fn metrics_can_need_a_token(backend: Backend) {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let right = app.get_as("/metrics", token).await;
     assert_eq!(right.status(), StatusCode::OK);
-    assert!(right.text().await.unwrap().contains("amtsweg_http_requests_total"));
+    assert!(
+        right
+            .text()
+            .await
+            .unwrap()
+            .contains("amtsweg_http_requests_total")
+    );
 }
 
 async fn metrics_can_have_their_own_address(backend: Backend) {
@@ -114,7 +126,11 @@ async fn metrics_can_have_their_own_address(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(api.status(), StatusCode::NOT_FOUND, "the API is not served on the metrics address");
+    assert_eq!(
+        api.status(),
+        StatusCode::NOT_FOUND,
+        "the API is not served on the metrics address"
+    );
     assert_eq!(app.get("/api/v1/procedures").await.status(), StatusCode::OK);
 }
 

@@ -52,7 +52,11 @@ fn instance(doc: &Value, schema: &Value, at: &str, target: Option<&str>, strings
         if let Some(first) = schema
             .get(combinator)
             .and_then(Value::as_array)
-            .and_then(|options| options.iter().find(|o| resolve(doc, o).get("type") != Some(&json!("null"))))
+            .and_then(|options| {
+                options
+                    .iter()
+                    .find(|o| resolve(doc, o).get("type") != Some(&json!("null")))
+            })
         {
             if combinator == "allOf" {
                 let mut merged = Map::new();
@@ -87,7 +91,11 @@ fn instance(doc: &Value, schema: &Value, at: &str, target: Option<&str>, strings
         if target == Some(at) {
             return json!(NUL_TEXT);
         }
-        if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        if let Some(first) = schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
             return first.clone();
         }
         return json!("x");
@@ -118,7 +126,12 @@ fn probes(doc: &Value) -> Vec<(Probe, Option<String>)> {
                     let schema = resolve(doc, &p["schema"]);
                     types(schema).iter().any(|t| t == "string") || schema.get("enum").is_some()
                 })
-                .map(|p| (p["name"].as_str().unwrap_or_default(), p["in"].as_str().unwrap_or_default()))
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap_or_default(),
+                        p["in"].as_str().unwrap_or_default(),
+                    )
+                })
                 .collect();
             let fill_path = |target: Option<&str>| {
                 let mut filled = path.clone();
@@ -251,7 +264,10 @@ async fn no_operation_stores_a_nul(backend: Backend) {
 
     // A cursor that decodes to a NUL names the parameter.
     let response = app
-        .get_as("/api/v1/me/security-events?cursor=azoA", &citizen.tokens.access_token)
+        .get_as(
+            "/api/v1/me/security-events?cursor=azoA",
+            &citizen.tokens.access_token,
+        )
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let problem: Value = response.json().await.unwrap();

@@ -11,6 +11,8 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use rand::RngCore;
 use serde_json::{Value, json};
 
+use crate::kek::{KekError, KeyEncryptionKey, is_wrapped};
+
 diesel::table! {
     signing_keys (kid) {
         kid -> Text,
@@ -34,6 +36,8 @@ pub enum KeyError {
     Db(#[from] DbError),
     #[error("stored signing key {0} is unusable")]
     Corrupt(String),
+    #[error(transparent)]
+    Kek(#[from] KekError),
 }
 
 impl From<diesel::result::Error> for KeyError {
@@ -76,41 +80,95 @@ impl KeySet {
 /// The set of signing keys, reloaded from the database when a token names a key this instance does not know.
 pub struct KeyRing {
     db: Database,
+    kek: std::sync::Arc<KeyEncryptionKey>,
     pub(crate) set: std::sync::RwLock<std::sync::Arc<KeySet>>,
     last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-fn generate(now: DateTime<Utc>) -> (String, String, String, NaiveDateTime) {
+fn insert_new(
+    conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
+    now: DateTime<Utc>,
+) -> Result<String, KeyError> {
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let public = ed25519_dalek::SigningKey::from_bytes(&seed)
         .verifying_key()
         .to_bytes();
-    let kid = format!("k{}", now.format("%Y%m%d%H%M%S"));
-    let kid = format!("{kid}-{}", &hex::encode(&public[..4]));
-    (
-        kid,
-        URL_SAFE_NO_PAD.encode(public),
-        STANDARD.encode(seed),
-        now.naive_utc(),
-    )
-}
-
-fn insert_new(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<String, KeyError> {
-    let (kid, public, private, created) = generate(now);
+    let kid = format!("k{}-{}", now.format("%Y%m%d%H%M%S"), hex::encode(&public[..4]));
+    let wrapped = kek.wrap(&kid, &seed)?;
     diesel::insert_into(signing_keys::table)
         .values((
             signing_keys::kid.eq(&kid),
             signing_keys::algorithm.eq("EdDSA"),
-            signing_keys::public_key.eq(&public),
-            signing_keys::private_key.eq(&private),
-            signing_keys::created_at.eq(created),
+            signing_keys::public_key.eq(URL_SAFE_NO_PAD.encode(public)),
+            signing_keys::private_key.eq(&wrapped),
+            signing_keys::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
     Ok(kid)
 }
 
-fn load_set(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
+/// The seed of a stored key: unwrapped, or (from an older version) the plaintext; either way checked against the
+/// stored public key.
+fn seed_of(kek: &KeyEncryptionKey, kid: &str, stored: &str, public: &str) -> Result<[u8; 32], KeyError> {
+    let seed: [u8; 32] = if is_wrapped(stored) {
+        kek.unwrap(kid, stored)?
+    } else {
+        STANDARD
+            .decode(stored)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| KeyError::Corrupt(kid.to_owned()))?
+    };
+    let derived = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    if URL_SAFE_NO_PAD.encode(derived) != public {
+        return Err(KeyError::Corrupt(kid.to_owned()));
+    }
+    Ok(seed)
+}
+
+/// How many signing keys are stored, and how many of them still in plaintext (written by an older version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInventory {
+    pub stored: usize,
+    pub plaintext: usize,
+}
+
+pub fn inventory(conn: &mut DbConnection) -> Result<KeyInventory, KeyError> {
+    let values: Vec<String> = signing_keys::table.select(signing_keys::private_key).load(conn)?;
+    Ok(KeyInventory {
+        stored: values.len(),
+        plaintext: values.iter().filter(|v| !is_wrapped(v)).count(),
+    })
+}
+
+/// Wraps every stored key under `to`, unwrapping with `from` (plaintext keys of an older version need none).
+/// Runs in the caller's transaction: all keys move, or none.
+pub fn rewrap(
+    conn: &mut DbConnection,
+    from: &KeyEncryptionKey,
+    to: &KeyEncryptionKey,
+) -> Result<usize, KeyError> {
+    let rows: Vec<(String, String, String)> = signing_keys::table
+        .select((
+            signing_keys::kid,
+            signing_keys::private_key,
+            signing_keys::public_key,
+        ))
+        .load(conn)?;
+    for (kid, stored, public) in &rows {
+        let seed = seed_of(from, kid, stored, public)?;
+        diesel::update(signing_keys::table.find(kid))
+            .set(signing_keys::private_key.eq(to.wrap(kid, &seed)?))
+            .execute(conn)?;
+    }
+    Ok(rows.len())
+}
+
+fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
     let rows: Vec<KeyRow> = signing_keys::table
         .filter(
             signing_keys::expires_at
@@ -123,9 +181,7 @@ fn load_set(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<KeySet, KeyEr
         .iter()
         .find(|row| row.retired_at.is_none())
         .ok_or_else(|| KeyError::Corrupt("none active".into()))?;
-    let seed = STANDARD
-        .decode(&active.private_key)
-        .map_err(|_| KeyError::Corrupt(active.kid.clone()))?;
+    let seed = seed_of(kek, &active.kid, &active.private_key, &active.public_key)?;
     let mut der = PKCS8_ED25519_PREFIX.to_vec();
     der.extend_from_slice(&seed);
     let mut verifying = HashMap::new();
@@ -149,23 +205,35 @@ fn load_set(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<KeySet, KeyEr
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first one on an empty database.
-    pub async fn start(db: Database, now: DateTime<Utc>) -> Result<KeyRing, KeyError> {
+    /// Loads the keys, creating the first one on an empty database. Keys an older version stored in plaintext are
+    /// wrapped under `kek` on the way.
+    pub async fn start(db: Database, kek: KeyEncryptionKey, now: DateTime<Utc>) -> Result<KeyRing, KeyError> {
+        let kek = std::sync::Arc::new(kek);
+        let key = kek.clone();
         let set = db
             .write(move |conn| {
+                if inventory(conn)?.plaintext > 0 {
+                    let count = rewrap(conn, &key, &key)?;
+                    tracing::warn!(
+                        count,
+                        "wrapped signing keys stored in plaintext by an older version; rotate them \
+                         (amtsweg keys rotate), since earlier backups hold them in the clear"
+                    );
+                }
                 let active: i64 = signing_keys::table
                     .filter(signing_keys::retired_at.is_null())
                     .count()
                     .get_result(conn)?;
                 if active == 0 {
-                    let kid = insert_new(conn, now)?;
+                    let kid = insert_new(conn, &key, now)?;
                     tracing::info!(kid = %kid, "created the first token signing key");
                 }
-                load_set(conn, now)
+                load_set(conn, &key, now)
             })
             .await?;
         Ok(KeyRing {
             db,
+            kek,
             set: std::sync::RwLock::new(std::sync::Arc::new(set)),
             last_reload: std::sync::Mutex::new(None),
         })
@@ -184,7 +252,8 @@ impl KeyRing {
             }
             *last = Some(std::time::Instant::now());
         }
-        match self.db.read(move |conn| load_set(conn, now)).await {
+        let kek = self.kek.clone();
+        match self.db.read(move |conn| load_set(conn, &kek, now)).await {
             Ok(set) => {
                 *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
                 true
@@ -199,6 +268,7 @@ impl KeyRing {
     /// Starts signing with a new key. The old one keeps verifying for `grace` (at least the token lifetime), then
     /// leaves the published set.
     pub async fn rotate(&self, now: DateTime<Utc>, grace: Duration) -> Result<String, KeyError> {
+        let kek = self.kek.clone();
         let (kid, set) = self
             .db
             .write(move |conn| {
@@ -208,8 +278,8 @@ impl KeyRing {
                         signing_keys::expires_at.eq((now + grace).naive_utc()),
                     ))
                     .execute(conn)?;
-                let kid = insert_new(conn, now)?;
-                Ok::<_, KeyError>((kid, load_set(conn, now)?))
+                let kid = insert_new(conn, &kek, now)?;
+                Ok::<_, KeyError>((kid, load_set(conn, &kek, now)?))
             })
             .await?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);

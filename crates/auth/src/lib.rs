@@ -4,12 +4,14 @@
 //! Tokens are Ed25519-signed JWTs (RFC 9068 `at+jwt`) with a key id; keys rotate while old tokens stay verifiable
 //! until they expire; public keys are served at `/.well-known/jwks.json`.
 
-mod keys;
+pub mod kek;
+pub mod keys;
 mod principal;
 mod token;
 
 pub mod http;
 
+pub use kek::{KekError, KeyEncryptionKey};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{
     Authenticator, CitizenAuth, ClientAuth, Role, SessionGuard, StaffAuth, bearer_challenge, peer_address,

@@ -68,9 +68,15 @@ mod tests {
 
     #[test]
     fn finds_the_first_nul_with_its_pointer() {
-        assert_eq!(first_unstorable(&json!({"a": "ok", "b": [1, "x\u{0}y"]})), Some("/b/1".into()));
+        assert_eq!(
+            first_unstorable(&json!({"a": "ok", "b": [1, "x\u{0}y"]})),
+            Some("/b/1".into())
+        );
         assert_eq!(first_unstorable(&json!({"a\u{0}": 1})), Some("/a\u{0}".into()));
-        assert_eq!(first_unstorable(&json!({"a/b": {"c": "\u{0}"}})), Some("/a~1b/c".into()));
+        assert_eq!(
+            first_unstorable(&json!({"a/b": {"c": "\u{0}"}})),
+            Some("/a~1b/c".into())
+        );
         assert_eq!(first_unstorable(&json!({"a": ["fine", {"b": true}]})), None);
     }
 }

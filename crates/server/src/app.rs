@@ -104,7 +104,8 @@ impl Services {
         let clock = deps.clock;
         let db = open_database(settings).await?;
         let catalogue = CatalogueService::start(&settings.catalogue.dir, db.clone(), clock.clone()).await?;
-        let keys = Arc::new(KeyRing::start(db.clone(), clock.now()).await?);
+        let kek = crate::keys::key_encryption_key(settings, &db).await?;
+        let keys = Arc::new(KeyRing::start(db.clone(), kek, clock.now()).await?);
         let auth = Arc::new(Authenticator::new(
             keys,
             settings.account.issuer.clone(),
@@ -192,7 +193,9 @@ impl Application {
         let guard: web::Data<dyn SessionGuard> = web::Data::from(guard);
         let accounts = web::Data::new(accounts);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
-        let body_timeout = BodyIdleTimeout(std::time::Duration::from_secs(settings.server.body_idle_timeout_secs));
+        let body_timeout = BodyIdleTimeout(std::time::Duration::from_secs(
+            settings.server.body_idle_timeout_secs,
+        ));
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {

@@ -112,4 +112,10 @@ pub enum AuditCommand {
 pub enum KeysCommand {
     /// Sign new tokens with a fresh key; the old one verifies until its tokens have expired.
     Rotate,
+    /// Re-encrypt every stored signing key under a new key-encryption key (from FILE, generated there if it does
+    /// not exist), in one transaction. Afterwards set keys.encryption_key_file to FILE.
+    Rewrap {
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
 }

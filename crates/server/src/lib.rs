@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;

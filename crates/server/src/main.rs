@@ -112,6 +112,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }),
         Command::Keys {
+            command: KeysCommand::Rewrap { new_key_file },
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            telemetry::init(&settings.log);
+            let (moved, id) = actix_web::rt::System::new().block_on(async {
+                let db = app::open_database(&settings).await?;
+                amtsweg_server::keys::rewrap_to(&settings, &db, new_key_file.clone()).await
+            })?;
+            print(&format!(
+                "re-wrapped {moved} signing key(s) under key-encryption key {id}; now set keys.encryption_key_file = {}",
+                new_key_file.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
             command: KeysCommand::Rotate,
         } => with_services(cli.config, |services| async move {
             let kid = services

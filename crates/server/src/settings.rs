@@ -22,6 +22,18 @@ pub struct Settings {
     pub account: AccountSettings,
     pub mail: MailSettings,
     pub metrics: MetricsSettings,
+    pub keys: KeySettings,
+}
+
+/// The key-encryption key of the token signing keys (stored encrypted in the database). Neither set: a key file
+/// in `{storage.data_dir}/secrets/`, generated at the first start.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// 32 bytes, base64 (`openssl rand -base64 32`).
+    pub encryption_key: Option<SecretString>,
+    /// A file holding the key as base64, readable by its owner only.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Who may read `/metrics`. Neither set: everyone who reaches the service (by default only this machine, as the
@@ -197,11 +209,20 @@ impl Settings {
                 "`metrics.listen`: `{listen}` is not an address like 127.0.0.1:9090"
             )));
         }
-        if self.metrics.token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
-            return Err(ConfigError("`metrics.token`: must be at least 16 characters".into()));
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            return Err(ConfigError(
+                "`metrics.token`: must be at least 16 characters".into(),
+            ));
         }
         if self.server.body_idle_timeout_secs == 0 {
-            return Err(ConfigError("`server.body_idle_timeout_secs`: must be at least 1".into()));
+            return Err(ConfigError(
+                "`server.body_idle_timeout_secs`: must be at least 1".into(),
+            ));
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError("`server.max_body_bytes`: must be at least 1".into()));

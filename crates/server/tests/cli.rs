@@ -312,3 +312,43 @@ fn operators_manage_staff_clients_keys_and_audit_from_the_command_line() {
     assert!(!ok, "a broken chain exits non-zero");
     assert!(stdout.contains("audit log broken at entry 2"), "{stdout}");
 }
+
+#[test]
+fn signing_keys_are_rewrapped_under_a_new_key_encryption_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = |command: &mut Command| {
+        command
+            .env("AMTSWEG__STORAGE__DATA_DIR", dir.path())
+            .env_remove("RUST_LOG");
+    };
+    let mut migrate = amtsweg();
+    data(&mut migrate);
+    let (ok, _, stderr) = run(migrate.args(["keys", "rotate"]));
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("secrets/signing-keys.kek").exists());
+
+    let new_key = dir.path().join("new.kek");
+    let mut rewrap = amtsweg();
+    data(&mut rewrap);
+    let (ok, stdout, stderr) =
+        run(rewrap.args(["keys", "rewrap", "--new-key-file", new_key.to_str().unwrap()]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("re-wrapped 2 signing key(s)"), "{stdout}");
+
+    // The old key no longer opens them; the new one does.
+    let mut old = amtsweg();
+    data(&mut old);
+    let (ok, _, stderr) = run(old.args(["keys", "rotate"]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("was wrapped under key-encryption key"),
+        "{stderr}"
+    );
+    let mut new = amtsweg();
+    data(&mut new);
+    let (ok, stdout, stderr) = run(new
+        .env("AMTSWEG__KEYS__ENCRYPTION_KEY_FILE", &new_key)
+        .args(["keys", "rotate"]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("signing with new key"), "{stdout}");
+}

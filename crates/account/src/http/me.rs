@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use super::meta;
 use crate::service::{
-    AccountService, ConsentView, DeletionReport, ProfilePatch, ProfileView, Realm,
-    SecurityEventView, TotpEnrollment,
+    AccountService, ConsentView, DeletionReport, ProfilePatch, ProfileView, Realm, SecurityEventView,
+    TotpEnrollment,
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -138,7 +138,11 @@ async fn token(
     let form: TokenForm =
         serde_urlencoded::from_bytes(&body).map_err(|_| invalid_request("The form cannot be read."))?;
     let texts = [form.grant_type.as_deref(), form.scope.as_deref()];
-    if texts.into_iter().flatten().any(|text| !amtsweg_kernel::text::storable(text)) {
+    if texts
+        .into_iter()
+        .flatten()
+        .any(|text| !amtsweg_kernel::text::storable(text))
+    {
         return Err(invalid_request("The form contains a NUL character.").into());
     }
     let (client_id, secret) = credentials(&req)?;

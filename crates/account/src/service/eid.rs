@@ -335,7 +335,14 @@ impl AccountService {
         loop {
             round += 1;
             let outcome = self
-                .finish_eid_login(issuer.clone(), claims.clone(), link_to.clone(), level, meta.clone(), now)
+                .finish_eid_login(
+                    issuer.clone(),
+                    claims.clone(),
+                    link_to.clone(),
+                    level,
+                    meta.clone(),
+                    now,
+                )
                 .await;
             match outcome {
                 Err(AccountError::Raced) if round < 3 => continue,
@@ -464,16 +471,16 @@ fn create_from_eid(
     let id = amtsweg_kernel::id::new_id();
     fn new<'a>(id: &'a str, name: &'a str, email: Option<&'a EmailAddress>) -> NewAccount<'a> {
         NewAccount {
-        id,
-        realm: "citizen",
-        kind: "person",
-        email: email.map(EmailAddress::as_str),
-        email_key: email.map(EmailAddress::key),
-        display_name: if name.is_empty() { "eID" } else { name },
-        password_hash: None,
-        preferred_language: "de",
-        status: "active",
-        register_number: None,
+            id,
+            realm: "citizen",
+            kind: "person",
+            email: email.map(EmailAddress::as_str),
+            email_key: email.map(EmailAddress::key),
+            display_name: if name.is_empty() { "eID" } else { name },
+            password_hash: None,
+            preferred_language: "de",
+            status: "active",
+            register_number: None,
         }
     }
     // An address another account already uses stays with that account; this one starts without.

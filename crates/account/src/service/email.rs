@@ -6,10 +6,10 @@ use amtsweg_kernel::Text;
 use chrono::Duration;
 use diesel::prelude::*;
 
+use super::guard::ThrottleKey;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
-use super::guard::ThrottleKey;
 use crate::domain::secret::{hash_token, random_token};
 use crate::error::AccountError;
 use amtsweg_db::DbError;

@@ -256,7 +256,12 @@ fn record_failure(conn: &mut Conn, key: &ThrottleKey, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
-fn use_factor(conn: &mut Conn, account_id: &str, factor: &Factor, now: DateTime<Utc>) -> Result<(), AccountError> {
+fn use_factor(
+    conn: &mut Conn,
+    account_id: &str,
+    factor: &Factor,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
     let updated = match factor {
         // Conditional on the last step, so two concurrent requests cannot both use one code.
         Factor::Totp(step) => diesel::update(

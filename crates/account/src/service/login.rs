@@ -83,7 +83,9 @@ impl AccountService {
             let realm = realm.as_str();
             self.db
                 .read(move |conn| match email_key {
-                    Some(email_key) => Ok::<_, AccountError>(store::account_by_email(conn, realm, &email_key)?),
+                    Some(email_key) => {
+                        Ok::<_, AccountError>(store::account_by_email(conn, realm, &email_key)?)
+                    }
                     None => Ok(None),
                 })
                 .await?

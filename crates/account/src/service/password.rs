@@ -7,8 +7,8 @@ use chrono::Duration;
 use diesel::prelude::*;
 use secrecy::SecretString;
 
-use super::login::Realm;
 use super::guard::ThrottleKey;
+use super::login::Realm;
 use super::register::password_errors;
 use super::{AccountService, Meta, actor_for, audit, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;

@@ -221,8 +221,10 @@ impl PersonalData for AccountPersonalData {
         if let Some(account) = store::account(conn, account_id)? {
             ThrottleKey::account(&account).clear(conn)?;
             if let Some(key) = &account.email_key {
-                diesel::delete(organisation_invitations::table.filter(organisation_invitations::email_key.eq(key)))
-                    .execute(conn)?;
+                diesel::delete(
+                    organisation_invitations::table.filter(organisation_invitations::email_key.eq(key)),
+                )
+                .execute(conn)?;
             }
         }
         diesel::update(accounts::table.find(account_id))

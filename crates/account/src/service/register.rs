@@ -228,6 +228,5 @@ fn tell_existing_owner(
         now + Duration::minutes(service.settings.reset_minutes),
     )?;
     let mail = templates::already_registered(existing.lang(), &service.link("/reset-password", &token));
-    send(conn, stored, Some(&existing.id), mail, now)
-        .map_err(AccountError::from)
+    send(conn, stored, Some(&existing.id), mail, now).map_err(AccountError::from)
 }

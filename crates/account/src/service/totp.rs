@@ -9,11 +9,11 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::guard::{Admitted, ThrottleKey};
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, notify_owner, trail};
 use crate::domain::secret::{hash_token, normalize_recovery_code, recovery_code};
 use crate::domain::totp;
-use super::guard::{Admitted, ThrottleKey};
 use crate::error::AccountError;
 use crate::store::schema::{accounts, pending_totp, recovery_codes};
 use crate::store::{self, AccountRow, Conn, ts};

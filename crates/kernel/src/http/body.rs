@@ -49,8 +49,10 @@ pub async fn body_idle_timeout(
         res.response_mut()
             .head_mut()
             .set_connection_type(actix_web::http::ConnectionType::Close);
-        res.headers_mut()
-            .insert(CONNECTION, actix_web::http::header::HeaderValue::from_static("close"));
+        res.headers_mut().insert(
+            CONNECTION,
+            actix_web::http::header::HeaderValue::from_static("close"),
+        );
     }
     Ok(res)
 }

@@ -78,7 +78,6 @@ fn check_headers(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-
 /// Parses a JSON body into `T`, reporting syntax errors with their position and shape errors with a pointer.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -7,8 +7,8 @@ mod query;
 
 pub use body::{BodyIdleTimeout, body_idle_timeout, read_to_end};
 pub use context::{RequestId, request_context};
-pub use json::{DEFAULT_JSON_LIMIT, Json, JsonLimit, json_pointer};
 pub(crate) use json::push_token;
+pub use json::{DEFAULT_JSON_LIMIT, Json, JsonLimit, json_pointer};
 pub use query::{Path, Query, path_error_handler};
 
 use actix_web::HttpResponse;

@@ -30,7 +30,9 @@ fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if let Some((name, _)) = form_urlencoded_pairs(query)
         .find(|(name, value)| !crate::text::storable(name) || !crate::text::storable(value))
     {
-        return Err(invalid_query(vec![crate::text::at_parameter(name.replace('\0', "\\0"))]));
+        return Err(invalid_query(vec![crate::text::at_parameter(
+            name.replace('\0', "\\0"),
+        )]));
     }
     let pairs = form_urlencoded_pairs(query);
     let deserializer = serde_urlencoded::Deserializer::new(pairs);
