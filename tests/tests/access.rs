@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, QueryableByName, RunQueryDsl, sql_types::Text};
+use diesel::{QueryableByName, RunQueryDsl, sql_types::Text};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,14 +17,7 @@ async fn body(response: reqwest::Response) -> Value {
 }
 
 fn connect(app: &TestApp) -> DbConnection {
-    let url = app.database.url_string();
-    let mut conn = DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).expect("database");
-    // The service may be writing (its mail worker) while the test tampers: wait for the lock like it does.
-    if let DbConnection::Sqlite(lite) = &mut conn {
-        lite.batch_execute("PRAGMA busy_timeout = 5000")
-            .expect("busy timeout");
-    }
-    conn
+    app.connect()
 }
 
 #[derive(QueryableByName)]

@@ -178,12 +178,9 @@ async fn texts_follow_the_requested_language(backend: Backend) {
 /// A failure nobody planned for (here: a table vanished under the running service) is a 500 problem whose cause
 /// stays in the log.
 async fn unexpected_failures_reveal_nothing(backend: Backend) {
-    use diesel::Connection;
     use diesel::connection::SimpleConnection;
     let app = TestApp::spawn(backend).await;
-    let url = app.database.url_string();
-    let mut conn =
-        amtsweg_db::DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).unwrap();
+    let mut conn = app.connect();
     conn.batch_execute("DROP TABLE procedure_versions").unwrap();
     let response = app.get("/api/v1/procedures/kita-platz/versions?lang=en").await;
     let body = problem(response, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;

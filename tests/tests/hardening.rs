@@ -17,8 +17,7 @@ async fn code_of(response: reqwest::Response) -> String {
 }
 
 fn connect(app: &TestApp) -> DbConnection {
-    let url = app.database.url_string();
-    DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).expect("database")
+    app.connect()
 }
 
 #[derive(QueryableByName)]

@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use amtsweg_db::DbConnection;
 use amtsweg_test_support::{Backend, TestApp, backend_tests};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -25,8 +24,7 @@ struct Row {
 }
 
 fn rows(app: &TestApp) -> Vec<Row> {
-    let url = app.database.url_string();
-    let mut conn = DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url)).expect("database");
+    let mut conn = app.connect();
     diesel::sql_query("SELECT kid, public_key, private_key FROM signing_keys")
         .load(&mut conn)
         .expect("signing keys")

@@ -5,6 +5,7 @@ pub mod domain;
 mod error;
 mod hasher;
 pub mod http;
+mod jobs;
 pub mod service;
 pub mod settings;
 mod store;

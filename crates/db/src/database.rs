@@ -233,6 +233,7 @@ impl Database {
     {
         let mut pooled = self.connection()?;
         let conn: &mut DbConnection = &mut pooled;
+        let hooks = crate::commit::Collector::start();
         let outcome = match conn.backend() {
             Backend::Postgres => conn.transaction(f),
             Backend::Sqlite => {
@@ -241,6 +242,7 @@ impl Database {
             }
         };
         pooled.served(&outcome);
+        hooks.finish(outcome.is_ok());
         outcome
     }
 

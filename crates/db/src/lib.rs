@@ -4,12 +4,14 @@
 //! The backend is chosen from the URL scheme alone (`postgres://` / `postgresql://` versus `sqlite://`, `sqlite:` or
 //! a plain file path), never by trying connections in turn.
 
+mod commit;
 mod connection;
 mod database;
 mod migrations;
 pub mod personal_data;
 mod url;
 
+pub use commit::after_commit;
 pub use connection::{DbConnection, MultiBackend};
 pub use database::{Database, DbError, Manager, PoolOptions, PoolStatus, Pooled};
 pub use migrations::{

@@ -13,9 +13,6 @@ diesel::table! {
         body_text -> Text,
         kind -> Text,
         status -> Text,
-        attempts -> Integer,
-        next_attempt_at -> Timestamp,
-        locked_until -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
@@ -34,7 +31,7 @@ pub struct Message {
     pub account_id: Option<String>,
 }
 
-/// Queues `message` inside the caller's transaction; the worker sends it after commit.
+/// Queues `message` inside the caller's transaction, with the job that sends it after the commit.
 pub fn enqueue(conn: &mut DbConnection, message: &Message, now: DateTime<Utc>) -> Result<String, DbError> {
     let id = amtsweg_kernel::id::new_id();
     diesel::insert_into(mail_outbox::table)
@@ -46,11 +43,11 @@ pub fn enqueue(conn: &mut DbConnection, message: &Message, now: DateTime<Utc>) -
             mail_outbox::body_text.eq(&message.body),
             mail_outbox::kind.eq(message.kind),
             mail_outbox::status.eq("pending"),
-            mail_outbox::attempts.eq(0),
-            mail_outbox::next_attempt_at.eq(now.naive_utc()),
             mail_outbox::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    let job = amtsweg_jobs::JobSpec::new(crate::sender::KIND, json!({"id": id})).dedupe(format!("mail:{id}"));
+    amtsweg_jobs::enqueue(conn, &job, now)?;
     Ok(id)
 }
 

@@ -11,11 +11,12 @@ use amtsweg_auth::{Authenticator, KeyRing, SessionGuard};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
+use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
     BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
 };
 use amtsweg_kernel::{SharedClock, SystemClock};
-use amtsweg_mail::{MailPersonalData, MailQueue, MailWorker};
+use amtsweg_mail::{MailPersonalData, MailSender};
 use anyhow::Context;
 use tokio::task::AbortHandle;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -31,7 +32,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         scope::scope("/api/v1")
             .configure(amtsweg_catalogue::configure)
-            .configure(amtsweg_account::configure),
+            .configure(amtsweg_account::configure)
+            .configure(amtsweg_admin::configure),
     )
     .configure(amtsweg_account::http::configure_root)
     .service(operations::live)
@@ -39,15 +41,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .service(operations::metrics);
 }
 
-/// What the app needs besides settings; tests substitute the clock.
+/// What the app needs besides settings; tests substitute the clock and may add job handlers.
 pub struct Dependencies {
     pub clock: SharedClock,
+    /// Handlers, schedules and ticks beyond the modules' own.
+    pub jobs: Registry,
 }
 
 impl Default for Dependencies {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
+            jobs: Registry::new(),
         }
     }
 }
@@ -89,8 +94,8 @@ pub struct Services {
     pub catalogue: CatalogueService,
     pub auth: Arc<Authenticator>,
     pub accounts: AccountService,
-    pub mail: MailQueue,
-    pub mail_worker: MailWorker,
+    /// The runner of every module's background jobs (started by the HTTP server; the command line drains it).
+    pub jobs: Arc<Runner>,
 }
 
 impl Services {
@@ -111,7 +116,7 @@ impl Services {
             settings.account.issuer.clone(),
             clock.clone(),
         ));
-        let (mail_worker, mail) = MailWorker::new(
+        let mail = MailSender::new(
             db.clone(),
             clock.clone(),
             &settings.mail,
@@ -120,21 +125,24 @@ impl Services {
         let accounts = AccountService::new(AccountDeps {
             db: db.clone(),
             auth: auth.clone(),
-            mail: mail.clone(),
             clock: clock.clone(),
             settings: settings.account.clone(),
             privacy: personal_data(),
             catalogue: catalogue.clone(),
         })?;
         accounts.bootstrap_admin().await?;
+        let registry = Registry::new()
+            .handler(mail)
+            .merge(accounts.jobs())
+            .merge(deps.jobs);
+        let jobs = Runner::new(db.clone(), clock.clone(), registry, settings.jobs.runner());
         Ok(Services {
             db,
             clock,
             catalogue,
             auth,
             accounts,
-            mail,
-            mail_worker,
+            jobs,
         })
     }
 }
@@ -158,27 +166,16 @@ impl Application {
         let services = Services::start(&settings, deps).await?;
         let Services {
             db,
+            clock,
             catalogue,
             auth,
             accounts,
-            mail_worker,
-            ..
+            jobs,
         } = services;
 
-        let mut background = vec![tokio::spawn(mail_worker.run()).abort_handle()];
-        let daily = accounts.clone();
-        background.push(
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
-                loop {
-                    interval.tick().await;
-                    if let Err(err) = daily.flag_inactive_accounts().await {
-                        tracing::warn!(error = %err, "flagging inactive accounts failed");
-                    }
-                }
-            })
-            .abort_handle(),
-        );
+        let background = vec![tokio::spawn(jobs.clone().run()).abort_handle()];
+        let registry = web::Data::new(jobs.registry().clone());
+        let clock = web::Data::new(clock);
 
         let metrics = web::Data::new(Metrics::new()?);
         metrics
@@ -226,6 +223,8 @@ impl Application {
                 .app_data(catalogue.clone())
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
+                .app_data(registry.clone())
+                .app_data(clock.clone())
                 .app_data(metrics_access.clone())
                 .app_data(route_table.clone())
                 .app_data(auth.clone())

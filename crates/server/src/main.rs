@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 created.id, created.email
             ));
             print(&format!("one-time password: {}", created.initial_password));
-            services.mail_worker.run_once().await?;
+            services.jobs.run_due().await?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::Client { command } => with_services(cli.config, |services| async move {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pool: IntGaugeVec,
     pool_max: IntGauge,
     pub catalogue_size: IntGauge,
+    jobs: IntGaugeVec,
+    oldest_due_job: IntGauge,
 }
 
 impl Metrics {
@@ -45,11 +47,21 @@ impl Metrics {
         )?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Largest size of the database pool")?;
         let catalogue_size = IntGauge::new("catalogue_procedures", "Procedures in the loaded catalogue")?;
+        let jobs = IntGaugeVec::new(
+            Opts::new("jobs", "Background jobs by kind and status"),
+            &["kind", "status"],
+        )?;
+        let oldest_due_job = IntGauge::new(
+            "jobs_oldest_due_seconds",
+            "How long the oldest due background job has been waiting",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(catalogue_size.clone()))?;
+        registry.register(Box::new(jobs.clone()))?;
+        registry.register(Box::new(oldest_due_job.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -57,6 +69,8 @@ impl Metrics {
             pool,
             pool_max,
             catalogue_size,
+            jobs,
+            oldest_due_job,
         })
     }
 
@@ -67,8 +81,15 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition, with pool gauges read now.
-    pub fn render(&self, db: &Database) -> Result<String, prometheus::Error> {
+    /// The text exposition, with pool and queue gauges read now.
+    pub fn render(&self, db: &Database, jobs: &amtsweg_jobs::JobStats) -> Result<String, prometheus::Error> {
+        self.jobs.reset();
+        for count in &jobs.counts {
+            self.jobs
+                .with_label_values(&[count.kind.as_str(), count.status.as_str()])
+                .set(count.count);
+        }
+        self.oldest_due_job.set(jobs.oldest_due_seconds);
         let status = db.status();
         self.pool.with_label_values(&["idle"]).set(i64::from(status.idle));
         self.pool

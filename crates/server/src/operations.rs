@@ -78,10 +78,19 @@ pub async fn metrics(
     metrics: web::Data<Metrics>,
     access: web::Data<MetricsAccess>,
     db: web::Data<Database>,
+    clock: web::Data<amtsweg_kernel::SharedClock>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     access.check(&req)?;
-    let text = metrics.render(&db).map_err(ApiError::internal)?;
+    let now = clock.now();
+    let jobs = db
+        .read(move |conn| amtsweg_jobs::stats(conn, now))
+        .await
+        .map_err(|err| match err {
+            amtsweg_db::DbError::Unavailable(cause) => ApiError::unavailable(cause),
+            other => ApiError::internal(other),
+        })?;
+    let text = metrics.render(&db, &jobs).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(text))

@@ -23,6 +23,39 @@ pub struct Settings {
     pub mail: MailSettings,
     pub metrics: MetricsSettings,
     pub keys: KeySettings,
+    pub jobs: JobSettings,
+}
+
+/// The background job runner of this instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Jobs this instance runs at the same time.
+    pub concurrency: usize,
+    /// How often it looks for due jobs without being woken (jobs queued elsewhere, retries, schedules).
+    pub poll_interval_ms: u64,
+    /// How long a claimed job is held before another instance may take it over (renewed while it runs).
+    pub lease_secs: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            poll_interval_ms: 1_000,
+            lease_secs: 300,
+        }
+    }
+}
+
+impl JobSettings {
+    pub fn runner(&self) -> amtsweg_jobs::RunnerSettings {
+        amtsweg_jobs::RunnerSettings {
+            concurrency: self.concurrency.max(1),
+            poll_interval: std::time::Duration::from_millis(self.poll_interval_ms.max(10)),
+            lease: std::time::Duration::from_secs(self.lease_secs.max(3)),
+        }
+    }
 }
 
 /// The key-encryption key of the token signing keys (stored encrypted in the database). Neither set: a key file

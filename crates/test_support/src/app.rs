@@ -15,6 +15,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database: FreshDatabase,
+    /// The app's own connection pool, for tests that work inside its transactions (queueing jobs, say).
+    pub pool: amtsweg_db::Database,
     pub data_dir: PathBuf,
     /// The service's clock; it only moves when a test moves it.
     pub clock: Arc<ManualClock>,
@@ -39,6 +41,7 @@ pub struct TestAppBuilder {
     configure: Vec<SettingsChange>,
     clock: Option<Arc<ManualClock>>,
     smtp: bool,
+    jobs: amtsweg_jobs::Registry,
 }
 
 impl TestApp {
@@ -59,6 +62,7 @@ impl TestApp {
             configure: Vec::new(),
             clock: None,
             smtp: false,
+            jobs: amtsweg_jobs::Registry::new(),
         }
     }
 
@@ -77,7 +81,23 @@ impl TestApp {
             configure: Vec::new(),
             clock: Some(self.clock.clone()),
             smtp: false,
+            jobs: amtsweg_jobs::Registry::new(),
         }
+    }
+
+    /// A connection of the test's own to the app's database, as an operator (or an attacker) would open one. On
+    /// SQLite it waits for the lock like the service does, since the service may be writing meanwhile.
+    pub fn connect(&self) -> amtsweg_db::DbConnection {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let url = self.database.url_string();
+        let mut conn = amtsweg_db::DbConnection::establish(url.strip_prefix("sqlite://").unwrap_or(&url))
+            .expect("a connection to the test database");
+        if let amtsweg_db::DbConnection::Sqlite(lite) = &mut conn {
+            lite.batch_execute("PRAGMA busy_timeout = 5000")
+                .expect("busy timeout");
+        }
+        conn
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -127,6 +147,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Job handlers, schedules or ticks beyond the modules' own (a test's probes).
+    pub fn jobs(mut self, jobs: amtsweg_jobs::Registry) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
         self.clock = Some(clock);
         self
@@ -160,7 +186,7 @@ impl TestAppBuilder {
         settings.account.auth_requests_per_minute = 100_000;
         settings.account.bootstrap.admin_email = crate::users::ADMIN_EMAIL.into();
         settings.account.bootstrap.admin_password = Some(SecretString::from(crate::users::ADMIN_PASSWORD));
-        settings.mail.poll_interval_ms = 50;
+        settings.jobs.poll_interval_ms = 50;
         let smtp = if self.smtp {
             Some(Arc::new(crate::SmtpServer::start()))
         } else {
@@ -184,9 +210,17 @@ impl TestAppBuilder {
         for f in self.configure {
             f(&mut settings);
         }
-        let app = Application::build_with(settings, Dependencies { clock: clock.clone() }).await?;
+        let app = Application::build_with(
+            settings,
+            Dependencies {
+                clock: clock.clone(),
+                jobs: self.jobs,
+            },
+        )
+        .await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_port = app.metrics_port();
+        let pool = app.database().clone();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         Ok(TestApp {
@@ -195,6 +229,7 @@ impl TestAppBuilder {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             database,
+            pool,
             data_dir: data.path().to_owned(),
             metrics_port,
             clock,

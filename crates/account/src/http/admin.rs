@@ -1,16 +1,15 @@
-//! Administration for system administrators: staff, API clients, signing keys, maintenance jobs.
+//! Administration for system administrators: staff, API clients, signing keys.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::StaffAuth;
+use amtsweg_kernel::ApiError;
 use amtsweg_kernel::http::{Json, Path, json_response, ok};
 use amtsweg_kernel::problem::ProblemDoc;
-use amtsweg_kernel::{ApiError, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::AccountError;
 use crate::service::{AccountService, ClientCreated, ClientSummary, StaffCreated, StaffRole, StaffSummary};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -20,8 +19,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_clients)
         .service(rotate_secret)
         .service(disable_client)
-        .service(rotate_keys)
-        .service(run_job);
+        .service(rotate_keys);
 }
 
 fn admin(auth: &StaffAuth) -> Result<Actor, ApiError> {
@@ -180,44 +178,4 @@ async fn rotate_keys(service: web::Data<AccountService>, auth: StaffAuth) -> Res
     let actor = admin(&auth)?;
     let kid = service.rotate_signing_key(actor).await?;
     ok(&Rotated { kid })
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobRun {
-    job: String,
-    /// How many objects the job changed.
-    affected: usize,
-}
-
-/// Runs a maintenance job now (they also run daily): `flag-inactive-accounts`.
-#[utoipa::path(
-    tag = "admin",
-    security(("staff" = [])),
-    params(("name" = String, Path, description = "Job name")),
-    responses(
-        (status = 200, description = "Done", body = JobRun),
-        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
-    )
-)]
-#[post("/admin/jobs/{name}/run")]
-async fn run_job(
-    service: web::Data<AccountService>,
-    auth: StaffAuth,
-    name: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    admin(&auth)?;
-    let affected = match name.as_str() {
-        "flag-inactive-accounts" => service.flag_inactive_accounts().await?,
-        _ => {
-            return Err(AccountError::NotFound(
-                "job_not_found",
-                Text::fixed("Diesen Job gibt es nicht.", "There is no such job."),
-            )
-            .into());
-        }
-    };
-    ok(&JobRun {
-        job: name.into_inner(),
-        affected,
-    })
 }

@@ -91,7 +91,6 @@ impl AccountService {
                 Ok(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 

@@ -185,7 +185,6 @@ impl AccountService {
                 Ok::<_, AccountError>(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 

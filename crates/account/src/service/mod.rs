@@ -26,7 +26,7 @@ use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::PersonalDataRegistry;
 use amtsweg_db::{Database, DbError};
 use amtsweg_kernel::{Lang, SharedClock};
-use amtsweg_mail::{MailQueue, Message};
+use amtsweg_mail::Message;
 use chrono::{DateTime, Utc};
 
 pub use clients::{ClientCreated, ClientSummary, TokenGrant};
@@ -60,7 +60,6 @@ pub struct AccountService {
     pub(crate) db: Database,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) hasher: PasswordHasher,
-    pub(crate) mail: MailQueue,
     pub(crate) clock: SharedClock,
     pub(crate) settings: Arc<AccountSettings>,
     pub(crate) privacy: PersonalDataRegistry,
@@ -72,7 +71,6 @@ pub struct AccountService {
 pub struct AccountDeps {
     pub db: Database,
     pub auth: Arc<Authenticator>,
-    pub mail: MailQueue,
     pub clock: SharedClock,
     pub settings: AccountSettings,
     pub privacy: PersonalDataRegistry,
@@ -91,7 +89,6 @@ impl AccountService {
             db: deps.db,
             auth: deps.auth,
             hasher,
-            mail: deps.mail,
             clock: deps.clock,
             settings: Arc::new(deps.settings),
             privacy: deps.privacy,

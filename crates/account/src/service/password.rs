@@ -91,7 +91,6 @@ impl AccountService {
                 Ok::<_, AccountError>(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 
@@ -161,7 +160,6 @@ impl AccountService {
                 Ok::<_, AccountError>(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 
@@ -242,7 +240,6 @@ impl AccountService {
                 Ok(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 }

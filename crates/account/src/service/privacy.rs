@@ -329,7 +329,6 @@ impl AccountService {
                 })
             })
             .await?;
-        self.mail.wake();
         Ok(report)
     }
 
@@ -379,9 +378,6 @@ impl AccountService {
                 Ok::<_, AccountError>(due.len())
             })
             .await?;
-        if flagged > 0 {
-            self.mail.wake();
-        }
         Ok(flagged)
     }
 }

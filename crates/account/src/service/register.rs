@@ -156,7 +156,6 @@ impl AccountService {
                 Ok::<_, AccountError>(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 

@@ -200,7 +200,6 @@ impl AccountService {
                 Ok(())
             })
             .await?;
-        self.mail.wake();
         Ok(created)
     }
 

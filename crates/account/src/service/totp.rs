@@ -235,7 +235,6 @@ impl AccountService {
                 Ok::<_, AccountError>(())
             })
             .await?;
-        self.mail.wake();
         Ok(())
     }
 
