@@ -3,6 +3,7 @@
 
 pub mod domain;
 mod error;
+pub mod events;
 mod hasher;
 pub mod http;
 mod jobs;

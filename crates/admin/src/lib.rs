@@ -1,5 +1,5 @@
 //! Platform administration for system administrators: the background jobs of every module (list, inspect, retry
-//! dead ones) and the recurring schedules (list, run now). Every change is audited.
+//! dead ones), the recurring schedules (list, run now) and the event feed. Every change is audited.
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_job)
         .service(retry_job)
         .service(list_schedules)
-        .service(run_schedule);
+        .service(run_schedule)
+        .service(list_events);
 }
 
 fn admin(auth: &StaffAuth) -> Result<Actor, ApiError> {
@@ -311,4 +312,75 @@ fn audit(
             at,
         },
     )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only events of this type, e.g. `de.amtsweg.account.created.v1`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page; without it the feed starts at the beginning.
+    cursor: Option<String>,
+}
+
+/// The event feed in the order of its positions: a reader that follows `next_cursor` sees every event exactly
+/// once, also those whose transaction committed late. The last page carries a `next_cursor` as well, to poll
+/// from.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "One page of events (CloudEvents 1.0)", body = Page<amtsweg_events::CloudEvent>),
+        (status = 403, description = "Not a system administrator", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/admin/events")]
+async fn list_events(
+    db: web::Data<Database>,
+    auth: StaffAuth,
+    query: Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    admin(&auth)?;
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    let after = match page.after.as_deref() {
+        None => 0,
+        Some(position) => position.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
+            )
+            .with_errors(vec![FieldError::at_parameter(
+                "cursor",
+                "invalid_cursor",
+                Text::fixed(
+                    "Der Cursor ist ungültig; verwenden Sie next_cursor der vorigen Seite.",
+                    "The cursor is invalid; use next_cursor of the previous page.",
+                ),
+            )])
+        })?,
+    };
+    let limit = i64::try_from(page.limit).unwrap_or(20);
+    let types = query.event_type.map(|t| vec![t]);
+    let events = db
+        .read(move |conn| amtsweg_events::read(conn, after, limit, types.as_deref()))
+        .await
+        .map_err(db_error)?;
+    let last = events
+        .last()
+        .map_or(after.to_string(), |event| event.sequence.clone());
+    ok(&Page {
+        items: events,
+        next_cursor: Some(encode_cursor(&last)),
+    })
 }

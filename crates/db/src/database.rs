@@ -231,15 +231,18 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
+        // SQLite writers queue at the gate before they take a connection: a writer waiting its turn must not hold
+        // one of the connections readers need meanwhile.
+        let _gate = match self.backend() {
+            Backend::Sqlite => Some(self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
         let mut pooled = self.connection()?;
         let conn: &mut DbConnection = &mut pooled;
         let hooks = crate::commit::Collector::start();
         let outcome = match conn.backend() {
             Backend::Postgres => conn.transaction(f),
-            Backend::Sqlite => {
-                let _gate = self.inner.write_gate.lock().unwrap_or_else(|p| p.into_inner());
-                immediate_transaction(conn, f)
-            }
+            Backend::Sqlite => immediate_transaction(conn, f),
         };
         pooled.served(&outcome);
         hooks.finish(outcome.is_ok());

@@ -11,6 +11,7 @@ use amtsweg_auth::{Authenticator, KeyRing, SessionGuard};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
+use amtsweg_events::{EventsPersonalData, Sequencer, Subscriptions};
 use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
     BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
@@ -46,6 +47,8 @@ pub struct Dependencies {
     pub clock: SharedClock,
     /// Handlers, schedules and ticks beyond the modules' own.
     pub jobs: Registry,
+    /// Event subscriptions beyond the modules' own (their handlers go into `jobs`).
+    pub subscriptions: Subscriptions,
 }
 
 impl Default for Dependencies {
@@ -53,6 +56,7 @@ impl Default for Dependencies {
         Self {
             clock: Arc::new(SystemClock),
             jobs: Registry::new(),
+            subscriptions: Subscriptions::new(),
         }
     }
 }
@@ -82,8 +86,11 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// Every module that keeps personal data, so that export and erasure cover all of them. A test checks that each
 /// table with an `account_id` column belongs to one of these sections.
 pub fn personal_data() -> PersonalDataRegistry {
-    let sections: Vec<Arc<dyn PersonalData>> =
-        vec![Arc::new(AccountPersonalData), Arc::new(MailPersonalData)];
+    let sections: Vec<Arc<dyn PersonalData>> = vec![
+        Arc::new(AccountPersonalData),
+        Arc::new(MailPersonalData),
+        Arc::new(EventsPersonalData),
+    ];
     PersonalDataRegistry::new(sections)
 }
 
@@ -131,10 +138,12 @@ impl Services {
             catalogue: catalogue.clone(),
         })?;
         accounts.bootstrap_admin().await?;
+        let sequencer = Sequencer::new(db.clone(), clock.clone(), deps.subscriptions);
         let registry = Registry::new()
             .handler(mail)
             .merge(accounts.jobs())
-            .merge(deps.jobs);
+            .merge(deps.jobs)
+            .tick(Arc::new(sequencer));
         let jobs = Runner::new(db.clone(), clock.clone(), registry, settings.jobs.runner());
         Ok(Services {
             db,

@@ -42,6 +42,7 @@ pub struct TestAppBuilder {
     clock: Option<Arc<ManualClock>>,
     smtp: bool,
     jobs: amtsweg_jobs::Registry,
+    subscriptions: amtsweg_events::Subscriptions,
 }
 
 impl TestApp {
@@ -63,6 +64,7 @@ impl TestApp {
             clock: None,
             smtp: false,
             jobs: amtsweg_jobs::Registry::new(),
+            subscriptions: amtsweg_events::Subscriptions::new(),
         }
     }
 
@@ -82,6 +84,7 @@ impl TestApp {
             clock: Some(self.clock.clone()),
             smtp: false,
             jobs: amtsweg_jobs::Registry::new(),
+            subscriptions: amtsweg_events::Subscriptions::new(),
         }
     }
 
@@ -144,6 +147,12 @@ impl TestAppBuilder {
     /// Delivers mail to a real SMTP server (aiosmtpd) that the test can read.
     pub fn with_smtp(mut self) -> Self {
         self.smtp = true;
+        self
+    }
+
+    /// Event subscriptions beyond the modules' own (their handlers go in with [`TestAppBuilder::jobs`]).
+    pub fn subscriptions(mut self, subscriptions: amtsweg_events::Subscriptions) -> Self {
+        self.subscriptions = subscriptions;
         self
     }
 
@@ -215,6 +224,7 @@ impl TestAppBuilder {
             Dependencies {
                 clock: clock.clone(),
                 jobs: self.jobs,
+                subscriptions: self.subscriptions,
             },
         )
         .await?;

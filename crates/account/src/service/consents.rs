@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, trail};
 use crate::error::AccountError;
+use crate::events;
 use crate::store::schema::{consents, security_events};
 use crate::store::ts;
 
@@ -207,6 +208,18 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
+                events::consent(
+                    conn,
+                    &events::CONSENT_GRANTED,
+                    &events::ConsentState {
+                        account_id: &account_id,
+                        consent_id: &id,
+                        recipient_kind: &kind,
+                        recipient_id: &recipient,
+                        attributes: list.split(',').collect(),
+                    },
+                    now,
+                )?;
                 Ok(consent_view((id, kind, recipient, list, ts(now), None)))
             })
             .await
@@ -280,6 +293,18 @@ impl AccountService {
                         "consent_revoked",
                         Outcome::Success,
                         &meta,
+                        now,
+                    )?;
+                    events::consent(
+                        conn,
+                        &events::CONSENT_REVOKED,
+                        &events::ConsentState {
+                            account_id: &account_id,
+                            consent_id: &row.0,
+                            recipient_kind: &row.1,
+                            recipient_id: &row.2,
+                            attributes: row.3.split(',').collect(),
+                        },
                         now,
                     )?;
                 }

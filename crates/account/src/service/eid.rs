@@ -26,6 +26,7 @@ use super::{AccountService, Meta, audit, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
+use crate::events;
 use crate::settings::EidSettings;
 use crate::store::schema::{eid_links, oidc_states, profiles};
 use crate::store::{self, NewAccount, ts};
@@ -382,6 +383,18 @@ impl AccountService {
                     (None, Some(wanted)) => link(conn, &issuer, &claims.sub, &wanted, now)?,
                     (None, None) => {
                         let id = create_from_eid(conn, &claims, now)?;
+                        events::account(
+                            conn,
+                            &events::ACCOUNT_CREATED,
+                            &events::AccountState {
+                                account_id: &id,
+                                realm: "citizen",
+                                kind: "person",
+                                status: "active",
+                                via: Some("eid"),
+                            },
+                            now,
+                        )?;
                         link(conn, &issuer, &claims.sub, &id, now)?
                     }
                 };

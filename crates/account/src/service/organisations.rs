@@ -12,6 +12,7 @@ use super::login::Realm;
 use super::register::check_name;
 use super::{AccountService, Meta, actor_for, audit};
 use crate::error::AccountError;
+use crate::events;
 use crate::store::schema::{accounts, organisation_members};
 use crate::store::{self, NewAccount, ts};
 
@@ -145,6 +146,18 @@ impl AccountService {
                     "organisation.created",
                     Some(("account", &id)),
                     Outcome::Success,
+                    now,
+                )?;
+                events::account(
+                    conn,
+                    &events::ACCOUNT_CREATED,
+                    &events::AccountState {
+                        account_id: &id,
+                        realm: "citizen",
+                        kind: "organisation",
+                        status: "active",
+                        via: Some("representative"),
+                    },
                     now,
                 )?;
                 view(conn, &id, &person)

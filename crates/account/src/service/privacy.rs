@@ -16,6 +16,7 @@ use super::guard::ThrottleKey;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, audit, send, trail};
 use crate::error::AccountError;
+use crate::events;
 use crate::store::schema::*;
 use crate::store::{self, ts};
 use crate::templates;
@@ -321,6 +322,18 @@ impl AccountService {
                     "account.deleted",
                     Some(("account", &id)),
                     Outcome::Success,
+                    now,
+                )?;
+                events::account(
+                    conn,
+                    &events::ACCOUNT_DELETED,
+                    &events::AccountState {
+                        account_id: &id,
+                        realm: &account.realm,
+                        kind: &account.kind,
+                        status: "deactivated",
+                        via: None,
+                    },
                     now,
                 )?;
                 Ok::<_, AccountError>(DeletionReport {

@@ -14,6 +14,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::password::{self, PasswordProblem};
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
+use crate::events;
 use crate::store::schema::accounts;
 use crate::store::{self, NewAccount, ts};
 use crate::templates;
@@ -153,6 +154,18 @@ impl AccountService {
                 );
                 send(conn, email.as_str(), Some(&id), mail, now)?;
                 trail(conn, &actor, &id, "registered", Outcome::Success, &meta, now)?;
+                events::account(
+                    conn,
+                    &events::ACCOUNT_CREATED,
+                    &events::AccountState {
+                        account_id: &id,
+                        realm: "citizen",
+                        kind: "person",
+                        status: "pending",
+                        via: Some("registration"),
+                    },
+                    now,
+                )?;
                 Ok::<_, AccountError>(())
             })
             .await?;
@@ -170,7 +183,7 @@ impl AccountService {
                     return Err(AccountError::InvalidToken);
                 };
                 let account_id = consumed.account_id;
-                diesel::update(
+                let activated = diesel::update(
                     accounts::table
                         .find(&account_id)
                         .filter(accounts::status.eq("pending")),
@@ -191,6 +204,20 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
+                if activated == 1 {
+                    events::account(
+                        conn,
+                        &events::ACCOUNT_VERIFIED,
+                        &events::AccountState {
+                            account_id: &account_id,
+                            realm: "citizen",
+                            kind: "person",
+                            status: "active",
+                            via: Some("email"),
+                        },
+                        now,
+                    )?;
+                }
                 Ok(())
             })
             .await

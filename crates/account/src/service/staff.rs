@@ -13,6 +13,7 @@ use super::{AccountService, audit, send};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
+use crate::events;
 use crate::store::schema::{accounts, staff_roles};
 use crate::store::{self, NewAccount};
 use crate::templates;
@@ -195,6 +196,18 @@ impl AccountService {
                     "staff.created",
                     Some(("account", &id)),
                     Outcome::Success,
+                    now,
+                )?;
+                events::account(
+                    conn,
+                    &events::ACCOUNT_CREATED,
+                    &events::AccountState {
+                        account_id: &id,
+                        realm: "staff",
+                        kind: "person",
+                        status: "active",
+                        via: Some("administrator"),
+                    },
                     now,
                 )?;
                 Ok(())

@@ -1,0 +1,165 @@
+//! Events: a transactional outbox of CloudEvents 1.0.
+//!
+//! A module calls [`publish`] in the transaction of the change the event describes: the event exists if and only
+//! if the change committed. Readers (the admin feed today; the pull API, webhooks and the mailroom later) page
+//! through events by `position`. Positions are assigned after commit by one [`Sequencer`] at a time (a row lock
+//! serialises instances), so a transaction that commits late gets a later position instead of one a reader has
+//! already passed: no reader ever skips an event.
+//!
+//! In-process subscribers are job handlers: when the sequencer numbers an event it queues one job per subscribed
+//! kind, deduplicated by event id, so each subscriber sees each event at least once.
+//!
+//! Events carry ids and states, not personal data.
+
+mod schema;
+mod sequencer;
+
+use amtsweg_db::{DbConnection, DbError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+pub use sequencer::{Sequencer, Subscriptions};
+
+use schema::events;
+
+/// A versioned event type and the source that publishes it, declared as a constant in the publishing crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventType {
+    /// A URI reference naming the publishing module, e.g. `urn:amtsweg:account`.
+    pub source: &'static str,
+    /// Reverse-DNS and versioned, e.g. `de.amtsweg.account.created.v1`.
+    pub name: &'static str,
+}
+
+/// Records an event inside the caller's transaction. Answers its id.
+pub fn publish(
+    conn: &mut DbConnection,
+    event_type: &EventType,
+    subject: Option<&str>,
+    data: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<String, DbError> {
+    let id = amtsweg_kernel::id::new_id();
+    let data = serde_json::to_string(data).map_err(|err| DbError::Task(err.to_string()))?;
+    diesel::insert_into(events::table)
+        .values((
+            events::id.eq(&id),
+            events::source.eq(event_type.source),
+            events::event_type.eq(event_type.name),
+            events::subject.eq(subject),
+            events::time.eq(now.naive_utc()),
+            events::data.eq(&data),
+        ))
+        .execute(conn)?;
+    amtsweg_db::after_commit(amtsweg_jobs::wake);
+    Ok(id)
+}
+
+/// An event as readers get it: a CloudEvents 1.0 JSON envelope plus its `sequence` (the position, for cursors).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CloudEvent {
+    pub specversion: &'static str,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub time: String,
+    pub datacontenttype: &'static str,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Position in the feed (CloudEvents sequence extension), as a decimal string.
+    pub sequence: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: String,
+    position: Option<i64>,
+    source: String,
+    event_type: String,
+    subject: Option<String>,
+    time: NaiveDateTime,
+    data: String,
+}
+
+impl EventRow {
+    fn into_cloud_event(self) -> CloudEvent {
+        CloudEvent {
+            specversion: "1.0",
+            id: self.id,
+            source: self.source,
+            event_type: self.event_type,
+            subject: self.subject,
+            time: amtsweg_kernel::clock::rfc3339(self.time.and_utc()),
+            datacontenttype: "application/json",
+            data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
+            sequence: self.position.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// Events after `position` in feed order, at most `limit`, optionally only of the given types.
+pub fn read(
+    conn: &mut DbConnection,
+    after: i64,
+    limit: i64,
+    types: Option<&[String]>,
+) -> Result<Vec<CloudEvent>, DbError> {
+    let mut query = events::table.filter(events::position.gt(after)).into_boxed();
+    if let Some(types) = types {
+        query = query.filter(events::event_type.eq_any(types.to_vec()));
+    }
+    let rows: Vec<EventRow> = query
+        .order(events::position.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(EventRow::into_cloud_event).collect())
+}
+
+/// The events about one subject (an account, say), oldest first — for the GDPR export.
+pub fn about(conn: &mut DbConnection, subject: &str) -> Result<Vec<CloudEvent>, DbError> {
+    let rows: Vec<EventRow> = events::table
+        .filter(events::subject.eq(subject))
+        .order(events::time.asc())
+        .select(EventRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(EventRow::into_cloud_event).collect())
+}
+
+/// The events about an account belong to its export. They hold ids and states only, so an erasure keeps them:
+/// they are the pseudonymous record other modules and specialised procedures have already read.
+pub struct EventsPersonalData;
+
+impl amtsweg_db::personal_data::PersonalData for EventsPersonalData {
+    fn section(&self) -> &'static str {
+        "events"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["events"]
+    }
+
+    fn export(&self, conn: &mut DbConnection, account_id: &str) -> Result<Value, DbError> {
+        Ok(serde_json::json!({ "events": about(conn, account_id)? }))
+    }
+
+    fn erase(
+        &self,
+        _conn: &mut DbConnection,
+        _account_id: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<amtsweg_db::personal_data::Retained>, DbError> {
+        Ok(vec![amtsweg_db::personal_data::Retained {
+            section: "events",
+            category: "event_log",
+            legal_basis: "Art. 17(3)(b), 5(2) DSGVO: Ereignisprotokoll mit pseudonymen Kennungen und Zuständen, ohne weitere personenbezogene Daten / event log of pseudonymous identifiers and states, without further personal data",
+        }])
+    }
+}

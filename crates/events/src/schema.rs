@@ -1,0 +1,18 @@
+diesel::table! {
+    events (id) {
+        id -> Text,
+        position -> Nullable<BigInt>,
+        source -> Text,
+        event_type -> Text,
+        subject -> Nullable<Text>,
+        time -> Timestamp,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    event_sequence (id) {
+        id -> Integer,
+        last_position -> BigInt,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE event_sequence;
+DROP TABLE events;
