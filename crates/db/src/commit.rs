@@ -61,6 +61,16 @@ impl Drop for Collector {
     }
 }
 
+/// Work a caller adds to a use case's transaction, given the use case's result — recording an idempotent response
+/// with the write it answers, for instance. Use cases that take one run it last, inside their transaction.
+pub type InTransaction<T> =
+    Box<dyn FnOnce(&mut crate::DbConnection, &T) -> Result<(), crate::DbError> + Send>;
+
+/// Nothing to add.
+pub fn nothing<T>() -> InTransaction<T> {
+    Box::new(|_, _| Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;

@@ -11,7 +11,7 @@ mod migrations;
 pub mod personal_data;
 mod url;
 
-pub use commit::after_commit;
+pub use commit::{InTransaction, after_commit, nothing};
 pub use connection::{DbConnection, MultiBackend};
 pub use database::{Database, DbError, Manager, PoolOptions, PoolStatus, Pooled};
 pub use migrations::{

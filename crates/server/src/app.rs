@@ -12,6 +12,7 @@ use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
 use amtsweg_events::{EventsPersonalData, Sequencer, Subscriptions};
+use amtsweg_idempotency::IdempotencyPersonalData;
 use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
     BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
@@ -90,6 +91,7 @@ pub fn personal_data() -> PersonalDataRegistry {
         Arc::new(AccountPersonalData),
         Arc::new(MailPersonalData),
         Arc::new(EventsPersonalData),
+        Arc::new(IdempotencyPersonalData),
     ];
     PersonalDataRegistry::new(sections)
 }
@@ -142,6 +144,7 @@ impl Services {
         let registry = Registry::new()
             .handler(mail)
             .merge(accounts.jobs())
+            .merge(amtsweg_idempotency::jobs(db.clone(), clock.clone()))
             .merge(deps.jobs)
             .tick(Arc::new(sequencer));
         let jobs = Runner::new(db.clone(), clock.clone(), registry, settings.jobs.runner());

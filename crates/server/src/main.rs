@@ -70,7 +70,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .collect();
             let created = services
                 .accounts
-                .create_staff(Actor::system(), &email, &name, &language, roles, None)
+                .create_staff(
+                    Actor::system(),
+                    amtsweg_account::service::NewStaffMember {
+                        email,
+                        name,
+                        language,
+                        roles,
+                        password: None,
+                    },
+                    amtsweg_db::nothing(),
+                )
                 .await
                 .map_err(api)?;
             print(&format!(
@@ -85,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ClientCommand::Add { name, scopes } = command;
             let created = services
                 .accounts
-                .create_client(Actor::system(), &name, scopes)
+                .create_client(Actor::system(), &name, scopes, amtsweg_db::nothing())
                 .await
                 .map_err(api)?;
             print(&format!("client_id: {}", created.client_id));

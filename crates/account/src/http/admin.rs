@@ -4,13 +4,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::StaffAuth;
-use amtsweg_kernel::ApiError;
+use amtsweg_db::Database;
+use amtsweg_idempotency::{self as idempotency, IdempotencyKey, Start};
 use amtsweg_kernel::http::{Json, Path, json_response, ok};
 use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, SharedClock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::{AccountService, ClientCreated, ClientSummary, StaffCreated, StaffRole, StaffSummary};
+use crate::service::{
+    AccountService, ClientCreated, ClientSummary, NewStaffMember, StaffCreated, StaffRole, StaffSummary,
+};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_staff)
@@ -31,7 +35,7 @@ fn admin(auth: &StaffAuth) -> Result<Actor, ApiError> {
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     email: String,
@@ -45,13 +49,18 @@ fn german() -> String {
     "de".into()
 }
 
-/// Creates a staff account with roles scoped to organisational units. The initial password is shown once.
+/// Creates a staff account with roles scoped to organisational units. The initial password is shown once: a
+/// replay of the same `Idempotency-Key` answers without it (`secret_already_shown`).
 #[utoipa::path(
     tag = "admin",
     security(("staff" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional; a retry with the same key and body gets the first answer again (`Idempotent-Replayed: true`)"),
+    ),
     request_body = NewStaff,
     responses(
         (status = 201, description = "Created", body = StaffCreated),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key still runs", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a system administrator", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "`staff_exists`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid e-mail, role or unit", body = ProblemDoc, content_type = "application/problem+json"),
@@ -60,19 +69,31 @@ fn german() -> String {
 #[post("/admin/staff")]
 async fn create_staff(
     service: web::Data<AccountService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
     auth: StaffAuth,
+    key: IdempotencyKey,
     body: Json<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&auth)?;
     let body = body.into_inner();
+    let caller = format!("staff:{}", auth.account_id);
+    let claim =
+        match idempotency::start(&db, &clock, key, caller, "POST /api/v1/admin/staff".into(), &body).await? {
+            Start::Replay(response) => return Ok(response),
+            Start::Proceed(claim) => claim,
+        };
     let created = service
         .create_staff(
             actor,
-            &body.email,
-            &body.name,
-            &body.preferred_language,
-            body.roles,
-            None,
+            NewStaffMember {
+                email: body.email,
+                name: body.name,
+                language: body.preferred_language,
+                roles: body.roles,
+                password: None,
+            },
+            idempotency::recorder_without_secret(claim.as_ref(), StatusCode::CREATED, "initial_password"),
         )
         .await?;
     json_response(StatusCode::CREATED, &created)
@@ -86,7 +107,7 @@ async fn list_staff(service: web::Data<AccountService>, auth: StaffAuth) -> Resu
     ok(&service.list_staff().await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// Name of the specialised procedure, e.g. `OK.VERKEHR Bewohnerparken`.
@@ -95,28 +116,51 @@ pub struct NewClient {
     scopes: Vec<String>,
 }
 
-/// Registers an API client of a specialised procedure. The secret is shown once.
+/// Registers an API client of a specialised procedure. The secret is shown once: a replay of the same
+/// `Idempotency-Key` answers without it (`secret_already_shown`).
 #[utoipa::path(
     tag = "admin",
     security(("staff" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional; a retry with the same key and body gets the first answer again (`Idempotent-Replayed: true`)"),
+    ),
     request_body = NewClient,
     responses(
         (status = 201, description = "Created", body = ClientCreated),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key still runs", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid scope", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 #[post("/admin/clients")]
 async fn create_client(
     service: web::Data<AccountService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
     auth: StaffAuth,
+    key: IdempotencyKey,
     body: Json<NewClient>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&auth)?;
     let body = body.into_inner();
-    json_response(
-        StatusCode::CREATED,
-        &service.create_client(actor, &body.name, body.scopes).await?,
+    let caller = format!("staff:{}", auth.account_id);
+    let claim = match idempotency::start(
+        &db,
+        &clock,
+        key,
+        caller,
+        "POST /api/v1/admin/clients".into(),
+        &body,
     )
+    .await?
+    {
+        Start::Replay(response) => return Ok(response),
+        Start::Proceed(claim) => claim,
+    };
+    let record = idempotency::recorder_without_secret(claim.as_ref(), StatusCode::CREATED, "client_secret");
+    let created = service
+        .create_client(actor, &body.name, body.scopes, record)
+        .await?;
+    json_response(StatusCode::CREATED, &created)
 }
 
 /// All API clients.

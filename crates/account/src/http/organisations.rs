@@ -5,11 +5,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use amtsweg_auth::CitizenAuth;
-use amtsweg_kernel::ApiError;
+use amtsweg_db::Database;
+use amtsweg_idempotency::{self as idempotency, IdempotencyKey, Start};
 use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
-use serde::Deserialize;
+use amtsweg_kernel::{ApiError, SharedClock};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::meta;
@@ -41,7 +43,7 @@ async fn list_organisations(
     ok(&service.organisations_of(&auth.account_id).await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganisation {
     name: String,
@@ -53,22 +55,49 @@ pub struct NewOrganisation {
 #[utoipa::path(
     tag = "organisations",
     security(("citizen" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional; a retry with the same key and body gets the first answer again (`Idempotent-Replayed: true`)"),
+    ),
     request_body = NewOrganisation,
     responses(
         (status = 201, description = "Created", body = OrganisationView),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key still runs", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid name or register number", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 #[post("/organisations")]
 async fn create_organisation(
     service: web::Data<AccountService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
     auth: CitizenAuth,
+    key: IdempotencyKey,
     body: Json<NewOrganisation>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let caller = format!("citizen:{}", auth.account_id);
+    let claim = match idempotency::start(
+        &db,
+        &clock,
+        key,
+        caller,
+        "POST /api/v1/organisations".into(),
+        &body,
+    )
+    .await?
+    {
+        Start::Replay(response) => return Ok(response),
+        Start::Proceed(claim) => claim,
+    };
     let created = service
-        .create_organisation(&auth.account_id, &body.name, body.register_number, meta(&req))
+        .create_organisation(
+            &auth.account_id,
+            &body.name,
+            body.register_number,
+            meta(&req),
+            idempotency::recorder(claim.as_ref(), StatusCode::CREATED),
+        )
         .await?;
     json_response(StatusCode::CREATED, &created)
 }

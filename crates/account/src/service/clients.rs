@@ -6,6 +6,7 @@
 use actix_web::http::StatusCode;
 use amtsweg_audit::{Actor, Outcome};
 use amtsweg_auth::{Audience, TokenSpec};
+use amtsweg_db::InTransaction;
 use amtsweg_kernel::{FieldError, Text};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -121,6 +122,7 @@ impl AccountService {
         actor: Actor,
         name: &str,
         scopes: Vec<String>,
+        also: InTransaction<ClientCreated>,
     ) -> Result<ClientCreated, AccountError> {
         let mut errors = self.check_scopes(&scopes);
         let length = name.trim().chars().count();
@@ -147,6 +149,7 @@ impl AccountService {
             previous_secret_valid_until: None,
         };
         let name = name.trim().to_owned();
+        let answer = created.clone();
         self.db
             .write(move |conn| {
                 diesel::insert_into(api_clients::table)
@@ -166,6 +169,7 @@ impl AccountService {
                     Outcome::Success,
                     now,
                 )?;
+                also(conn, &answer)?;
                 Ok::<_, AccountError>(())
             })
             .await?;

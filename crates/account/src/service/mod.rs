@@ -39,7 +39,7 @@ pub use privacy::{AccountPersonalData, DeletionReport};
 pub use profile::{ProfilePatch, ProfileView};
 pub use register::Registration;
 pub use session::SessionTokens;
-pub use staff::{StaffCreated, StaffRole, StaffSummary};
+pub use staff::{NewStaffMember, StaffCreated, StaffRole, StaffSummary};
 pub use totp::TotpEnrollment;
 
 use crate::error::AccountError;

@@ -2,6 +2,7 @@
 //! persons. A person who creates one becomes its representative and may invite members (`invitations`).
 
 use amtsweg_audit::Outcome;
+use amtsweg_db::InTransaction;
 use amtsweg_kernel::{FieldError, Text};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -90,6 +91,7 @@ impl AccountService {
         name: &str,
         register_number: Option<String>,
         meta: Meta,
+        also: InTransaction<OrganisationView>,
     ) -> Result<OrganisationView, AccountError> {
         let mut errors = Vec::new();
         check_name(&mut errors, "/name", name);
@@ -160,7 +162,9 @@ impl AccountService {
                     },
                     now,
                 )?;
-                view(conn, &id, &person)
+                let created = view(conn, &id, &person)?;
+                also(conn, &created)?;
+                Ok(created)
             })
             .await
     }

@@ -2,6 +2,7 @@
 //! organisational units of the catalogue; and the first system administrator of a fresh installation.
 
 use amtsweg_audit::{Actor, Outcome};
+use amtsweg_db::InTransaction;
 use amtsweg_kernel::{FieldError, Text};
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +44,17 @@ impl StaffRole {
             },
         }
     }
+}
+
+/// What an administrator gives for a new member of staff.
+pub struct NewStaffMember {
+    pub email: String,
+    pub name: String,
+    /// `de` or `en`.
+    pub language: String,
+    pub roles: Vec<StaffRole>,
+    /// The initial password; a random one when absent.
+    pub password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -113,12 +125,17 @@ impl AccountService {
     pub async fn create_staff(
         &self,
         actor: Actor,
-        email: &str,
-        name: &str,
-        language: &str,
-        roles: Vec<StaffRole>,
-        password: Option<SecretString>,
+        member: NewStaffMember,
+        also: InTransaction<StaffCreated>,
     ) -> Result<StaffCreated, AccountError> {
+        let NewStaffMember {
+            email,
+            name,
+            language,
+            roles,
+            password,
+        } = member;
+        let (email, name, language) = (email.as_str(), name.as_str(), language.as_str());
         let mut errors = self.check_roles(&roles);
         let parsed = EmailAddress::parse(email);
         if parsed.is_none() {
@@ -147,6 +164,7 @@ impl AccountService {
             email: email.as_str().to_owned(),
             initial_password: password.expose_secret().to_owned(),
         };
+        let answer = created.clone();
         self.db
             .write(move |conn| {
                 let inserted = store::insert_account(
@@ -210,6 +228,7 @@ impl AccountService {
                     },
                     now,
                 )?;
+                also(conn, &answer)?;
                 Ok(())
             })
             .await?;
@@ -266,14 +285,17 @@ impl AccountService {
         let created = self
             .create_staff(
                 Actor::system(),
-                &bootstrap.admin_email,
-                "Systemadministration",
-                "de",
-                vec![StaffRole {
-                    role: "system_admin".into(),
-                    unit: "*".into(),
-                }],
-                bootstrap.admin_password,
+                NewStaffMember {
+                    email: bootstrap.admin_email.clone(),
+                    name: "Systemadministration".into(),
+                    language: "de".into(),
+                    roles: vec![StaffRole {
+                        role: "system_admin".into(),
+                        unit: "*".into(),
+                    }],
+                    password: bootstrap.admin_password,
+                },
+                amtsweg_db::nothing(),
             )
             .await?;
         if configured {
