@@ -12,6 +12,7 @@ use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
 use amtsweg_events::{EventsPersonalData, Sequencer, Subscriptions};
+use amtsweg_files::{FileStore, FilesPersonalData};
 use amtsweg_idempotency::IdempotencyPersonalData;
 use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
@@ -35,7 +36,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         scope::scope("/api/v1")
             .configure(amtsweg_catalogue::configure)
             .configure(amtsweg_account::configure)
-            .configure(amtsweg_admin::configure),
+            .configure(amtsweg_admin::configure)
+            .configure(amtsweg_files::http::configure),
     )
     .configure(amtsweg_account::http::configure_root)
     .service(operations::live)
@@ -92,6 +94,7 @@ pub fn personal_data() -> PersonalDataRegistry {
         Arc::new(MailPersonalData),
         Arc::new(EventsPersonalData),
         Arc::new(IdempotencyPersonalData),
+        Arc::new(FilesPersonalData),
     ];
     PersonalDataRegistry::new(sections)
 }
@@ -103,6 +106,7 @@ pub struct Services {
     pub catalogue: CatalogueService,
     pub auth: Arc<Authenticator>,
     pub accounts: AccountService,
+    pub files: FileStore,
     /// The runner of every module's background jobs (started by the HTTP server; the command line drains it).
     pub jobs: Arc<Runner>,
 }
@@ -140,11 +144,19 @@ impl Services {
             catalogue: catalogue.clone(),
         })?;
         accounts.bootstrap_admin().await?;
+        let files = FileStore::open(
+            db.clone(),
+            clock.clone(),
+            settings.storage.files.clone(),
+            &settings.storage.data_dir,
+        )
+        .map_err(anyhow::Error::msg)?;
         let sequencer = Sequencer::new(db.clone(), clock.clone(), deps.subscriptions);
         let registry = Registry::new()
             .handler(mail)
             .merge(accounts.jobs())
             .merge(amtsweg_idempotency::jobs(db.clone(), clock.clone()))
+            .merge(files.jobs())
             .merge(deps.jobs)
             .tick(Arc::new(sequencer));
         let jobs = Runner::new(db.clone(), clock.clone(), registry, settings.jobs.runner());
@@ -154,6 +166,7 @@ impl Services {
             catalogue,
             auth,
             accounts,
+            files,
             jobs,
         })
     }
@@ -182,12 +195,14 @@ impl Application {
             catalogue,
             auth,
             accounts,
+            files,
             jobs,
         } = services;
 
         let background = vec![tokio::spawn(jobs.clone().run()).abort_handle()];
         let registry = web::Data::new(jobs.registry().clone());
         let clock = web::Data::new(clock);
+        let files = web::Data::new(files);
 
         let metrics = web::Data::new(Metrics::new()?);
         metrics
@@ -236,6 +251,7 @@ impl Application {
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
                 .app_data(registry.clone())
+                .app_data(files.clone())
                 .app_data(clock.clone())
                 .app_data(metrics_access.clone())
                 .app_data(route_table.clone())

@@ -10,8 +10,9 @@ use amtsweg_server::{Application, Settings, app, openapi, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // One TLS crypto provider for everything (lettre, reqwest); two compiled in would make rustls refuse to pick.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // One TLS crypto provider for everything (lettre, reqwest, the S3 client): aws-lc-rs, which reqwest and
+    // object_store need anyway; ring is not compiled in.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -136,12 +136,14 @@ impl Default for DatabaseSettings {
 pub struct StorageSettings {
     /// Where the SQLite database and files live.
     pub data_dir: PathBuf,
+    pub files: amtsweg_files::FilesSettings,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
+            files: amtsweg_files::FilesSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod backend;
 mod eid;
 mod postgres;
 mod proxy;
+mod s3;
 mod smtp;
 mod tools;
 mod users;
@@ -20,6 +21,7 @@ pub use app::{TestApp, TestAppBuilder};
 pub use backend::{Backend, FreshDatabase};
 pub use eid::EidProvider;
 pub use proxy::TcpProxy;
+pub use s3::S3Server;
 pub use smtp::{Mail, SmtpServer};
 pub use users::{ADMIN_EMAIL, Citizen, STRONG_PASSWORD, Tokens};
 

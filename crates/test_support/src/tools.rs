@@ -60,3 +60,26 @@ pub fn ensure_oidc_provider(dir: &Path) {
         assert!(status.success(), "installing oidc-provider failed");
     });
 }
+
+pub fn ensure_moto() {
+    let present = || {
+        Command::new("python3")
+            .args(["-c", "import moto.server, flask"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure(&std::env::temp_dir().join("amtsweg-moto.lock"), present, || {
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "moto[server]==5.2.1",
+            ])
+            .status()
+            .expect("pip runs");
+        assert!(status.success(), "installing moto failed");
+    });
+}
