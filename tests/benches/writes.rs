@@ -1,5 +1,6 @@
 //! A representative audited write path — granting a consent — over HTTP, against the same statements executed
-//! directly on the database in the same run, with the same concurrency. The project's aim: every write path
+//! directly on the database in the same run, with the same concurrency (the event's numbering happens after the
+//! commit, in the background, and is not part of either side). The project's aim: every write path
 //! reaches at least half of the raw rate. `cargo bench -p amtsweg-tests --bench writes` (SQLite; set
 //! AMTSWEG_TEST_POSTGRES_URL for PostgreSQL).
 
@@ -62,6 +63,7 @@ fn raw(url: &str, account: &str, session: &str, postgres: bool) -> f64 {
                         begin.to_owned(),
                         format!("INSERT INTO consents (id, account_id, recipient_kind, recipient_id, attributes, granted_at) VALUES ('{id}', '{account}', 'procedure', 'bewohnerparkausweis', 'address', CURRENT_TIMESTAMP)"),
                         format!("INSERT INTO security_events (id, account_id, at, kind) VALUES ('{id}', '{account}', CURRENT_TIMESTAMP, 'consent_granted')"),
+                        format!("INSERT INTO events (id, source, event_type, subject, time, data) VALUES ('{id}', 'urn:amtsweg:account', 'de.amtsweg.account.consent_granted.v1', '{account}', CURRENT_TIMESTAMP, '{{}}')"),
                         format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"),
                         format!("INSERT INTO audit_log (seq, id, at, actor_kind, actor_id, action, object_kind, object_id, outcome, prev_hash, hash) SELECT seq + 1000000 + {n} * 100 + {worker}, '{id}', CURRENT_TIMESTAMP, 'citizen', '{account}', 'consent_granted', 'account', '{account}', 'success', hash, hash FROM audit_head WHERE id = 1"),
                         "UPDATE audit_head SET hash = hash WHERE id = 1".to_owned(),
@@ -123,10 +125,10 @@ fn main() {
             .expect("raw");
         let name = if postgres { "PostgreSQL" } else { "SQLite" };
         println!("\nAudited write path: grant a consent ({name}, {CLIENTS} concurrent clients)");
-        println!("  over HTTP (token, session check, consent, security event, audit): {http:8.1}/s");
-        println!("  the same statements directly on the database:                    {raw:8.1}/s");
+        println!("  over HTTP (token, session check, consent, security event, event, audit): {http:8.1}/s");
+        println!("  the same statements directly on the database:                           {raw:8.1}/s");
         println!(
-            "  ratio:                                                           {:8.2}  (aim ≥ 0.50)",
+            "  ratio:                                                                  {:8.2}  (aim ≥ 0.50)",
             http / raw
         );
     });

@@ -54,7 +54,10 @@ pub fn publish(
             events::data.eq(&data),
         ))
         .execute(conn)?;
-    amtsweg_db::after_commit(amtsweg_jobs::wake);
+    amtsweg_db::after_commit(|| {
+        sequencer::published();
+        amtsweg_jobs::wake();
+    });
     Ok(id)
 }
 

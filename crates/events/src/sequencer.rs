@@ -2,6 +2,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use amtsweg_db::{Database, DbConnection, DbError};
 use amtsweg_jobs::{JobSpec, Tick};
@@ -47,10 +50,20 @@ pub struct Sequencer {
     db: Database,
     clock: SharedClock,
     subscriptions: Subscriptions,
+    last_look: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Events numbered per transaction, at most.
 const BATCH: i64 = 1_000;
+
+/// Set when this process committed an event; the sequencer then looks at once, otherwise once a second (for
+/// events other instances published).
+static PUBLISHED: AtomicBool = AtomicBool::new(true);
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+pub(crate) fn published() {
+    PUBLISHED.store(true, Ordering::SeqCst);
+}
 
 impl Sequencer {
     pub fn new(db: Database, clock: SharedClock, subscriptions: Subscriptions) -> Sequencer {
@@ -58,6 +71,7 @@ impl Sequencer {
             db,
             clock,
             subscriptions,
+            last_look: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -157,10 +171,19 @@ impl Tick for Sequencer {
     }
 
     fn tick(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        {
+            let mut last = self.last_look.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= LOOK_EVERY);
+            if !PUBLISHED.swap(false, Ordering::SeqCst) && !due {
+                return Box::pin(async { Ok(()) });
+            }
+            *last = Some(Instant::now());
+        }
         let sequencer = Sequencer {
             db: self.db.clone(),
             clock: self.clock.clone(),
             subscriptions: self.subscriptions.clone(),
+            last_look: self.last_look.clone(),
         };
         Box::pin(async move {
             sequencer
