@@ -6,7 +6,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "a benchmark that fails says so"
+    clippy::print_stdout,
+    reason = "a benchmark that fails says so, and prints its figures"
 )]
 
 use std::io::Write;
