@@ -17,6 +17,7 @@ use crate::{FileStore, FileView, UploadPolicy, download, receive_multipart};
 pub const DOCUMENTS: UploadPolicy = UploadPolicy {
     allowed: &["application/pdf", "image/jpeg", "image/png"],
     owner_module: "uploads",
+    expires: true,
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

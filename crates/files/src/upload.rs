@@ -24,6 +24,8 @@ pub struct UploadPolicy {
     pub allowed: &'static [&'static str],
     /// The module the file belongs to, e.g. `uploads`.
     pub owner_module: &'static str,
+    /// Whether the file is removed unless something takes it up in time (an upload), or kept (a document).
+    pub expires: bool,
 }
 
 /// Bytes looked at to recognise the media type.
@@ -113,6 +115,18 @@ fn clean_name(raw: &str) -> String {
 }
 
 impl FileStore {
+    /// Stores bytes made by the service itself (a generated document) as a file of `account_id`.
+    pub async fn store_bytes(
+        &self,
+        bytes: Bytes,
+        name: &str,
+        account_id: &str,
+        policy: UploadPolicy,
+    ) -> Result<FileView, FileError> {
+        let chunks = futures_util::stream::iter([Ok::<_, FileError>(bytes)]);
+        self.upload(chunks, &clean_name(name), account_id, policy).await
+    }
+
     /// Stores a stream of bytes as a file of `account_id` under `policy`.
     pub async fn upload(
         &self,
@@ -217,7 +231,9 @@ impl FileStore {
         policy: UploadPolicy,
     ) -> Result<FileView, FileError> {
         let now = self.clock.now();
-        let expires = now + Duration::hours(self.settings.unattached_hours);
+        let expires = policy
+            .expires
+            .then(|| (now + Duration::hours(self.settings.unattached_hours)).naive_utc());
         let id = amtsweg_kernel::id::new_id();
         let row = FileRow {
             id: id.clone(),
@@ -228,7 +244,7 @@ impl FileStore {
             media_type: received.media_type.to_owned(),
             size: received.size,
             created_at: now.naive_utc(),
-            expires_at: Some(expires.naive_utc()),
+            expires_at: expires,
         };
         let record = row.clone();
         let first_owner = self

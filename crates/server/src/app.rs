@@ -135,15 +135,6 @@ impl Services {
             &settings.mail,
             &settings.storage.data_dir,
         )?;
-        let accounts = AccountService::new(AccountDeps {
-            db: db.clone(),
-            auth: auth.clone(),
-            clock: clock.clone(),
-            settings: settings.account.clone(),
-            privacy: personal_data(),
-            catalogue: catalogue.clone(),
-        })?;
-        accounts.bootstrap_admin().await?;
         let files = FileStore::open(
             db.clone(),
             clock.clone(),
@@ -151,6 +142,17 @@ impl Services {
             &settings.storage.data_dir,
         )
         .map_err(anyhow::Error::msg)?;
+        let accounts = AccountService::new(AccountDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            clock: clock.clone(),
+            settings: settings.account.clone(),
+            privacy: personal_data(),
+            catalogue: catalogue.clone(),
+            files: files.clone(),
+        })?;
+        accounts.bootstrap_admin().await?;
+
         let sequencer = Sequencer::new(db.clone(), clock.clone(), deps.subscriptions);
         let registry = Registry::new()
             .handler(mail)

@@ -10,6 +10,7 @@
 mod app;
 mod backend;
 mod eid;
+mod pdf;
 mod postgres;
 mod proxy;
 mod s3;
@@ -20,6 +21,7 @@ mod users;
 pub use app::{TestApp, TestAppBuilder};
 pub use backend::{Backend, FreshDatabase};
 pub use eid::EidProvider;
+pub use pdf::inspect_pdf;
 pub use proxy::TcpProxy;
 pub use s3::S3Server;
 pub use smtp::{Mail, SmtpServer};

@@ -83,3 +83,26 @@ pub fn ensure_moto() {
         assert!(status.success(), "installing moto failed");
     });
 }
+
+pub fn ensure_pypdf() {
+    let present = || {
+        Command::new("python3")
+            .args(["-c", "import pypdf"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure(&std::env::temp_dir().join("amtsweg-pypdf.lock"), present, || {
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pypdf==6.4.0",
+            ])
+            .status()
+            .expect("pip runs");
+        assert!(status.success(), "installing pypdf failed");
+    });
+}

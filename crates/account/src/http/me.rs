@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(grant_consent)
         .service(revoke_consent)
         .service(export)
+        .service(information_letter)
         .service(security_events);
 }
 
@@ -409,6 +410,46 @@ async fn export(
         actix_web::http::header::HeaderValue::from_static("attachment; filename=\"amtsweg-export.json\""),
     );
     super::auth::no_store(response)
+}
+
+/// A file's content (for the OpenAPI document).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PdfDocument(#[allow(dead_code, reason = "describes the body for the OpenAPI document")] Vec<u8>);
+
+/// The information letter (Art. 15 GDPR) as an accessible PDF in the account's language: what is stored, by
+/// area, with the SHA-256 of the full export it summarises in every footer. A copy is kept among the caller's
+/// files (`Location`); `X-Data-Sha256` repeats the footer's checksum. Needs an authentication within the last 10
+/// minutes.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The letter", body = PdfDocument, content_type = "application/pdf"),
+        (status = 401, description = "`insufficient_user_authentication` (max_age)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/me/export/letter")]
+async fn information_letter(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    recent(&service, &auth)?;
+    let letter = service.information_letter(&auth.account_id, meta(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, "application/pdf"))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", letter.file.name),
+        ))
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/files/{}", letter.file.id),
+        ))
+        .insert_header(("X-Data-Sha256", letter.data_sha256))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(letter.pdf))
 }
 
 /// The caller's own log of logins, failures, two-factor and password changes, exports — newest first.

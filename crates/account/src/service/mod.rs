@@ -6,6 +6,7 @@ mod eid;
 mod email;
 pub(crate) mod guard;
 mod invitations;
+mod letter;
 mod login;
 mod organisations;
 mod password;
@@ -33,6 +34,7 @@ pub use clients::{ClientCreated, ClientSummary, TokenGrant};
 pub use consents::{ConsentView, SecurityEventView};
 pub use eid::{EidClient, EidStart};
 pub use invitations::{ReceivedInvitation, SentInvitation};
+pub use letter::InformationLetter;
 pub use login::{LoginRequest, Realm};
 pub use organisations::{MemberView, OrganisationView};
 pub use privacy::{AccountPersonalData, DeletionReport};
@@ -66,6 +68,7 @@ pub struct AccountService {
     pub(crate) catalogue: CatalogueService,
     pub(crate) limiter: Arc<RateLimiter>,
     pub(crate) eid: Option<Arc<EidClient>>,
+    pub(crate) files: amtsweg_files::FileStore,
 }
 
 pub struct AccountDeps {
@@ -75,6 +78,7 @@ pub struct AccountDeps {
     pub settings: AccountSettings,
     pub privacy: PersonalDataRegistry,
     pub catalogue: CatalogueService,
+    pub files: amtsweg_files::FileStore,
 }
 
 impl AccountService {
@@ -95,6 +99,7 @@ impl AccountService {
             catalogue: deps.catalogue,
             limiter,
             eid,
+            files: deps.files,
         })
     }
 
