@@ -13,6 +13,17 @@ pub enum PasswordProblem {
     TooWeak { suggestion: Option<String> },
 }
 
+impl PasswordProblem {
+    /// The stable error code clients translate.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PasswordProblem::TooShort => "too_short",
+            PasswordProblem::TooLong => "too_long",
+            PasswordProblem::TooWeak { .. } => "too_weak",
+        }
+    }
+}
+
 /// Checks a new password; `context` are words about the person (e-mail, name) that make a password guessable.
 pub fn check(password: &str, context: &[&str]) -> Result<(), PasswordProblem> {
     let length = password.chars().count();

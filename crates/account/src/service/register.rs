@@ -31,6 +31,7 @@ pub(crate) fn password_errors(pointer: &str, password: &SecretString, context: &
         Ok(()) => return Vec::new(),
         Err(problem) => problem,
     };
+    let code = problem.code();
     let message = match problem {
         PasswordProblem::TooShort => Text::fixed("Mindestens 8 Zeichen.", "At least 8 characters."),
         PasswordProblem::TooLong => Text::fixed("Höchstens 128 Zeichen.", "At most 128 characters."),
@@ -43,11 +44,6 @@ pub(crate) fn password_errors(pointer: &str, password: &SecretString, context: &
                 None => "This password is too easy to guess. Tip: several random words.".to_owned(),
             },
         ),
-    };
-    let code = match message.en.starts_with("At least") {
-        true => "too_short",
-        false if message.en.starts_with("At most") => "too_long",
-        false => "too_weak",
     };
     vec![FieldError::at_pointer(pointer, code, message)]
 }
