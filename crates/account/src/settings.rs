@@ -39,6 +39,17 @@ pub struct AccountSettings {
     pub eid: Option<EidSettings>,
 }
 
+impl AccountSettings {
+    /// How long a retired signing key keeps verifying: the longest token lifetime and a margin.
+    pub fn retired_key_grace(&self) -> chrono::Duration {
+        let lifetime = self
+            .access_token_minutes
+            .max(self.client_token_minutes)
+            .clamp(1, 15);
+        chrono::Duration::minutes(lifetime + 5)
+    }
+}
+
 impl Default for AccountSettings {
     fn default() -> Self {
         Self {

@@ -7,10 +7,12 @@ mod error;
 pub mod http;
 pub mod loader;
 pub mod service;
+mod shipped;
 pub mod store;
 
 pub use catalogue::{Catalogue, ListFilter, LoadedProcedure};
 pub use error::CatalogueError;
 pub use http::configure;
 pub use loader::{LoadError, load_dir};
-pub use service::{CatalogueService, StartError};
+pub use service::{CatalogueService, Source, StartError};
+pub use shipped::load_shipped;

@@ -1,6 +1,5 @@
 //! The catalogue as other parts of Amtsweg use it: the loaded procedures plus the record of their versions.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use amtsweg_db::Database;
@@ -25,11 +24,37 @@ pub enum StartError {
     Record(#[from] RecordError),
 }
 
+/// Where the procedure definitions come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A directory of `*.yaml` files.
+    Dir(std::path::PathBuf),
+    /// The catalogue compiled into the binary.
+    Shipped,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Dir(dir) => write!(f, "{}", dir.display()),
+            Source::Shipped => f.write_str("the catalogue shipped in the binary"),
+        }
+    }
+}
+
 impl CatalogueService {
     /// Loads the catalogue from `dir` and records new procedure versions. Refuses to start on an invalid file or
     /// on a changed file that kept its version.
-    pub async fn start(dir: &Path, db: Database, clock: SharedClock) -> Result<CatalogueService, StartError> {
-        let catalogue = Arc::new(loader::load_dir(dir).map_err(StartError::Invalid)?);
+    pub async fn start(
+        source: &Source,
+        db: Database,
+        clock: SharedClock,
+    ) -> Result<CatalogueService, StartError> {
+        let loaded = match source {
+            Source::Dir(dir) => loader::load_dir(dir),
+            Source::Shipped => crate::shipped::load_shipped(),
+        };
+        let catalogue = Arc::new(loaded.map_err(StartError::Invalid)?);
         let to_record = catalogue.clone();
         let recorded = db
             .write(move |conn| store::record_versions(conn, &to_record, clock.now()))
@@ -37,7 +62,7 @@ impl CatalogueService {
         for (id, version) in &recorded {
             tracing::info!(procedure = %id, version, "recorded new procedure version");
         }
-        tracing::info!(procedures = catalogue.len(), dir = %dir.display(), "catalogue loaded");
+        tracing::info!(procedures = catalogue.len(), source = %source, "catalogue loaded");
         Ok(CatalogueService { catalogue, db })
     }
 

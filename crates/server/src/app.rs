@@ -121,7 +121,11 @@ impl Services {
         })?;
         let clock = deps.clock;
         let db = open_database(settings).await?;
-        let catalogue = CatalogueService::start(&settings.catalogue.dir, db.clone(), clock.clone()).await?;
+        let source = settings.catalogue.source();
+        if source == amtsweg_catalogue::Source::Shipped {
+            tracing::info!("no catalogue directory: using the catalogue shipped in the binary");
+        }
+        let catalogue = CatalogueService::start(&source, db.clone(), clock.clone()).await?;
         let kek = crate::keys::key_encryption_key(settings, &db).await?;
         let keys = Arc::new(KeyRing::start(db.clone(), kek, clock.now()).await?);
         let auth = Arc::new(Authenticator::new(

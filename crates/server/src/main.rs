@@ -106,8 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Audit {
             command: AuditCommand::Verify,
-        } => with_services(cli.config, |services| async move {
-            let report = services.db.read(amtsweg_audit::verify).await?;
+        } => with_database(cli.config, |_, db| async move {
+            let report = db.read(amtsweg_audit::verify).await?;
             match report.broken {
                 None => {
                     print(&format!("audit log intact: {} entries", report.rows));
@@ -139,12 +139,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys {
             command: KeysCommand::Rotate,
-        } => with_services(cli.config, |services| async move {
-            let kid = services
-                .accounts
-                .rotate_signing_key(Actor::system())
-                .await
-                .map_err(api)?;
+        } => with_database(cli.config, |settings, db| async move {
+            let kek = amtsweg_server::keys::key_encryption_key(&settings, &db).await?;
+            let now = amtsweg_kernel::Clock::now(&amtsweg_kernel::SystemClock);
+            let keys = amtsweg_auth::KeyRing::start(db.clone(), kek, now).await?;
+            let kid = keys.rotate(now, settings.account.retired_key_grace()).await?;
+            let object = kid.clone();
+            db.write(move |conn| {
+                amtsweg_audit::append(
+                    conn,
+                    &amtsweg_audit::Event {
+                        actor: &Actor::system(),
+                        action: "keys.rotated",
+                        object: Some(("signing_key", &object)),
+                        outcome: amtsweg_audit::Outcome::Success,
+                        at: now,
+                    },
+                )
+            })
+            .await?;
             print(&format!("signing with new key {kid}"));
             Ok(ExitCode::SUCCESS)
         }),
@@ -156,6 +169,21 @@ fn api(err: amtsweg_account::AccountError) -> anyhow::Error {
     let problem = amtsweg_kernel::ApiError::from(err);
     let body = problem.body(amtsweg_kernel::Lang::En, None);
     anyhow::anyhow!("{}", serde_json::to_string_pretty(&body).unwrap_or_default())
+}
+
+/// For commands that need the database only (not the catalogue, not the services).
+fn with_database<F, Fut>(config: Option<std::path::PathBuf>, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Settings, amtsweg_db::Database) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let settings = Settings::load(config.as_deref())?;
+    telemetry::init(&settings.log);
+    actix_web::rt::System::new().block_on(async move {
+        std::fs::create_dir_all(&settings.storage.data_dir)?;
+        let db = app::open_database(&settings).await?;
+        f(settings, db).await
+    })
 }
 
 fn with_services<F, Fut>(config: Option<std::path::PathBuf>, f: F) -> anyhow::Result<ExitCode>

@@ -148,17 +148,23 @@ impl Default for StorageSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogueSettings {
-    /// Directory of procedure definitions (`*.yaml`).
-    pub dir: PathBuf,
+    /// Directory of procedure definitions (`*.yaml`). Unset: `./procedures` if it exists, else the catalogue
+    /// shipped in the binary.
+    pub dir: Option<PathBuf>,
 }
 
-impl Default for CatalogueSettings {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("./procedures"),
+impl CatalogueSettings {
+    /// Where the catalogue comes from under these settings.
+    pub fn source(&self) -> amtsweg_catalogue::Source {
+        match &self.dir {
+            Some(dir) => amtsweg_catalogue::Source::Dir(dir.clone()),
+            None if Path::new("./procedures").is_dir() => {
+                amtsweg_catalogue::Source::Dir(PathBuf::from("./procedures"))
+            }
+            None => amtsweg_catalogue::Source::Shipped,
         }
     }
 }

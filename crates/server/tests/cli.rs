@@ -352,3 +352,69 @@ fn signing_keys_are_rewrapped_under_a_new_key_encryption_key() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("signing with new key"), "{stdout}");
 }
+
+#[test]
+fn outside_the_repository_the_shipped_catalogue_is_used_and_maintenance_needs_none() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let run_here = |args: &[&str]| {
+        let mut command = amtsweg();
+        command
+            .current_dir(elsewhere.path())
+            .env("AMTSWEG__STORAGE__DATA_DIR", data.path())
+            .env_remove("RUST_LOG")
+            .args(args);
+        run(&mut command)
+    };
+    // Maintenance commands do not load (or need) a catalogue.
+    let (ok, stdout, stderr) = run_here(&["keys", "rotate"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("signing with new key"), "{stdout}");
+    let (ok, stdout, stderr) = run_here(&["audit", "verify"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("audit log intact"), "{stdout}");
+    assert!(!stderr.contains("catalogue"), "{stderr}");
+
+    // Serving from a directory without `procedures/` uses the catalogue compiled into the binary.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = elsewhere.path().join("serve.log");
+    let mut child = amtsweg()
+        .current_dir(elsewhere.path())
+        .env("AMTSWEG__STORAGE__DATA_DIR", data.path())
+        .env("AMTSWEG__SERVER__PORT", port.to_string())
+        .env_remove("RUST_LOG")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let listing = loop {
+        let answer = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-f",
+                &format!("http://127.0.0.1:{port}/api/v1/procedures?limit=100"),
+            ])
+            .output()
+            .unwrap();
+        if answer.status.success() {
+            break answer.stdout;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("catalogue shipped in the binary"), "{logged}");
+    let body: serde_json::Value = serde_json::from_slice(&listing).unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 6);
+}

@@ -191,7 +191,7 @@ impl TestAppBuilder {
         settings.database.checkout_timeout_ms = 1_000;
         settings.database.connect_timeout_secs = 2;
         settings.storage.data_dir = data.path().to_owned();
-        settings.catalogue.dir = self.procedures;
+        settings.catalogue.dir = Some(self.procedures);
         settings.account.auth_requests_per_minute = 100_000;
         settings.account.bootstrap.admin_email = crate::users::ADMIN_EMAIL.into();
         settings.account.bootstrap.admin_password = Some(SecretString::from(crate::users::ADMIN_PASSWORD));

@@ -131,15 +131,10 @@ impl AccountService {
     /// Signs new tokens with a fresh key; the old key keeps verifying until its tokens have expired.
     pub async fn rotate_signing_key(&self, actor: Actor) -> Result<String, AccountError> {
         let now = self.now();
-        let lifetime = self
-            .settings
-            .access_token_minutes
-            .max(self.settings.client_token_minutes)
-            .clamp(1, 15);
         let kid = self
             .auth
             .keys()
-            .rotate(now, chrono::Duration::minutes(lifetime + 5))
+            .rotate(now, self.settings.retired_key_grace())
             .await
             .map_err(|err| AccountError::Internal(err.to_string()))?;
         let object = kid.clone();
