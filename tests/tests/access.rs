@@ -268,11 +268,14 @@ async fn citizens_never_see_each_other(backend: Backend) {
             app.get_as("/api/v1/me/consents", &alice.tokens.access_token)
                 .await
         )
-        .await,
+        .await["items"],
         json!([])
     );
     let still = body(app.get_as("/api/v1/me/consents", &bob.tokens.access_token).await).await;
-    assert!(still[0]["revoked_at"].is_null(), "Bob's consent is untouched");
+    assert!(
+        still["items"][0]["revoked_at"].is_null(),
+        "Bob's consent is untouched"
+    );
 
     // Profile, events and export are always the caller's own.
     app.patch_as(
@@ -433,7 +436,23 @@ async fn staff_and_clients_are_managed_by_administrators(backend: Backend) {
         .await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
     let staff = body(app.get_as("/api/v1/admin/staff", &admin.access_token).await).await;
-    assert_eq!(staff.as_array().unwrap().len(), 2);
+    assert_eq!(staff["items"].as_array().unwrap().len(), 2);
+    let first = body(
+        app.get_as("/api/v1/admin/staff?limit=1", &admin.access_token)
+            .await,
+    )
+    .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = body(
+        app.get_as(
+            &format!("/api/v1/admin/staff?limit=1&cursor={cursor}"),
+            &admin.access_token,
+        )
+        .await,
+    )
+    .await;
+    assert_ne!(first["items"][0]["id"], second["items"][0]["id"], "cursor pages");
+    assert!(second.get("next_cursor").is_none());
     assert!(
         app.get_as("/api/v1/me", &worker.access_token).await.status() == StatusCode::UNAUTHORIZED,
         "staff tokens are not citizen tokens"

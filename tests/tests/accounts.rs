@@ -626,8 +626,8 @@ async fn profile_is_patched_and_validated(backend: Backend) {
     let revoked = body(app.delete_as(&format!("/api/v1/me/consents/{id}"), token).await).await;
     assert!(revoked["revoked_at"].is_string());
     let list = body(app.get_as("/api/v1/me/consents", token).await).await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert!(list[0]["revoked_at"].is_string());
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["items"][0]["revoked_at"].is_string());
 }
 
 /// Runs the inactivity job as the administrator; returns its report.

@@ -23,13 +23,13 @@ pub struct Sessions(pub AccountService);
 impl amtsweg_auth::SessionGuard for Sessions {
     fn is_active(
         &self,
-        session_id: String,
+        holder: amtsweg_auth::Holder,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, amtsweg_kernel::ApiError>> + Send>>
     {
         let service = self.0.clone();
         Box::pin(async move {
             service
-                .session_is_active(session_id)
+                .holder_is_active(holder)
                 .await
                 .map_err(amtsweg_kernel::ApiError::from)
         })

@@ -14,6 +14,7 @@ pub mod http;
 pub use kek::{KekError, KeyEncryptionKey};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{
-    Authenticator, CitizenAuth, ClientAuth, Role, SessionGuard, StaffAuth, bearer_challenge, peer_address,
+    Authenticator, CitizenAuth, ClientAuth, Holder, Role, SessionGuard, StaffAuth, bearer_challenge,
+    peer_address,
 };
 pub use token::{Audience, Claims, TokenError, TokenSpec};

@@ -16,8 +16,17 @@ use crate::keys::KeyRing;
 use crate::token::{self, Audience, Claims, TokenError, TokenSpec};
 
 /// Whether a login session is still open (not logged out, not revoked). Implemented by the account service.
+/// Whom a valid token speaks for: a person's session, or an API client (which has no session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    Session(String),
+    Client(String),
+}
+
+/// Whether the holder of a valid token may still act: a session not ended, a client not disabled. Checked on every
+/// request, so logout, reset and disabling take effect at once.
 pub trait SessionGuard: Send + Sync + 'static {
-    fn is_active(&self, session_id: String) -> Pin<Box<dyn Future<Output = Result<bool, ApiError>> + Send>>;
+    fn is_active(&self, holder: Holder) -> Pin<Box<dyn Future<Output = Result<bool, ApiError>> + Send>>;
 }
 
 /// Issues and verifies tokens; shared as app data.
@@ -185,16 +194,17 @@ async fn verified(req: &HttpRequest, audience: Audience) -> Result<Claims, ApiEr
         .verify(&token, audience)
         .await
         .map_err(|err| invalid_token(&err))?;
-    if let Some(session) = &claims.sid {
-        let guard = req
-            .app_data::<web::Data<dyn SessionGuard>>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("no SessionGuard registered"))?;
-        if !guard.is_active(session.clone()).await? {
-            return Err(session_ended());
-        }
-    } else if audience != Audience::Client {
-        return Err(invalid_token(&TokenError::Invalid));
+    let holder = match (audience, &claims.sid) {
+        (Audience::Client, None) => Holder::Client(claims.sub.clone()),
+        (Audience::Citizen | Audience::Staff, Some(session)) => Holder::Session(session.clone()),
+        _ => return Err(invalid_token(&TokenError::Invalid)),
+    };
+    let guard = req
+        .app_data::<web::Data<dyn SessionGuard>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no SessionGuard registered"))?;
+    if !guard.is_active(holder).await? {
+        return Err(session_ended());
     }
     Ok(claims)
 }

@@ -6,7 +6,8 @@ use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::StaffAuth;
 use amtsweg_db::Database;
 use amtsweg_idempotency::{self as idempotency, IdempotencyKey, Start};
-use amtsweg_kernel::http::{Json, Path, json_response, ok};
+use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
+use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
 use amtsweg_kernel::{ApiError, SharedClock};
 use serde::{Deserialize, Serialize};
@@ -99,12 +100,22 @@ async fn create_staff(
     json_response(StatusCode::CREATED, &created)
 }
 
-/// All staff accounts with their roles.
-#[utoipa::path(tag = "admin", security(("staff" = [])), responses((status = 200, description = "Staff", body = Vec<StaffSummary>)))]
+/// Staff accounts with their roles, by address.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "One page of staff", body = Page<StaffSummary>))
+)]
 #[get("/admin/staff")]
-async fn list_staff(service: web::Data<AccountService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+async fn list_staff(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     admin(&auth)?;
-    ok(&service.list_staff().await?)
+    let page = query.0.parse()?;
+    ok(&service.list_staff(page).await?)
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -163,12 +174,22 @@ async fn create_client(
     json_response(StatusCode::CREATED, &created)
 }
 
-/// All API clients.
-#[utoipa::path(tag = "admin", security(("staff" = [])), responses((status = 200, description = "Clients", body = Vec<ClientSummary>)))]
+/// API clients of specialised procedures.
+#[utoipa::path(
+    tag = "admin",
+    security(("staff" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "One page of clients", body = Page<ClientSummary>))
+)]
 #[get("/admin/clients")]
-async fn list_clients(service: web::Data<AccountService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+async fn list_clients(
+    service: web::Data<AccountService>,
+    auth: StaffAuth,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     admin(&auth)?;
-    ok(&service.list_clients().await?)
+    let page = query.0.parse()?;
+    ok(&service.list_clients(page).await?)
 }
 
 /// Issues a new secret; the previous one stays valid for the configured overlap (default 24 hours).

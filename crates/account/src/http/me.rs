@@ -299,14 +299,17 @@ async fn disable_totp(
 #[utoipa::path(
     tag = "me",
     security(("citizen" = [])),
-    responses((status = 200, description = "Consents", body = Vec<ConsentView>))
+    params(PageQuery),
+    responses((status = 200, description = "One page of consents", body = Page<ConsentView>))
 )]
 #[get("/me/consents")]
 async fn list_consents(
     service: web::Data<AccountService>,
     auth: CitizenAuth,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    ok(&service.consents(&auth.account_id).await?)
+    let page = query.0.parse()?;
+    ok(&service.consents(&auth.account_id, page).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

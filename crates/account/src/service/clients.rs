@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use amtsweg_audit::{Actor, Outcome};
 use amtsweg_auth::{Audience, TokenSpec};
 use amtsweg_db::InTransaction;
+use amtsweg_kernel::pagination::{Page, PageRequest};
 use amtsweg_kernel::{FieldError, Text};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -18,6 +19,16 @@ use crate::domain::secret::{hash_token, random_token, same_hash};
 use crate::error::AccountError;
 use crate::store::schema::api_clients;
 use crate::store::ts;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+struct ClientListRow {
+    id: String,
+    name: String,
+    scopes: String,
+    created_at: NaiveDateTime,
+    disabled_at: Option<NaiveDateTime>,
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientCreated {
@@ -48,6 +59,7 @@ pub struct TokenGrant {
     pub scope: String,
 }
 
+/// What a token request needs of a client.
 #[derive(Queryable)]
 struct ClientRow {
     scopes: String,
@@ -176,32 +188,32 @@ impl AccountService {
         Ok(created)
     }
 
-    pub async fn list_clients(&self) -> Result<Vec<ClientSummary>, AccountError> {
+    /// API clients in the order of their ids, one page after the id `page.after`.
+    pub async fn list_clients(&self, page: PageRequest) -> Result<Page<ClientSummary>, AccountError> {
         self.db
             .read(move |conn| {
-                let rows: Vec<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
-                    api_clients::table
-                        .order(api_clients::created_at.asc())
-                        .select((
-                            api_clients::id,
-                            api_clients::name,
-                            api_clients::scopes,
-                            api_clients::created_at,
-                            api_clients::disabled_at,
-                        ))
-                        .load(conn)?;
-                Ok(rows
+                let mut query = api_clients::table.into_boxed();
+                if let Some(after) = &page.after {
+                    query = query.filter(api_clients::id.gt(after.clone()));
+                }
+                let rows: Vec<ClientListRow> = query
+                    .order(api_clients::id.asc())
+                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
+                    .select(ClientListRow::as_select())
+                    .load(conn)?;
+                let items = rows
                     .into_iter()
-                    .map(
-                        |(client_id, name, scopes, created_at, disabled_at)| ClientSummary {
-                            client_id,
-                            name,
-                            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-                            created_at: stamp(created_at),
-                            disabled_at: disabled_at.map(stamp),
-                        },
-                    )
-                    .collect())
+                    .map(|row| ClientSummary {
+                        client_id: row.id,
+                        name: row.name,
+                        scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+                        created_at: stamp(row.created_at),
+                        disabled_at: row.disabled_at.map(stamp),
+                    })
+                    .collect();
+                Ok(Page::from_overfetched(items, page.limit, |c: &ClientSummary| {
+                    c.client_id.clone()
+                }))
             })
             .await
     }
@@ -375,7 +387,7 @@ impl AccountService {
         let (token, _) = self.auth.issue(&TokenSpec {
             audience: Audience::Client,
             subject: client_id.to_owned(),
-            session_id: Some(format!("client:{client_id}")),
+            session_id: None,
             acr: None,
             amr: Vec::new(),
             auth_time: None,

@@ -92,6 +92,30 @@ pub(crate) fn consent_view(
     }
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = consents)]
+pub(crate) struct ConsentRow {
+    id: String,
+    recipient_kind: String,
+    recipient_id: String,
+    attributes: String,
+    granted_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+}
+
+impl ConsentRow {
+    pub(crate) fn view(self) -> ConsentView {
+        consent_view((
+            self.id,
+            self.recipient_kind,
+            self.recipient_id,
+            self.attributes,
+            self.granted_at,
+            self.revoked_at,
+        ))
+    }
+}
+
 fn not_found_consent() -> AccountError {
     AccountError::NotFound(
         "consent_not_found",
@@ -225,23 +249,28 @@ impl AccountService {
             .await
     }
 
-    pub async fn consents(&self, account_id: &str) -> Result<Vec<ConsentView>, AccountError> {
+    /// The account's consents, newest first (ids are time-ordered), one page before the id `page.after`.
+    pub async fn consents(
+        &self,
+        account_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<ConsentView>, AccountError> {
         let id = account_id.to_owned();
         self.db
             .read(move |conn| {
-                let rows = consents::table
-                    .filter(consents::account_id.eq(&id))
-                    .order(consents::granted_at.desc())
-                    .select((
-                        consents::id,
-                        consents::recipient_kind,
-                        consents::recipient_id,
-                        consents::attributes,
-                        consents::granted_at,
-                        consents::revoked_at,
-                    ))
+                let mut query = consents::table.filter(consents::account_id.eq(&id)).into_boxed();
+                if let Some(before) = &page.after {
+                    query = query.filter(consents::id.lt(before.clone()));
+                }
+                let rows: Vec<ConsentRow> = query
+                    .order(consents::id.desc())
+                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
+                    .select(ConsentRow::as_select())
                     .load(conn)?;
-                Ok(rows.into_iter().map(consent_view).collect())
+                let items = rows.into_iter().map(ConsentRow::view).collect();
+                Ok(Page::from_overfetched(items, page.limit, |c: &ConsentView| {
+                    c.id.clone()
+                }))
             })
             .await
     }

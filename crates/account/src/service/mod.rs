@@ -162,10 +162,13 @@ impl AccountService {
             .ok_or(AccountError::LoginFailed)
     }
 
-    /// Whether a session (or, for `client:…`, an API client) may still act. Backs the token extractors.
-    pub async fn session_is_active(&self, session_id: String) -> Result<bool, AccountError> {
+    /// Whether a session, or an API client, may still act. Backs the token extractors.
+    pub async fn holder_is_active(&self, holder: amtsweg_auth::Holder) -> Result<bool, AccountError> {
         self.db
-            .read(move |conn| session::session_active(conn, &session_id))
+            .read(move |conn| match holder {
+                amtsweg_auth::Holder::Session(id) => session::session_active(conn, &id),
+                amtsweg_auth::Holder::Client(id) => session::client_active(conn, &id),
+            })
             .await
     }
 }

@@ -140,15 +140,17 @@ pub(super) fn access_token(
     Ok((token, minutes * 60))
 }
 
+/// An API client acts while it exists and is not disabled.
+pub(crate) fn client_active(conn: &mut Conn, client_id: &str) -> Result<bool, AccountError> {
+    let disabled: Option<Option<chrono::NaiveDateTime>> = api_clients::table
+        .find(client_id)
+        .select(api_clients::disabled_at)
+        .first(conn)
+        .optional()?;
+    Ok(matches!(disabled, Some(None)))
+}
+
 pub(crate) fn session_active(conn: &mut Conn, session_id: &str) -> Result<bool, AccountError> {
-    if let Some(client_id) = session_id.strip_prefix("client:") {
-        let disabled: Option<Option<chrono::NaiveDateTime>> = api_clients::table
-            .find(client_id)
-            .select(api_clients::disabled_at)
-            .first(conn)
-            .optional()?;
-        return Ok(matches!(disabled, Some(None)));
-    }
     let found: Option<(Option<chrono::NaiveDateTime>, String)> = sessions::table
         .inner_join(accounts::table)
         .filter(sessions::id.eq(session_id))

@@ -3,6 +3,7 @@
 
 use amtsweg_audit::{Actor, Outcome};
 use amtsweg_db::InTransaction;
+use amtsweg_kernel::pagination::{Page, PageRequest};
 use amtsweg_kernel::{FieldError, Text};
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
@@ -235,12 +236,17 @@ impl AccountService {
         Ok(created)
     }
 
-    pub async fn list_staff(&self) -> Result<Vec<StaffSummary>, AccountError> {
+    /// Staff accounts ordered by address, one page after the address `page.after`.
+    pub async fn list_staff(&self, page: PageRequest) -> Result<Page<StaffSummary>, AccountError> {
         self.db
             .read(move |conn| {
-                let rows: Vec<store::AccountRow> = accounts::table
-                    .filter(accounts::realm.eq("staff"))
+                let mut query = accounts::table.filter(accounts::realm.eq("staff")).into_boxed();
+                if let Some(after) = &page.after {
+                    query = query.filter(accounts::email_key.gt(after.clone()));
+                }
+                let rows: Vec<store::AccountRow> = query
                     .order(accounts::email_key.asc())
+                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
                     .select(store::AccountRow::as_select())
                     .load(conn)?;
                 let mut out = Vec::new();
@@ -249,16 +255,23 @@ impl AccountService {
                         .into_iter()
                         .map(|(role, unit)| StaffRole { role, unit })
                         .collect();
-                    out.push(StaffSummary {
-                        totp_enabled: row.totp_enabled(),
-                        id: row.id,
-                        email: row.email,
-                        name: row.display_name,
-                        status: row.status,
-                        roles,
-                    });
+                    out.push((
+                        row.email_key.clone().unwrap_or_default(),
+                        StaffSummary {
+                            totp_enabled: row.totp_enabled(),
+                            id: row.id,
+                            email: row.email,
+                            name: row.display_name,
+                            status: row.status,
+                            roles,
+                        },
+                    ));
                 }
-                Ok(out)
+                let page = Page::from_overfetched(out, page.limit, |(key, _)| key.clone());
+                Ok(Page {
+                    items: page.items.into_iter().map(|(_, summary)| summary).collect(),
+                    next_cursor: page.next_cursor,
+                })
             })
             .await
     }
