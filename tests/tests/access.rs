@@ -467,6 +467,18 @@ async fn staff_and_clients_are_managed_by_administrators(backend: Backend) {
         )
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let every = app
+        .post_as(
+            "/api/v1/admin/clients",
+            &admin.access_token,
+            &json!({"name": "Alle Verfahren", "scopes": ["applications:read:*"]}),
+        )
+        .await;
+    assert_eq!(
+        every.status(),
+        StatusCode::CREATED,
+        "`*` stands for every procedure"
+    );
     let (client_id, secret) = app
         .api_client(
             &admin,

@@ -35,3 +35,12 @@ impl amtsweg_auth::SessionGuard for Sessions {
         })
     }
 }
+
+/// The roles the account service checks itself.
+pub fn access() -> amtsweg_auth::Access {
+    amtsweg_auth::Access::new().role(amtsweg_auth::RoleDefinition {
+        name: "system_admin",
+        reach: amtsweg_auth::RoleReach::Global,
+        description: "Administers staff, API clients, signing keys, jobs and schedules",
+    })
+}

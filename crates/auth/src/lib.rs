@@ -4,6 +4,7 @@
 //! Tokens are Ed25519-signed JWTs (RFC 9068 `at+jwt`) with a key id; keys rotate while old tokens stay verifiable
 //! until they expire; public keys are served at `/.well-known/jwks.json`.
 
+pub mod access;
 pub mod kek;
 pub mod keys;
 mod principal;
@@ -11,6 +12,7 @@ mod token;
 
 pub mod http;
 
+pub use access::{Access, GrantedScope, RoleDefinition, RoleReach, ScopeDefinition, Units};
 pub use kek::{KekError, KeyEncryptionKey};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{

@@ -321,10 +321,24 @@ impl StaffAuth {
         require_recent(self.auth_time, now, max_age)
     }
 
+    /// Where the caller holds `role`: in no unit, in all, or in some — what a queue of that role may show them.
+    pub fn units_for(&self, role: &str) -> crate::Units {
+        let mut units = Vec::new();
+        for held in self.roles.iter().filter(|held| held.name == role) {
+            if held.unit == "*" {
+                return crate::Units::All;
+            }
+            units.push(held.unit.clone());
+        }
+        if units.is_empty() {
+            crate::Units::None
+        } else {
+            crate::Units::Some(units)
+        }
+    }
+
     pub fn has_role(&self, name: &str, unit: &str) -> bool {
-        self.roles
-            .iter()
-            .any(|role| role.name == name && (role.unit == "*" || role.unit == unit))
+        self.units_for(name).contains(unit)
     }
 
     pub fn is_system_admin(&self) -> bool {
@@ -427,5 +441,40 @@ impl FromRequest for ClientAuth {
                 address: peer_address(&req),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff(roles: &[&str]) -> StaffAuth {
+        StaffAuth {
+            account_id: "s".into(),
+            session_id: "x".into(),
+            level: TrustLevel::Substantial,
+            auth_time: Utc::now(),
+            roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            address: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn units_for_a_role_are_none_some_or_all() {
+        let worker = staff(&[
+            "case_worker:ordnungsamt",
+            "case_worker:standesamt",
+            "supervisor:*",
+        ]);
+        assert_eq!(
+            worker.units_for("case_worker"),
+            crate::Units::Some(vec!["ordnungsamt".into(), "standesamt".into()])
+        );
+        assert_eq!(worker.units_for("supervisor"), crate::Units::All);
+        assert_eq!(worker.units_for("system_admin"), crate::Units::None);
+        assert!(worker.has_role("case_worker", "standesamt"));
+        assert!(!worker.has_role("case_worker", "bauamt"));
+        assert!(worker.has_role("supervisor", "bauamt"));
     }
 }

@@ -154,6 +154,7 @@ impl Services {
             privacy: personal_data(),
             catalogue: catalogue.clone(),
             files: files.clone(),
+            access: crate::access::access(),
         })?;
         accounts.bootstrap_admin().await?;
 

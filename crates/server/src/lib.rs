@@ -1,6 +1,7 @@
 //! The `amtsweg` server: configuration, composition of the services, HTTP server, operability endpoints and the
 //! command line.
 
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod keys;

@@ -40,17 +40,14 @@ impl Modify for SecuritySchemes {
             SecurityScheme::OAuth2(OAuth2::with_description(
                 [Flow::ClientCredentials(ClientCredentials::new(
                     "/oauth/token",
-                    Scopes::from_iter([
-                        ("procedures:read", "Read the catalogue"),
-                        (
-                            "applications:read:{procedure}",
-                            "Read applications of a procedure",
-                        ),
-                        (
-                            "applications:write:{procedure}",
-                            "Report back on applications of a procedure",
-                        ),
-                    ]),
+                    Scopes::from_iter(crate::access::access().scopes().iter().map(|scope| {
+                        let name = if scope.per_procedure {
+                            format!("{}:{{procedure}}", scope.name)
+                        } else {
+                            scope.name.to_owned()
+                        };
+                        (name, scope.description.to_owned())
+                    })),
                 ))],
                 "Specialised procedures (Fachverfahren), audience `amtsweg:client`.",
             )),

@@ -5,6 +5,7 @@
 
 use actix_web::http::StatusCode;
 use amtsweg_audit::{Actor, Outcome};
+use amtsweg_auth::GrantedScope;
 use amtsweg_auth::{Audience, TokenSpec};
 use amtsweg_db::InTransaction;
 use amtsweg_kernel::pagination::{Page, PageRequest};
@@ -97,24 +98,37 @@ fn not_found() -> AccountError {
 }
 
 impl AccountService {
-    /// Scopes look like `applications:read:{procedure}`, `applications:write:{procedure}` or `procedures:read`.
+    /// Scopes are those the modules declared: plain (`procedures:read`) or per procedure
+    /// (`applications:read:{procedure}`, with `*` for every procedure of the catalogue).
     fn check_scopes(&self, scopes: &[String]) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        for (i, scope) in scopes.iter().enumerate() {
-            let valid = match scope.split(':').collect::<Vec<_>>().as_slice() {
-                ["procedures", "read"] => true,
-                ["applications", "read" | "write", procedure] => {
-                    self.catalogue.catalogue().get(procedure).is_some()
+        let forms: Vec<String> = self
+            .access
+            .scopes()
+            .iter()
+            .map(|s| {
+                if s.per_procedure {
+                    format!("{}:{{procedure|*}}", s.name)
+                } else {
+                    s.name.to_owned()
                 }
-                _ => false,
+            })
+            .collect();
+        for (i, scope) in scopes.iter().enumerate() {
+            let valid = match self.access.read_scope(scope) {
+                Some(GrantedScope::Plain(_)) => true,
+                Some(GrantedScope::PerProcedure(_, procedure)) => {
+                    procedure == "*" || self.catalogue.catalogue().get(procedure).is_some()
+                }
+                None => false,
             };
             if !valid {
                 errors.push(FieldError::at_pointer(
                     format!("/scopes/{i}"),
                     "invalid_scope",
-                    Text::fixed(
-                        "Erlaubt sind „procedures:read“ und „applications:read|write:{Verfahren}“ für Verfahren des Katalogs.",
-                        "Allowed are “procedures:read” and “applications:read|write:{procedure}” for procedures of the catalogue.",
+                    Text::new(
+                        format!("Erlaubt sind: {} (Verfahren des Katalogs).", forms.join(", ")),
+                        format!("Allowed are: {} (procedures of the catalogue).", forms.join(", ")),
                     ),
                 ));
             }

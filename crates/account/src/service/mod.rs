@@ -69,6 +69,7 @@ pub struct AccountService {
     pub(crate) limiter: Arc<RateLimiter>,
     pub(crate) eid: Option<Arc<EidClient>>,
     pub(crate) files: amtsweg_files::FileStore,
+    pub(crate) access: Arc<amtsweg_auth::Access>,
 }
 
 pub struct AccountDeps {
@@ -79,6 +80,8 @@ pub struct AccountDeps {
     pub privacy: PersonalDataRegistry,
     pub catalogue: CatalogueService,
     pub files: amtsweg_files::FileStore,
+    /// The roles and scopes the modules declared.
+    pub access: amtsweg_auth::Access,
 }
 
 impl AccountService {
@@ -100,6 +103,7 @@ impl AccountService {
             limiter,
             eid,
             files: deps.files,
+            access: Arc::new(deps.access),
         })
     }
 

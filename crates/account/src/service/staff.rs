@@ -2,6 +2,7 @@
 //! organisational units of the catalogue; and the first system administrator of a fresh installation.
 
 use amtsweg_audit::{Actor, Outcome};
+use amtsweg_auth::RoleReach;
 use amtsweg_db::InTransaction;
 use amtsweg_kernel::pagination::{Page, PageRequest};
 use amtsweg_kernel::{FieldError, Text};
@@ -19,8 +20,6 @@ use crate::events;
 use crate::store::schema::{accounts, staff_roles};
 use crate::store::{self, NewAccount};
 use crate::templates;
-
-pub const ROLES: [&str; 4] = ["case_worker", "supervisor", "catalogue_admin", "system_admin"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -92,29 +91,30 @@ impl AccountService {
             .iter()
             .map(|p| p.procedure.unit.id.clone())
             .collect();
+        let names: Vec<&str> = self.access.roles().iter().map(|r| r.name).collect();
         for (i, role) in roles.iter().enumerate() {
-            if !ROLES.contains(&role.role.as_str()) {
+            let Some(definition) = self.access.find_role(&role.role) else {
                 errors.push(FieldError::at_pointer(
                     format!("/roles/{i}/role"),
                     "not_allowed",
                     Text::new(
-                        format!("Erlaubt sind: {}.", ROLES.join(", ")),
-                        format!("Allowed are: {}.", ROLES.join(", ")),
+                        format!("Erlaubt sind: {}.", names.join(", ")),
+                        format!("Allowed are: {}.", names.join(", ")),
                     ),
                 ));
-            }
-            let unit_ok = if role.role == "system_admin" {
-                role.unit == "*"
-            } else {
-                role.unit == "*" || units.contains(&role.unit)
+                continue;
+            };
+            let unit_ok = match definition.reach {
+                RoleReach::Global => role.unit == "*",
+                RoleReach::Units => role.unit == "*" || units.contains(&role.unit),
             };
             if !unit_ok {
                 errors.push(FieldError::at_pointer(
                     format!("/roles/{i}/unit"),
                     "unknown_unit",
                     Text::fixed(
-                        "Keine Organisationseinheit des Katalogs (oder „*“; für system_admin nur „*“).",
-                        "Not an organisational unit of the catalogue (or “*”; only “*” for system_admin).",
+                        "Keine Organisationseinheit des Katalogs (oder „*“; für Rollen ohne Einheiten nur „*“).",
+                        "Not an organisational unit of the catalogue (or “*”; only “*” for roles without units).",
                     ),
                 ));
             }
