@@ -1,24 +1,21 @@
-//! Login with the eID card through an external OpenID Connect provider (BundID or a Land's eID service):
-//! authorisation code flow with PKCE (S256), state and nonce; the ID token is verified against the provider's
-//! JWKS (issuer, audience, expiry, nonce, an allow-listed asymmetric algorithm); its `acr` is mapped to our trust
-//! level; the account is linked by the provider's stable subject. Data from the eID is stored as verified.
+//! Login with the eID card through an external OpenID Connect provider (BundID or a Land's eID service). The
+//! protocol lives in `client`; here: the single-use state of a login, the provider's `acr` mapped to our trust
+//! level, the account found or created and linked by the provider's stable subject, and the data from the eID
+//! stored as verified.
+
+mod client;
 
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
 
 use amtsweg_audit::{Actor, ActorKind, Outcome};
 use amtsweg_kernel::TrustLevel;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use diesel::prelude::*;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tokio::sync::RwLock;
+use serde::Serialize;
 use utoipa::ToSchema;
+
+pub use client::EidClient;
+use client::{IdClaims, provider};
 
 use super::profile::PROFILE_FIELDS;
 use super::session::{NewSession, SessionTokens, open_session};
@@ -27,150 +24,14 @@ use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::events;
-use crate::settings::EidSettings;
 use crate::store::schema::{eid_links, oidc_states, profiles};
 use crate::store::{self, NewAccount, ts};
-
-#[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    jwks_uri: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    id_token: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-struct IdAddress {
-    street_address: Option<String>,
-    postal_code: Option<String>,
-    locality: Option<String>,
-    country: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct IdClaims {
-    sub: String,
-    nonce: Option<String>,
-    acr: Option<String>,
-    email: Option<String>,
-    email_verified: Option<bool>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    birthdate: Option<String>,
-    address: Option<IdAddress>,
-}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EidStart {
     /// Send the browser here; the provider returns it to the configured redirect URI with `code` and `state`.
     pub authorization_url: String,
     pub state: String,
-}
-
-pub struct EidClient {
-    settings: EidSettings,
-    http: reqwest::Client,
-    discovery: RwLock<Option<Discovery>>,
-    keys: RwLock<Option<(Instant, JwkSet)>>,
-}
-
-fn provider(err: impl std::fmt::Display) -> AccountError {
-    AccountError::Eid(err.to_string())
-}
-
-impl EidClient {
-    pub fn new(settings: EidSettings) -> Result<EidClient, AccountError> {
-        let http = reqwest::Client::builder()
-            .timeout(StdDuration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(provider)?;
-        Ok(EidClient {
-            settings,
-            http,
-            discovery: RwLock::new(None),
-            keys: RwLock::new(None),
-        })
-    }
-
-    async fn discovery(&self) -> Result<Discovery, AccountError> {
-        if let Some(found) = self.discovery.read().await.clone() {
-            return Ok(found);
-        }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.settings.issuer.trim_end_matches('/')
-        );
-        let found: Discovery = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(provider)?
-            .error_for_status()
-            .map_err(provider)?
-            .json()
-            .await
-            .map_err(provider)?;
-        if found.issuer.trim_end_matches('/') != self.settings.issuer.trim_end_matches('/') {
-            return Err(provider(format!("discovery names issuer {}", found.issuer)));
-        }
-        *self.discovery.write().await = Some(found.clone());
-        Ok(found)
-    }
-
-    /// The provider's keys, cached for ten minutes and refetched when a token names an unknown key.
-    async fn key(&self, kid: Option<&str>, jwks_uri: &str) -> Result<DecodingKey, AccountError> {
-        for refresh in [false, true] {
-            let cached = self.keys.read().await.clone();
-            let set = match cached {
-                Some((at, set)) if !refresh && at.elapsed() < StdDuration::from_secs(600) => set,
-                _ => {
-                    let set: JwkSet = self
-                        .http
-                        .get(jwks_uri)
-                        .send()
-                        .await
-                        .map_err(provider)?
-                        .error_for_status()
-                        .map_err(provider)?
-                        .json()
-                        .await
-                        .map_err(provider)?;
-                    *self.keys.write().await = Some((Instant::now(), set.clone()));
-                    set
-                }
-            };
-            let jwk = match kid {
-                Some(kid) => set.find(kid),
-                None => set.keys.first(),
-            };
-            if let Some(jwk) = jwk {
-                return DecodingKey::from_jwk(jwk).map_err(provider);
-            }
-        }
-        Err(provider("the ID token names a key the provider does not publish"))
-    }
-}
-
-/// Only asymmetric signatures: a provider's shared secret must never be able to sign an identity.
-const ALLOWED: [Algorithm; 7] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
-fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 impl AccountService {
@@ -216,21 +77,11 @@ impl AccountService {
                 })
                 .await?;
         }
-        let mut url = reqwest::Url::parse(&discovery.authorization_endpoint).map_err(provider)?;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &eid.settings.client_id)
-            .append_pair("redirect_uri", &redirect)
-            .append_pair("scope", &eid.settings.scopes)
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce_challenge(&verifier))
-            .append_pair("code_challenge_method", "S256");
-        if let Some(acr) = &eid.settings.request_acr {
-            url.query_pairs_mut().append_pair("acr_values", acr);
-        }
+        let url = eid
+            .authorization_url(&discovery, &state, &nonce, &verifier)
+            .map_err(provider)?;
         Ok(EidStart {
-            authorization_url: url.to_string(),
+            authorization_url: url,
             state,
         })
     }
@@ -278,58 +129,14 @@ impl AccountService {
             return Err(AccountError::InvalidToken);
         };
 
-        let discovery = eid.discovery().await?;
-        let response = eid
-            .http
-            .post(&discovery.token_endpoint)
-            .basic_auth(
-                &eid.settings.client_id,
-                Some(eid.settings.client_secret.expose_secret()),
-            )
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ])
-            .send()
-            .await
-            .map_err(provider)?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            return Err(provider(format!(
-                "token endpoint answered {status}: {}",
-                body.chars().take(300).collect::<String>()
-            )));
-        }
-        let tokens: TokenResponse = response.json().await.map_err(provider)?;
-        let header = jsonwebtoken::decode_header(&tokens.id_token).map_err(provider)?;
-        if !ALLOWED.contains(&header.alg) {
-            return Err(provider(format!(
-                "ID token algorithm {:?} is not allowed",
-                header.alg
-            )));
-        }
-        let key = eid.key(header.kid.as_deref(), &discovery.jwks_uri).await?;
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
-        validation.set_issuer(&[discovery.issuer.as_str()]);
-        validation.set_audience(&[eid.settings.client_id.as_str()]);
-        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
-        let claims = jsonwebtoken::decode::<IdClaims>(&tokens.id_token, &key, &validation)
-            .map_err(provider)?
-            .claims;
-        if claims.nonce.as_deref() != Some(nonce.as_str()) {
-            return Err(provider("the ID token's nonce does not match"));
-        }
+        let claims = eid.verified_claims(code, &redirect, &verifier, &nonce).await?;
         let level = claims
             .acr
             .as_deref()
             .and_then(|acr| eid.settings.acr_values.get(acr).copied())
             .unwrap_or(TrustLevel::Basic)
             .min(self.settings.acr.eid);
-        let issuer = discovery.issuer.clone();
+        let issuer = eid.discovery().await?.issuer;
         // Two first logins with one eID at once: the second finds the link taken and runs again, now as a login
         // to the account the first one created.
         let mut round = 0;
