@@ -71,15 +71,16 @@ fn counting(kind: &'static str, ledger: Arc<Mutex<Ledger>>) -> Registry {
     Registry::new().handler(handler_fn(kind, 3, move |job| {
         let ledger = ledger.clone();
         async move {
+            let id = job.id.to_string();
             {
                 let mut book = ledger.lock().unwrap();
-                *book.runs.entry(job.id.clone()).or_default() += 1;
-                if !book.running.insert(job.id.clone()) {
-                    book.overlaps.push(job.id.clone());
+                *book.runs.entry(id.clone()).or_default() += 1;
+                if !book.running.insert(id.clone()) {
+                    book.overlaps.push(id.clone());
                 }
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
-            ledger.lock().unwrap().running.remove(&job.id);
+            ledger.lock().unwrap().running.remove(&id);
             Ok(Some(json!({"done": true})))
         }
     }))
@@ -106,7 +107,11 @@ async fn a_job_exists_only_with_its_commit(backend: Backend) {
         started.elapsed()
     );
     let mut conn = app.connect();
-    assert_eq!(count_jobs(&mut conn, "test.count", "succeeded"), 1);
+    // The outcome is recorded in the runner's next round.
+    wait_until("the outcome is recorded", Duration::from_secs(5), || {
+        count_jobs(&mut conn, "test.count", "succeeded") == 1
+    })
+    .await;
     assert_eq!(
         count_jobs(&mut conn, "test.count", "queued"),
         0,
@@ -134,7 +139,7 @@ async fn failures_retry_with_backoff_then_die_and_can_be_retried(backend: Backen
         .handler(handler_fn("test.flaky", 3, move |job| {
             let seen = seen.clone();
             async move {
-                seen.lock().unwrap().push((job.id.clone(), job.attempt));
+                seen.lock().unwrap().push((job.id.to_string(), job.attempt));
                 Err(JobError::Transient(format!(
                     "peer down (attempt {})",
                     job.attempt
@@ -170,6 +175,11 @@ async fn failures_retry_with_backoff_then_die_and_can_be_retried(backend: Backen
     app.clock.advance(chrono::Duration::seconds(10));
     wait_until("third attempt", Duration::from_secs(5), || {
         attempts.lock().unwrap().len() == 3
+    })
+    .await;
+    let mut conn = app.connect();
+    wait_until("both jobs are dead", Duration::from_secs(5), || {
+        count_jobs(&mut conn, "test.flaky", "dead") + count_jobs(&mut conn, "test.refused", "dead") == 2
     })
     .await;
     let admin = app.admin().await;

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, get, post, web};
 use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
 use amtsweg_auth::StaffAuth;
 use amtsweg_db::{Database, DbError};
-use amtsweg_jobs::{JobFilter, JobStatus, JobView, Registry};
+use amtsweg_jobs::{JobFilter, JobId, JobStatus, JobView, Registry};
 use amtsweg_kernel::http::{Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery, encode_cursor};
 use amtsweg_kernel::problem::{ApiError, FieldError, ProblemDoc};
@@ -119,7 +119,7 @@ async fn list_jobs(
         .map_err(db_error)?;
     let next_cursor = if jobs.len() > page.limit {
         jobs.truncate(page.limit);
-        jobs.last().map(|job| encode_cursor(&job.id))
+        jobs.last().map(|job| encode_cursor(job.id.as_str()))
     } else {
         None
     };
@@ -146,7 +146,7 @@ async fn get_job(
     id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     admin(&auth)?;
-    let id = id.into_inner();
+    let id = JobId::from_string(id.into_inner());
     let job = db
         .read(move |conn| amtsweg_jobs::job(conn, &id))
         .await
@@ -172,12 +172,12 @@ async fn retry_job(
     id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&auth)?;
-    let (id, now) = (id.into_inner(), clock.now());
+    let (id, now) = (JobId::from_string(id.into_inner()), clock.now());
     let job = db
         .write(move |conn| {
             let job = amtsweg_jobs::retry(conn, &id, now)?;
             if job.is_some() {
-                audit(conn, &actor, "jobs.retried", &id, now)?;
+                audit(conn, &actor, "jobs.retried", id.as_str(), now)?;
             }
             Ok::<_, DbError>(job)
         })

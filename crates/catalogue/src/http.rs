@@ -498,14 +498,14 @@ async fn compute_fee(
     let assessment = procedure.assess_fee(&payload.0).map_err(CatalogueError::from)?;
     let quote = FeeQuote {
         currency: "EUR",
-        total_cents: assessment.total_cents,
+        total_cents: assessment.total.get(),
         payment: procedure.procedure.payment,
         lines: assessment
             .lines
             .into_iter()
             .map(|line| FeeLineDto {
                 description: line.description.get(lang).to_owned(),
-                amount_cents: line.amount_cents,
+                amount_cents: line.amount.get(),
                 booking: line.booking,
             })
             .collect(),

@@ -11,7 +11,7 @@ use amtsweg_kernel::pagination::{Page, PageQuery, encode_cursor};
 use amtsweg_kernel::problem::ProblemDoc;
 use utoipa::ToSchema;
 
-use crate::{FileStore, FileView, UploadPolicy, download, receive_multipart};
+use crate::{FileId, FileStore, FileView, UploadPolicy, download, receive_multipart};
 
 /// What citizens may upload: documents and scans.
 pub const DOCUMENTS: UploadPolicy = UploadPolicy {
@@ -80,11 +80,15 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.0.parse()?;
     let mut items = store
-        .files_of(&auth.account_id, page.after, page.limit + 1)
+        .files_of(
+            &auth.account_id,
+            page.after.map(FileId::from_string),
+            page.limit + 1,
+        )
         .await?;
     let next_cursor = if items.len() > page.limit {
         items.truncate(page.limit);
-        items.last().map(|f| encode_cursor(&f.id))
+        items.last().map(|f| encode_cursor(f.id.as_str()))
     } else {
         None
     };
@@ -110,7 +114,9 @@ async fn fetch(
     id: Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let file = store.file_of(&auth.account_id, &id).await?;
+    let file = store
+        .file_of(&auth.account_id, &FileId::from_string(id.into_inner()))
+        .await?;
     Ok(download(&store, &req, &file).await?)
 }
 
@@ -130,6 +136,8 @@ async fn remove(
     auth: CitizenAuth,
     id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    store.delete_of(&auth.account_id, &id).await?;
+    store
+        .delete_of(&auth.account_id, &FileId::from_string(id.into_inner()))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

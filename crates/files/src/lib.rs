@@ -128,10 +128,16 @@ impl From<FileError> for ApiError {
     }
 }
 
+/// A stored file (the marker of its ids).
+pub enum File {}
+
+/// The id of a stored file.
+pub type FileId = amtsweg_kernel::id::Id<File>;
+
 /// A stored file as its owner sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FileView {
-    pub id: String,
+    pub id: FileId,
     /// The name given at upload, cleaned of paths and control characters.
     pub name: String,
     /// As sniffed from the content.
@@ -148,7 +154,7 @@ pub struct FileView {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = files)]
 pub(crate) struct FileRow {
-    pub id: String,
+    pub id: FileId,
     pub sha256: String,
     pub owner_module: String,
     pub account_id: Option<String>,
@@ -225,12 +231,12 @@ impl FileStore {
     }
 
     /// One file of an account; another account's file does not exist for it.
-    pub async fn file_of(&self, account_id: &str, id: &str) -> Result<FileView, FileError> {
+    pub async fn file_of(&self, account_id: &str, id: &FileId) -> Result<FileView, FileError> {
         Ok(self.row_of(account_id, id).await?.view())
     }
 
-    pub(crate) async fn row_of(&self, account_id: &str, id: &str) -> Result<FileRow, FileError> {
-        let (account, id) = (account_id.to_owned(), id.to_owned());
+    pub(crate) async fn row_of(&self, account_id: &str, id: &FileId) -> Result<FileRow, FileError> {
+        let (account, id) = (account_id.to_owned(), id.clone());
         self.db
             .read(move |conn| {
                 files::table
@@ -249,7 +255,7 @@ impl FileStore {
     pub async fn files_of(
         &self,
         account_id: &str,
-        before: Option<String>,
+        before: Option<FileId>,
         limit: usize,
     ) -> Result<Vec<FileView>, FileError> {
         let account = account_id.to_owned();
@@ -272,7 +278,7 @@ impl FileStore {
     }
 
     /// Deletes an account's file.
-    pub async fn delete_of(&self, account_id: &str, id: &str) -> Result<(), FileError> {
+    pub async fn delete_of(&self, account_id: &str, id: &FileId) -> Result<(), FileError> {
         let row = self.row_of(account_id, id).await?;
         let now = self.clock.now();
         self.db.write(move |conn| remove(conn, &row.id, now)).await?;
@@ -301,7 +307,7 @@ impl FileStore {
                     let purged = store
                         .db
                         .write(move |conn| {
-                            let expired: Vec<String> = files::table
+                            let expired: Vec<FileId> = files::table
                                 .filter(files::expires_at.le(now.naive_utc()))
                                 .select(files::id)
                                 .load(conn)?;
@@ -360,7 +366,7 @@ impl FileStore {
 }
 
 /// Removes a file in the caller's transaction; when it was its blob's last owner, the blob's deletion is queued.
-pub fn remove(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+pub fn remove(conn: &mut DbConnection, id: &FileId, now: DateTime<Utc>) -> Result<(), DbError> {
     let sha256: Option<String> = files::table
         .find(id)
         .select(files::sha256)
@@ -441,7 +447,7 @@ impl amtsweg_db::personal_data::PersonalData for FilesPersonalData {
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<amtsweg_db::personal_data::Retained>, DbError> {
-        let ids: Vec<String> = files::table
+        let ids: Vec<FileId> = files::table
             .filter(files::account_id.eq(account_id))
             .select(files::id)
             .load(conn)?;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::pdf::{PdfProblem, PdfScanner};
 use crate::schema::{blobs, files};
-use crate::{FileError, FileRow, FileStore, FileView, blob_path};
+use crate::{FileError, FileId, FileRow, FileStore, FileView, blob_path};
 
 /// What an upload route accepts.
 #[derive(Debug, Clone, Copy)]
@@ -234,7 +234,7 @@ impl FileStore {
         let expires = policy
             .expires
             .then(|| (now + Duration::hours(self.settings.unattached_hours)).naive_utc());
-        let id = amtsweg_kernel::id::new_id();
+        let id = FileId::new();
         let row = FileRow {
             id: id.clone(),
             sha256: received.sha256.clone(),

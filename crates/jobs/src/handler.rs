@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The id of a job.
+pub type JobId = amtsweg_kernel::id::Id<Job>;
+
 /// A claimed job as its handler sees it.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub id: String,
+    pub id: JobId,
     pub kind: String,
     pub payload: Value,
     /// 1 for the first run, 2 for the first retry, …

@@ -19,7 +19,7 @@ mod runner;
 mod schema;
 mod store;
 
-pub use handler::{Job, JobError, JobFuture, JobHandler, JobOutput, handler_fn};
+pub use handler::{Job, JobError, JobFuture, JobHandler, JobId, JobOutput, handler_fn};
 pub use registry::{Period, Registry, Schedule, Tick};
 pub use runner::{Runner, RunnerSettings, wake};
 pub use store::{

@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
-use crate::handler::{Job, JobError, JobOutput};
+use crate::handler::{Job, JobError, JobId, JobOutput};
 use crate::registry::Registry;
 use crate::{JobSpec, store};
 
@@ -221,7 +221,7 @@ impl Runner {
         };
         let heartbeat = {
             let runner = self.clone();
-            let id = job.id.clone();
+            let id = job.id.clone().into_string();
             tokio::spawn(async move {
                 let every = runner.settings.lease / 3;
                 loop {
@@ -265,7 +265,7 @@ impl Runner {
 /// How a run ended, waiting to be recorded.
 #[derive(Debug, Clone)]
 struct Outcome {
-    id: String,
+    id: JobId,
     result: Result<JobOutput, String>,
     /// For a failure: when to try again (`None`: the job is dead).
     retry_at: Option<DateTime<Utc>>,
@@ -279,8 +279,8 @@ impl Outcome {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         let held = match &self.result {
-            Ok(output) => store::succeed(conn, &self.id, worker, output.as_ref(), now)?,
-            Err(error) => store::fail(conn, &self.id, worker, error, self.retry_at, now)?,
+            Ok(output) => store::succeed(conn, self.id.as_str(), worker, output.as_ref(), now)?,
+            Err(error) => store::fail(conn, self.id.as_str(), worker, error, self.retry_at, now)?,
         };
         if !held {
             tracing::warn!(job = %self.id, "job finished after its lease was lost; another runner has it");

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::JobSpec;
-use crate::handler::Job;
+use crate::handler::{Job, JobId};
 use crate::registry::Schedule;
 use crate::schema::jobs;
 
@@ -53,8 +53,8 @@ pub fn enqueue(
     conn: &mut DbConnection,
     spec: &JobSpec,
     now: DateTime<Utc>,
-) -> Result<Option<String>, DbError> {
-    let id = amtsweg_kernel::id::new_id();
+) -> Result<Option<JobId>, DbError> {
+    let id = JobId::new();
     let insert = diesel::insert_into(jobs::table)
         .values((
             jobs::id.eq(&id),
@@ -125,7 +125,7 @@ pub(crate) fn claim(
             jobs::started_at.eq(ts(now)),
         ))
         .execute(conn)?;
-    let rows: Vec<(String, String, String, i32)> = jobs::table
+    let rows: Vec<(JobId, String, String, i32)> = jobs::table
         .filter(jobs::id.eq_any(&ids))
         .order(jobs::run_at.asc())
         .select((jobs::id, jobs::kind, jobs::payload, jobs::attempts))
@@ -221,7 +221,7 @@ pub(crate) fn fail(
 /// A job as the admin API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
-    pub id: String,
+    pub id: JobId,
     pub kind: String,
     pub status: JobStatus,
     pub attempts: i32,
@@ -246,7 +246,7 @@ pub struct JobView {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = jobs)]
 struct JobRow {
-    id: String,
+    id: JobId,
     kind: String,
     payload: String,
     dedupe_key: Option<String>,
@@ -283,7 +283,7 @@ impl From<JobRow> for JobView {
     }
 }
 
-pub fn job(conn: &mut DbConnection, id: &str) -> Result<Option<JobView>, DbError> {
+pub fn job(conn: &mut DbConnection, id: &JobId) -> Result<Option<JobView>, DbError> {
     Ok(jobs::table
         .find(id)
         .select(JobRow::as_select())
@@ -322,7 +322,7 @@ pub fn list(conn: &mut DbConnection, filter: &JobFilter) -> Result<Vec<JobView>,
 }
 
 /// Queues a dead job again, from its first attempt. `None` when there is no dead job with this id.
-pub fn retry(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> Result<Option<JobView>, DbError> {
+pub fn retry(conn: &mut DbConnection, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobView>, DbError> {
     let updated = diesel::update(
         jobs::table
             .find(id)
@@ -348,7 +348,7 @@ pub fn run_schedule_now(
     conn: &mut DbConnection,
     schedule: &Schedule,
     now: DateTime<Utc>,
-) -> Result<String, DbError> {
+) -> Result<JobId, DbError> {
     let spec = JobSpec::new(schedule.kind, schedule.payload.clone()).dedupe(format!(
         "schedule:{}:manual:{}",
         schedule.name,

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod http;
 pub mod i18n;
 pub mod id;
+pub mod money;
 pub mod pagination;
 pub mod problem;
 pub mod text;
@@ -12,5 +13,6 @@ pub mod trust;
 
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use i18n::{Lang, Text};
+pub use money::Cents;
 pub use problem::{ApiError, FieldError};
 pub use trust::TrustLevel;

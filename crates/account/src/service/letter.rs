@@ -225,7 +225,7 @@ impl AccountService {
                     conn,
                     &actor_for(Realm::Citizen, &id, &meta),
                     "account.information_letter",
-                    Some(("file", &file_id)),
+                    Some(("file", file_id.as_str())),
                     Outcome::Success,
                     now,
                 )

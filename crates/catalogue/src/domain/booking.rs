@@ -19,8 +19,8 @@ pub const MAX_HAUSHALTSSTELLE: usize = 10;
 pub const MAX_OBJEKTNUMMER: usize = 10;
 pub const MAX_BUCHUNGSTEXT: usize = 120;
 
-/// ePayBL amounts are decimal(15,2): at most 13 digits before the decimal point.
-pub const MAX_AMOUNT_CENTS: i64 = 999_999_999_999_999;
+/// ePayBL amounts are decimal(15,2): at most 13 digits before the decimal point (the money type's limit).
+pub const MAX_AMOUNT_CENTS: i64 = amtsweg_kernel::Cents::MAX.get();
 
 fn buchungstext_char(c: char) -> bool {
     c.is_ascii_uppercase()

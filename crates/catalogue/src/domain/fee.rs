@@ -7,19 +7,21 @@ use amtsweg_kernel::Text;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-use super::booking::{Booking, MAX_AMOUNT_CENTS};
+use amtsweg_kernel::Cents;
+
+use super::booking::Booking;
 use super::procedure::{FeeRule, Rounding};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeeLine {
     pub description: Text,
-    pub amount_cents: i64,
+    pub amount: Cents,
     pub booking: Booking,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeeAssessment {
-    pub total_cents: i64,
+    pub total: Cents,
     pub lines: Vec<FeeLine>,
 }
 
@@ -105,20 +107,20 @@ pub fn assess(rules: &[FeeRule], payload: &Value) -> Result<FeeAssessment, FeeEr
                 }
             },
         };
-        if let Some(amount_cents) = amount.filter(|amount| *amount > 0) {
+        let amount = match amount {
+            Some(cents) => Some(Cents::new(cents.max(0)).ok_or(FeeError::TooLarge)?),
+            None => None,
+        };
+        if let Some(amount) = amount.filter(|amount| !amount.is_zero()) {
             lines.push(FeeLine {
                 description: rule.description().clone(),
-                amount_cents,
+                amount,
                 booking: rule.booking().clone(),
             });
         }
     }
-    let total_cents = lines
-        .iter()
-        .try_fold(0i64, |sum, line| sum.checked_add(line.amount_cents))
-        .filter(|total| *total <= MAX_AMOUNT_CENTS)
-        .ok_or(FeeError::TooLarge)?;
-    Ok(FeeAssessment { total_cents, lines })
+    let total = Cents::sum(lines.iter().map(|line| line.amount)).ok_or(FeeError::TooLarge)?;
+    Ok(FeeAssessment { total, lines })
 }
 
 fn unusable(field: &str) -> FeeError {
@@ -181,7 +183,7 @@ mod tests {
     }
 
     fn total(rules: &[FeeRule], payload: Value) -> i64 {
-        assess(rules, &payload).unwrap().total_cents
+        assess(rules, &payload).unwrap().total.get()
     }
 
     #[test]
@@ -280,7 +282,7 @@ mod tests {
         let rule = [FeeRule::PerItem {
             description: text(),
             field: "/n".into(),
-            amount_cents: MAX_AMOUNT_CENTS,
+            amount_cents: Cents::MAX.get(),
             free_items: 0,
             booking: booking(),
         }];
