@@ -1,4 +1,4 @@
-//! External test peers that are installed on first use: aiosmtpd (PyPI) and oidc-provider (npm). Installation is
+//! External test peers that are installed on first use: aiosmtpd, moto and pypdf (PyPI) and oidc-provider (npm). Installation is
 //! serialised across the test processes that run in parallel.
 
 use std::path::Path;
@@ -22,15 +22,17 @@ fn ensure(lock_file: &Path, present: impl Fn() -> bool, install: impl Fn()) {
     let _ = lock.unlock();
 }
 
-pub fn ensure_aiosmtpd() {
+/// Installs a pinned PyPI package (`requirement`) unless `import` already succeeds in python3.
+fn ensure_python(import: &str, requirement: &str) {
     let present = || {
         Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
+            .args(["-c", &format!("import {import}")])
             .output()
             .is_ok_and(|o| o.status.success())
     };
+    let name = requirement.split(['=', '[']).next().unwrap_or(requirement);
     ensure(
-        &std::env::temp_dir().join("amtsweg-aiosmtpd.lock"),
+        &std::env::temp_dir().join(format!("amtsweg-{name}.lock")),
         present,
         || {
             let status = Command::new("python3")
@@ -40,13 +42,25 @@ pub fn ensure_aiosmtpd() {
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
-                    "aiosmtpd==1.4.6",
+                    requirement,
                 ])
                 .status()
                 .expect("pip runs");
-            assert!(status.success(), "installing aiosmtpd failed");
+            assert!(status.success(), "installing {requirement} failed");
         },
     );
+}
+
+pub fn ensure_aiosmtpd() {
+    ensure_python("aiosmtpd", "aiosmtpd==1.4.6");
+}
+
+pub fn ensure_moto() {
+    ensure_python("moto.server, flask", "moto[server]==5.2.1");
+}
+
+pub fn ensure_pypdf() {
+    ensure_python("pypdf", "pypdf==6.4.0");
 }
 
 pub fn ensure_oidc_provider(dir: &Path) {
@@ -58,51 +72,5 @@ pub fn ensure_oidc_provider(dir: &Path) {
             .status()
             .expect("npm runs");
         assert!(status.success(), "installing oidc-provider failed");
-    });
-}
-
-pub fn ensure_moto() {
-    let present = || {
-        Command::new("python3")
-            .args(["-c", "import moto.server, flask"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    ensure(&std::env::temp_dir().join("amtsweg-moto.lock"), present, || {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "moto[server]==5.2.1",
-            ])
-            .status()
-            .expect("pip runs");
-        assert!(status.success(), "installing moto failed");
-    });
-}
-
-pub fn ensure_pypdf() {
-    let present = || {
-        Command::new("python3")
-            .args(["-c", "import pypdf"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    ensure(&std::env::temp_dir().join("amtsweg-pypdf.lock"), present, || {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "pypdf==6.4.0",
-            ])
-            .status()
-            .expect("pip runs");
-        assert!(status.success(), "installing pypdf failed");
     });
 }

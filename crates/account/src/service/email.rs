@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::guard::ThrottleKey;
 use super::login::Realm;
+use super::register::parse_email;
 use super::{AccountService, Meta, actor_for, notify_owner, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::{hash_token, random_token};
@@ -26,16 +27,7 @@ impl AccountService {
         new_email: &str,
         meta: Meta,
     ) -> Result<(), AccountError> {
-        let Some(email) = EmailAddress::parse(new_email) else {
-            return Err(AccountError::field(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            ));
-        };
+        let email = parse_email(new_email)?;
         let now = self.now();
         let id = account_id.to_owned();
         let service = self.clone();

@@ -5,8 +5,8 @@
 //! accepts or declines it — nobody becomes a member without saying so.
 
 use amtsweg_audit::Outcome;
+use amtsweg_kernel::Text;
 use amtsweg_kernel::pagination::{Page, PageRequest};
-use amtsweg_kernel::{FieldError, Text};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::login::Realm;
 use super::organisations::{OrganisationView, not_found, view};
+use super::register::parse_email;
 use super::{AccountService, Meta, actor_for, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::error::AccountError;
@@ -125,16 +126,7 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         self.check_rate(&meta)?;
         check_role(role)?;
-        let Some(email) = EmailAddress::parse(email) else {
-            return Err(AccountError::Validation(vec![FieldError::at_pointer(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            )]));
-        };
+        let email = parse_email(email)?;
         let now = self.now();
         let service = self.clone();
         let (person, organisation, role) = (person.to_owned(), organisation_id.to_owned(), role.to_owned());

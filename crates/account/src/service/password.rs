@@ -9,9 +9,8 @@ use secrecy::SecretString;
 
 use super::guard::ThrottleKey;
 use super::login::Realm;
-use super::register::password_errors;
+use super::register::{parse_email, password_errors};
 use super::{AccountService, Meta, actor_for, audit, notify_owner, send, trail};
-use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::store::schema::accounts;
@@ -97,16 +96,7 @@ impl AccountService {
     /// Sends a reset link if the address belongs to a citizen account; the answer is the same either way.
     pub async fn request_password_reset(&self, email: &str, meta: Meta) -> Result<(), AccountError> {
         self.check_rate(&meta)?;
-        let Some(email) = EmailAddress::parse(email) else {
-            return Err(AccountError::field(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            ));
-        };
+        let email = parse_email(email)?;
         let now = self.now();
         let service = self.clone();
         self.db

@@ -58,6 +58,28 @@ pub(crate) fn check_language(errors: &mut Vec<FieldError>, pointer: &str, langua
     }
 }
 
+/// Parses an e-mail address, recording a field error at `pointer` when it is not one.
+pub(crate) fn check_email(errors: &mut Vec<FieldError>, pointer: &str, email: &str) -> Option<EmailAddress> {
+    let parsed = EmailAddress::parse(email);
+    if parsed.is_none() {
+        errors.push(FieldError::at_pointer(
+            pointer,
+            "invalid_format",
+            Text::fixed(
+                "Bitte eine gültige E-Mail-Adresse angeben.",
+                "Please give a valid e-mail address.",
+            ),
+        ));
+    }
+    parsed
+}
+
+/// The address at `/email`, or the validation error for it.
+pub(crate) fn parse_email(email: &str) -> Result<EmailAddress, AccountError> {
+    let mut errors = Vec::new();
+    check_email(&mut errors, "/email", email).ok_or(AccountError::Validation(errors))
+}
+
 pub(crate) fn check_name(errors: &mut Vec<FieldError>, pointer: &str, name: &str) {
     let length = name.trim().chars().count();
     if length == 0 || length > 200 || name.chars().any(char::is_control) {
@@ -72,17 +94,7 @@ pub(crate) fn check_name(errors: &mut Vec<FieldError>, pointer: &str, name: &str
 impl AccountService {
     pub async fn register(&self, registration: Registration, meta: Meta) -> Result<(), AccountError> {
         let mut errors = Vec::new();
-        let email = EmailAddress::parse(&registration.email);
-        if email.is_none() {
-            errors.push(FieldError::at_pointer(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            ));
-        }
+        let email = check_email(&mut errors, "/email", &registration.email);
         check_name(&mut errors, "/name", &registration.name);
         check_language(
             &mut errors,

@@ -11,9 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::register::{check_language, check_name, password_errors};
+use super::register::{check_email, check_language, check_name, password_errors};
 use super::{AccountService, audit, send};
-use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::events;
@@ -138,17 +137,7 @@ impl AccountService {
         } = member;
         let (email, name, language) = (email.as_str(), name.as_str(), language.as_str());
         let mut errors = self.check_roles(&roles);
-        let parsed = EmailAddress::parse(email);
-        if parsed.is_none() {
-            errors.push(FieldError::at_pointer(
-                "/email",
-                "invalid_format",
-                Text::fixed(
-                    "Bitte eine gültige E-Mail-Adresse angeben.",
-                    "Please give a valid e-mail address.",
-                ),
-            ));
-        }
+        let parsed = check_email(&mut errors, "/email", email);
         check_name(&mut errors, "/name", name);
         check_language(&mut errors, "/preferred_language", language);
         let password = password.unwrap_or_else(|| SecretString::from(random_token()[..20].to_owned()));

@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
@@ -77,6 +78,20 @@ impl EidClient {
         })
     }
 
+    /// GETs a JSON document from the provider; any failure is the provider's.
+    async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, AccountError> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .map_err(provider)?
+            .error_for_status()
+            .map_err(provider)?
+            .json()
+            .await
+            .map_err(provider)
+    }
+
     pub(super) async fn discovery(&self) -> Result<Discovery, AccountError> {
         if let Some(found) = self.discovery.read().await.clone() {
             return Ok(found);
@@ -85,17 +100,7 @@ impl EidClient {
             "{}/.well-known/openid-configuration",
             self.settings.issuer.trim_end_matches('/')
         );
-        let found: Discovery = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(provider)?
-            .error_for_status()
-            .map_err(provider)?
-            .json()
-            .await
-            .map_err(provider)?;
+        let found: Discovery = self.get_json(&url).await?;
         if found.issuer.trim_end_matches('/') != self.settings.issuer.trim_end_matches('/') {
             return Err(provider(format!("discovery names issuer {}", found.issuer)));
         }
@@ -110,17 +115,7 @@ impl EidClient {
             let set = match cached {
                 Some((at, set)) if !refresh && at.elapsed() < StdDuration::from_secs(600) => set,
                 _ => {
-                    let set: JwkSet = self
-                        .http
-                        .get(jwks_uri)
-                        .send()
-                        .await
-                        .map_err(provider)?
-                        .error_for_status()
-                        .map_err(provider)?
-                        .json()
-                        .await
-                        .map_err(provider)?;
+                    let set: JwkSet = self.get_json(jwks_uri).await?;
                     *self.keys.write().await = Some((Instant::now(), set.clone()));
                     set
                 }
