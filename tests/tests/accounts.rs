@@ -515,10 +515,7 @@ async fn login_failures_slow_down_and_reset(backend: Backend) {
         "locked for the rest of the day"
     );
     let now = amtsweg_kernel::Clock::now(app.clock.as_ref());
-    let tomorrow = (now.date_naive() + Duration::days(1))
-        .and_hms_opt(0, 0, 1)
-        .unwrap()
-        .and_utc();
+    let tomorrow = now.start_of_day() + Duration::days(1) + Duration::seconds(1);
     app.clock.set(tomorrow);
     let unlocked = app
         .login(&citizen.email, STRONG_PASSWORD, Some(&app.totp(&secret)))

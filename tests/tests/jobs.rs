@@ -231,7 +231,7 @@ async fn a_lost_lease_hands_the_job_over(backend: Backend) {
         .spawn()
         .await
         .unwrap();
-    let now = amtsweg_kernel::Clock::now(app.clock.as_ref()).naive_utc();
+    let now = amtsweg_kernel::Clock::now(app.clock.as_ref());
     let mut conn = app.connect();
     let insert = "INSERT INTO jobs (id, kind, payload, status, attempts, run_at, locked_until, worker, created_at) \
                   VALUES ('orphan', 'test.count', '{}', 'running', 1, ?, ?, 'a-dead-runner', ?)";

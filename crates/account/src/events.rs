@@ -2,7 +2,7 @@
 
 use amtsweg_db::{DbConnection, DbError};
 use amtsweg_events::EventType;
-use chrono::{DateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use serde::Serialize;
 
 const SOURCE: &str = "urn:amtsweg:account";
@@ -58,7 +58,7 @@ pub(crate) fn account(
     conn: &mut DbConnection,
     event_type: &EventType,
     state: &AccountState<'_>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     amtsweg_events::publish(conn, event_type, Some(state.account_id), state, now)?;
     Ok(())
@@ -68,7 +68,7 @@ pub(crate) fn consent(
     conn: &mut DbConnection,
     event_type: &EventType,
     state: &ConsentState<'_>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     amtsweg_events::publish(conn, event_type, Some(state.account_id), state, now)?;
     Ok(())

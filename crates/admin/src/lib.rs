@@ -12,8 +12,7 @@ use amtsweg_jobs::{JobFilter, JobId, JobStatus, JobView, Registry};
 use amtsweg_kernel::http::{Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery, encode_cursor};
 use amtsweg_kernel::problem::{ApiError, FieldError, ProblemDoc};
-use amtsweg_kernel::{SharedClock, Text};
-use chrono::{DateTime, Utc};
+use amtsweg_kernel::{SharedClock, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -230,7 +229,7 @@ async fn list_schedules(
                 name: schedule.name.to_owned(),
                 kind: schedule.kind.to_owned(),
                 every_seconds: length.num_seconds(),
-                next_run_at: amtsweg_kernel::clock::rfc3339(start + length),
+                next_run_at: (start + length).rfc3339(),
             }
         })
         .collect();
@@ -300,7 +299,7 @@ fn audit(
     actor: &Actor,
     action: &str,
     object: &str,
-    at: DateTime<Utc>,
+    at: Timestamp,
 ) -> Result<(), DbError> {
     amtsweg_audit::append(
         conn,

@@ -6,7 +6,7 @@
 //! too. Rows hold identifiers only — no secrets, no personal payloads.
 
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -132,7 +132,7 @@ pub struct Event<'a> {
     pub action: &'a str,
     pub object: Option<(&'a str, &'a str)>,
     pub outcome: Outcome,
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -140,7 +140,7 @@ pub struct Event<'a> {
 struct Row {
     seq: i64,
     id: String,
-    at: NaiveDateTime,
+    at: Timestamp,
     actor_kind: String,
     actor_id: Option<String>,
     client_id: Option<String>,
@@ -158,9 +158,7 @@ impl Row {
         let fields = [
             self.seq.to_string(),
             self.id.clone(),
-            self.at
-                .and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            self.at.rfc3339_micros(),
             self.actor_kind.clone(),
             self.actor_id.clone().unwrap_or_default(),
             self.client_id.clone().unwrap_or_default(),
@@ -212,7 +210,7 @@ pub fn append(conn: &mut DbConnection, event: &Event<'_>) -> Result<(), DbError>
     let mut row = Row {
         seq: last_seq + 1,
         id: amtsweg_kernel::id::new_id(),
-        at: event.at.trunc_subsecs(6).naive_utc(),
+        at: event.at,
         actor_kind: event
             .actor
             .kind
@@ -335,7 +333,7 @@ fn broken(rows: u64, seq: i64, why: String) -> Verification {
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub seq: i64,
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     pub actor_kind: String,
     pub actor_id: Option<String>,
     pub action: String,
@@ -356,7 +354,7 @@ pub fn entries_for(conn: &mut DbConnection, id: &str, limit: i64) -> Result<Vec<
         .into_iter()
         .map(|row| Entry {
             seq: row.seq,
-            at: row.at.and_utc(),
+            at: row.at,
             actor_kind: row.actor_kind,
             actor_id: row.actor_id,
             action: row.action,

@@ -1,11 +1,12 @@
 //! Signing keys, stored in the database so that every instance signs and verifies with the same set.
 
+use amtsweg_kernel::Timestamp;
 use std::collections::HashMap;
 
 use amtsweg_db::{Database, DbConnection, DbError};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rand::RngCore;
@@ -52,9 +53,9 @@ struct KeyRow {
     _algorithm: String,
     public_key: String,
     private_key: String,
-    _created_at: NaiveDateTime,
-    retired_at: Option<NaiveDateTime>,
-    expires_at: Option<NaiveDateTime>,
+    _created_at: Timestamp,
+    retired_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
 }
 
 /// The keys in use: one signs, all listed verify.
@@ -63,13 +64,13 @@ pub struct KeySet {
     pub(crate) signing: EncodingKey,
     pub(crate) verifying: HashMap<String, DecodingKey>,
     /// Until when each key may verify (`None`: while it is active).
-    pub(crate) expires: HashMap<String, Option<DateTime<Utc>>>,
+    pub(crate) expires: HashMap<String, Option<Timestamp>>,
     pub(crate) published: Vec<(String, Value)>,
 }
 
 impl KeySet {
     /// A retired key verifies only until its grace period ends.
-    pub(crate) fn verifying_key(&self, kid: &str, now: DateTime<Utc>) -> Option<&DecodingKey> {
+    pub(crate) fn verifying_key(&self, kid: &str, now: Timestamp) -> Option<&DecodingKey> {
         match self.expires.get(kid) {
             Some(Some(until)) if *until <= now => None,
             _ => self.verifying.get(kid),
@@ -85,11 +86,7 @@ pub struct KeyRing {
     last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-fn insert_new(
-    conn: &mut DbConnection,
-    kek: &KeyEncryptionKey,
-    now: DateTime<Utc>,
-) -> Result<String, KeyError> {
+fn insert_new(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: Timestamp) -> Result<String, KeyError> {
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let public = ed25519_dalek::SigningKey::from_bytes(&seed)
@@ -103,7 +100,7 @@ fn insert_new(
             signing_keys::algorithm.eq("EdDSA"),
             signing_keys::public_key.eq(URL_SAFE_NO_PAD.encode(public)),
             signing_keys::private_key.eq(&wrapped),
-            signing_keys::created_at.eq(now.naive_utc()),
+            signing_keys::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(kid)
@@ -168,12 +165,12 @@ pub fn rewrap(
     Ok(rows.len())
 }
 
-fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
+fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: Timestamp) -> Result<KeySet, KeyError> {
     let rows: Vec<KeyRow> = signing_keys::table
         .filter(
             signing_keys::expires_at
                 .is_null()
-                .or(signing_keys::expires_at.gt(now.naive_utc())),
+                .or(signing_keys::expires_at.gt(now)),
         )
         .order(signing_keys::created_at.desc())
         .load(conn)?;
@@ -191,7 +188,7 @@ fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: DateTime<Utc>)
         let key = DecodingKey::from_ed_components(&row.public_key)
             .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
         verifying.insert(row.kid.clone(), key);
-        expires.insert(row.kid.clone(), row.expires_at.map(|at| at.and_utc()));
+        expires.insert(row.kid.clone(), row.expires_at);
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.kid, "x": row.public_key});
         published.push((row.kid.clone(), jwk));
     }
@@ -207,7 +204,7 @@ fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: DateTime<Utc>)
 impl KeyRing {
     /// Loads the keys, creating the first one on an empty database. Keys an older version stored in plaintext are
     /// wrapped under `kek` on the way.
-    pub async fn start(db: Database, kek: KeyEncryptionKey, now: DateTime<Utc>) -> Result<KeyRing, KeyError> {
+    pub async fn start(db: Database, kek: KeyEncryptionKey, now: Timestamp) -> Result<KeyRing, KeyError> {
         let kek = std::sync::Arc::new(kek);
         let key = kek.clone();
         let set = db
@@ -244,7 +241,7 @@ impl KeyRing {
     }
 
     /// Reloads from the database, at most every 10 seconds (an unknown key id must not become a database flood).
-    pub(crate) async fn reload_if_due(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) async fn reload_if_due(&self, now: Timestamp) -> bool {
         {
             let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(10)) {
@@ -267,15 +264,15 @@ impl KeyRing {
 
     /// Starts signing with a new key. The old one keeps verifying for `grace` (at least the token lifetime), then
     /// leaves the published set.
-    pub async fn rotate(&self, now: DateTime<Utc>, grace: Duration) -> Result<String, KeyError> {
+    pub async fn rotate(&self, now: Timestamp, grace: Duration) -> Result<String, KeyError> {
         let kek = self.kek.clone();
         let (kid, set) = self
             .db
             .write(move |conn| {
                 diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
                     .set((
-                        signing_keys::retired_at.eq(now.naive_utc()),
-                        signing_keys::expires_at.eq((now + grace).naive_utc()),
+                        signing_keys::retired_at.eq(now),
+                        signing_keys::expires_at.eq(now + grace),
                     ))
                     .execute(conn)?;
                 let kid = insert_new(conn, &kek, now)?;
@@ -287,7 +284,7 @@ impl KeyRing {
     }
 
     /// The keys that may still verify tokens at `now`.
-    pub fn jwks(&self, now: DateTime<Utc>) -> Value {
+    pub fn jwks(&self, now: Timestamp) -> Value {
         let set = self.current();
         let keys: Vec<&Value> = set
             .published

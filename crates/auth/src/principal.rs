@@ -8,8 +8,8 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use amtsweg_kernel::{ApiError, SharedClock, Text, TrustLevel};
-use chrono::{DateTime, Duration, Utc};
+use amtsweg_kernel::{ApiError, SharedClock, Text, Timestamp, TrustLevel};
+use chrono::Duration;
 use serde_json::json;
 
 use crate::keys::KeyRing;
@@ -45,7 +45,7 @@ impl Authenticator {
         }
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -57,7 +57,7 @@ impl Authenticator {
         &self.issuer
     }
 
-    pub fn issue(&self, spec: &TokenSpec) -> Result<(String, DateTime<Utc>), TokenError> {
+    pub fn issue(&self, spec: &TokenSpec) -> Result<(String, Timestamp), TokenError> {
         token::issue(&self.keys, &self.issuer, spec, self.clock.now())
     }
 
@@ -213,10 +213,10 @@ fn level_of(claims: &Claims) -> TrustLevel {
     TrustLevel::from_acr(claims.acr.as_deref().unwrap_or_default())
 }
 
-fn when(seconds: Option<i64>) -> DateTime<Utc> {
+fn when(seconds: Option<i64>) -> Timestamp {
     seconds
-        .and_then(|s| DateTime::from_timestamp(s, 0))
-        .unwrap_or(DateTime::UNIX_EPOCH)
+        .and_then(Timestamp::from_unix_seconds)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// A logged-in person (citizen or a person acting for an organisation).
@@ -226,7 +226,7 @@ pub struct CitizenAuth {
     pub session_id: String,
     pub level: TrustLevel,
     pub amr: Vec<String>,
-    pub auth_time: DateTime<Utc>,
+    pub auth_time: Timestamp,
     pub address: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -237,7 +237,7 @@ pub struct StaffAuth {
     pub account_id: String,
     pub session_id: String,
     pub level: TrustLevel,
-    pub auth_time: DateTime<Utc>,
+    pub auth_time: Timestamp,
     pub roles: Vec<Role>,
     pub address: Option<String>,
     pub user_agent: Option<String>,
@@ -280,7 +280,7 @@ fn require_level(level: TrustLevel, required: TrustLevel) -> Result<(), ApiError
     }
 }
 
-fn require_recent(auth_time: DateTime<Utc>, now: DateTime<Utc>, max_age: Duration) -> Result<(), ApiError> {
+fn require_recent(auth_time: Timestamp, now: Timestamp, max_age: Duration) -> Result<(), ApiError> {
     if now - auth_time <= max_age {
         Ok(())
     } else {
@@ -303,21 +303,13 @@ impl CitizenAuth {
     }
 
     /// Sensitive actions need an authentication within `max_age`.
-    pub fn require_recent_authentication(
-        &self,
-        now: DateTime<Utc>,
-        max_age: Duration,
-    ) -> Result<(), ApiError> {
+    pub fn require_recent_authentication(&self, now: Timestamp, max_age: Duration) -> Result<(), ApiError> {
         require_recent(self.auth_time, now, max_age)
     }
 }
 
 impl StaffAuth {
-    pub fn require_recent_authentication(
-        &self,
-        now: DateTime<Utc>,
-        max_age: Duration,
-    ) -> Result<(), ApiError> {
+    pub fn require_recent_authentication(&self, now: Timestamp, max_age: Duration) -> Result<(), ApiError> {
         require_recent(self.auth_time, now, max_age)
     }
 
@@ -453,7 +445,7 @@ mod tests {
             account_id: "s".into(),
             session_id: "x".into(),
             level: TrustLevel::Substantial,
-            auth_time: Utc::now(),
+            auth_time: Timestamp::now(),
             roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
             address: None,
             user_agent: None,

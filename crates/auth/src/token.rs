@@ -1,6 +1,7 @@
 //! Access tokens: what they claim, how they are issued, and everything that is checked before one is believed.
 
-use chrono::{DateTime, Duration, Utc};
+use amtsweg_kernel::Timestamp;
+use chrono::Duration;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +60,7 @@ pub struct TokenSpec {
     pub session_id: Option<String>,
     pub acr: Option<String>,
     pub amr: Vec<String>,
-    pub auth_time: Option<DateTime<Utc>>,
+    pub auth_time: Option<Timestamp>,
     pub scope: Option<String>,
     pub roles: Vec<String>,
     pub lifetime: Duration,
@@ -91,23 +92,23 @@ pub(crate) fn issue(
     keys: &KeyRing,
     issuer: &str,
     spec: &TokenSpec,
-    now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>), TokenError> {
+    now: Timestamp,
+) -> Result<(String, Timestamp), TokenError> {
     let set = keys.current();
     let expires = now + spec.lifetime;
     let claims = Claims {
         iss: issuer.to_owned(),
         sub: spec.subject.clone(),
         aud: spec.audience.as_str().to_owned(),
-        exp: expires.timestamp(),
-        nbf: now.timestamp(),
-        iat: now.timestamp(),
+        exp: expires.unix_seconds(),
+        nbf: now.unix_seconds(),
+        iat: now.unix_seconds(),
         jti: amtsweg_kernel::id::new_id(),
         token_use: "access".into(),
         sid: spec.session_id.clone(),
         acr: spec.acr.clone(),
         amr: spec.amr.clone(),
-        auth_time: spec.auth_time.map(|t| t.timestamp()),
+        auth_time: spec.auth_time.map(|t| t.unix_seconds()),
         scope: spec.scope.clone(),
         roles: spec.roles.clone(),
     };
@@ -126,7 +127,7 @@ pub(crate) async fn verify(
     issuer: &str,
     audience: Audience,
     token: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Claims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     if header.alg != Algorithm::EdDSA {
@@ -159,7 +160,7 @@ pub(crate) async fn verify(
     if claims.aud != audience.as_str() {
         return Err(TokenError::Audience);
     }
-    let now = now.timestamp();
+    let now = now.unix_seconds();
     if claims.exp <= now {
         return Err(TokenError::Expired);
     }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use actix_web::http::header::{ETAG, IF_NONE_MATCH, VARY};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use amtsweg_kernel::clock::rfc3339;
 use amtsweg_kernel::http::{Json, Path, Query, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
@@ -434,7 +433,7 @@ async fn list_versions(
             version: u32::try_from(record.version).unwrap_or_default(),
             current: record.content_hash == current.content_hash,
             content_hash: record.content_hash,
-            loaded_at: rfc3339(record.loaded_at.0),
+            loaded_at: record.loaded_at.rfc3339(),
         })
         .collect();
     ok(&versions)

@@ -1,7 +1,7 @@
 //! The record of every procedure version ever loaded (`procedure_versions`), owned by the catalogue alone.
 
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 
 use crate::catalogue::Catalogue;
@@ -22,18 +22,7 @@ pub struct VersionRecord {
     pub procedure_id: String,
     pub version: i32,
     pub content_hash: String,
-    #[diesel(deserialize_as = NaiveDateTime)]
-    pub loaded_at: NaiveDateTimeUtc,
-}
-
-/// A stored UTC timestamp (the database keeps it without zone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NaiveDateTimeUtc(pub DateTime<Utc>);
-
-impl From<NaiveDateTime> for NaiveDateTimeUtc {
-    fn from(value: NaiveDateTime) -> Self {
-        NaiveDateTimeUtc(value.and_utc())
-    }
+    pub loaded_at: Timestamp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +46,7 @@ impl From<diesel::result::Error> for RecordError {
 pub fn record_versions(
     conn: &mut DbConnection,
     catalogue: &Catalogue,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Vec<(String, u32)>, RecordError> {
     use procedure_versions::dsl;
     let known: Vec<(String, i32, String)> = dsl::procedure_versions
@@ -96,7 +85,7 @@ pub fn record_versions(
                 dsl::version.eq(i32::try_from(p.version).unwrap_or(i32::MAX)),
                 dsl::content_hash.eq(&loaded.content_hash),
                 dsl::definition.eq(&loaded.canonical_json),
-                dsl::loaded_at.eq(now.naive_utc()),
+                dsl::loaded_at.eq(now),
             ))
             .execute(conn)?;
         recorded.push((p.id.clone(), p.version));

@@ -2,9 +2,9 @@
 //! (Art. 17) can never forget a module. Each module registers a section; the account service runs all sections in
 //! one transaction. A test checks that every table with an `account_id` column is claimed by some section.
 
+use amtsweg_kernel::Timestamp;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{DbConnection, DbError};
@@ -29,7 +29,7 @@ pub trait PersonalData: Send + Sync {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Vec<Retained>, DbError>;
 }
 
@@ -66,7 +66,7 @@ impl PersonalDataRegistry {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Vec<Retained>, DbError> {
         let mut retained = Vec::new();
         // Later-registered modules depend on earlier ones (the account comes first), so erase in reverse.

@@ -44,7 +44,7 @@ pub struct DocumentSpec {
     /// The data the document presents; its SHA-256 is printed in every footer.
     pub data: Value,
     /// When the document was made (the PDF's creation date).
-    pub created: chrono::DateTime<chrono::Utc>,
+    pub created: amtsweg_kernel::Timestamp,
 }
 
 /// A rendered document.
@@ -180,7 +180,7 @@ mod tests {
             blocks,
             document_id: "d-1".into(),
             data: json!({"case": "2026-000123"}),
-            created: chrono::Utc::now(),
+            created: amtsweg_kernel::Timestamp::now(),
         };
         let rendered = render(&spec).unwrap();
         assert!(rendered.pages >= 2, "{} pages", rendered.pages);

@@ -89,7 +89,7 @@ pub(crate) fn write(
     }
     document.set_outline(outline(spec, pages));
     document.set_tag_tree(tag_tree(spec, &mut spans));
-    let created = spec.created;
+    let created = spec.created.utc();
     let date = DateTime::new(u16::try_from(created.year()).unwrap_or(2000))
         .month(u8::try_from(created.month()).unwrap_or(1))
         .day(u8::try_from(created.day()).unwrap_or(1))

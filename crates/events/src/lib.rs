@@ -15,7 +15,7 @@ mod schema;
 mod sequencer;
 
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -40,7 +40,7 @@ pub fn publish(
     event_type: &EventType,
     subject: Option<&str>,
     data: &impl Serialize,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<String, DbError> {
     let id = amtsweg_kernel::id::new_id();
     let data = serde_json::to_string(data).map_err(|err| DbError::Task(err.to_string()))?;
@@ -50,7 +50,7 @@ pub fn publish(
             events::source.eq(event_type.source),
             events::event_type.eq(event_type.name),
             events::subject.eq(subject),
-            events::time.eq(now.naive_utc()),
+            events::time.eq(now),
             events::data.eq(&data),
         ))
         .execute(conn)?;
@@ -87,7 +87,7 @@ struct EventRow {
     source: String,
     event_type: String,
     subject: Option<String>,
-    time: NaiveDateTime,
+    time: Timestamp,
     data: String,
 }
 
@@ -99,7 +99,7 @@ impl EventRow {
             source: self.source,
             event_type: self.event_type,
             subject: self.subject,
-            time: amtsweg_kernel::clock::rfc3339(self.time.and_utc()),
+            time: self.time.rfc3339(),
             datacontenttype: "application/json",
             data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
             sequence: self.position.unwrap_or_default().to_string(),
@@ -157,7 +157,7 @@ impl amtsweg_db::personal_data::PersonalData for EventsPersonalData {
         &self,
         _conn: &mut DbConnection,
         _account_id: &str,
-        _now: DateTime<Utc>,
+        _now: Timestamp,
     ) -> Result<Vec<amtsweg_db::personal_data::Retained>, DbError> {
         Ok(vec![amtsweg_db::personal_data::Retained {
             section: "events",

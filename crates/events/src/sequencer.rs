@@ -113,7 +113,7 @@ impl Sequencer {
 fn number_batch(
     conn: &mut DbConnection,
     subscriptions: &Subscriptions,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<usize, DbError> {
     let sequence = event_sequence::table.find(1);
     let last: i64 = match conn {

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use amtsweg_db::{Database, DbConnection, DbError};
 use amtsweg_jobs::{JobError, JobSpec, Period, Registry, Schedule, handler_fn};
-use amtsweg_kernel::{ApiError, SharedClock, Text};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use amtsweg_kernel::{ApiError, SharedClock, Text, Timestamp};
 use diesel::prelude::*;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -161,12 +160,8 @@ pub(crate) struct FileRow {
     pub name: String,
     pub media_type: String,
     pub size: i64,
-    pub created_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
 }
 
 impl FileRow {
@@ -177,8 +172,8 @@ impl FileRow {
             media_type: self.media_type.clone(),
             size: self.size,
             sha256: self.sha256.clone(),
-            created_at: stamp(self.created_at),
-            expires_at: self.expires_at.map(stamp),
+            created_at: self.created_at.rfc3339(),
+            expires_at: self.expires_at.map(Timestamp::rfc3339),
         }
     }
 }
@@ -308,7 +303,7 @@ impl FileStore {
                         .db
                         .write(move |conn| {
                             let expired: Vec<FileId> = files::table
-                                .filter(files::expires_at.le(now.naive_utc()))
+                                .filter(files::expires_at.le(now))
                                 .select(files::id)
                                 .load(conn)?;
                             for id in &expired {
@@ -366,7 +361,7 @@ impl FileStore {
 }
 
 /// Removes a file in the caller's transaction; when it was its blob's last owner, the blob's deletion is queued.
-pub fn remove(conn: &mut DbConnection, id: &FileId, now: DateTime<Utc>) -> Result<(), DbError> {
+pub fn remove(conn: &mut DbConnection, id: &FileId, now: Timestamp) -> Result<(), DbError> {
     let sha256: Option<String> = files::table
         .find(id)
         .select(files::sha256)
@@ -445,7 +440,7 @@ impl amtsweg_db::personal_data::PersonalData for FilesPersonalData {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Vec<amtsweg_db::personal_data::Retained>, DbError> {
         let ids: Vec<FileId> = files::table
             .filter(files::account_id.eq(account_id))

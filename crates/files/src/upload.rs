@@ -233,7 +233,7 @@ impl FileStore {
         let now = self.clock.now();
         let expires = policy
             .expires
-            .then(|| (now + Duration::hours(self.settings.unattached_hours)).naive_utc());
+            .then(|| now + Duration::hours(self.settings.unattached_hours));
         let id = FileId::new();
         let row = FileRow {
             id: id.clone(),
@@ -243,7 +243,7 @@ impl FileStore {
             name: name.to_owned(),
             media_type: received.media_type.to_owned(),
             size: received.size,
-            created_at: now.naive_utc(),
+            created_at: now,
             expires_at: expires,
         };
         let record = row.clone();

@@ -22,8 +22,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload};
 use amtsweg_db::{Database, DbConnection, DbError, InTransaction};
 use amtsweg_jobs::{JobError, Period, Registry, Schedule, handler_fn};
 use amtsweg_kernel::http::JSON_CONTENT_TYPE;
-use amtsweg_kernel::{ApiError, SharedClock, Text};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use amtsweg_kernel::{ApiError, SharedClock, Text, Timestamp};
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
@@ -99,10 +99,6 @@ pub struct Claim {
     recorded: Arc<AtomicBool>,
 }
 
-fn ts(at: DateTime<Utc>) -> NaiveDateTime {
-    at.naive_utc()
-}
-
 fn hash(request: &impl Serialize) -> Result<String, ApiError> {
     // serde_json writes object members in a fixed order for a given type, so equal bodies hash equal.
     let bytes = serde_json::to_vec(request).map_err(ApiError::internal)?;
@@ -120,10 +116,10 @@ fn db_problem(err: DbError) -> ApiError {
 struct Stored {
     request_hash: String,
     state: String,
-    locked_until: Option<NaiveDateTime>,
+    locked_until: Option<Timestamp>,
     response_status: Option<i32>,
     response_body: Option<String>,
-    expires_at: NaiveDateTime,
+    expires_at: Timestamp,
 }
 
 /// What a presented key turned out to be.
@@ -199,7 +195,7 @@ fn claim(
     route: &str,
     key: &str,
     request_hash: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Found, DbError> {
     let insert = diesel::insert_into(keys::table)
         .values((
@@ -208,9 +204,9 @@ fn claim(
             keys::idempotency_key.eq(key),
             keys::request_hash.eq(request_hash),
             keys::state.eq("running"),
-            keys::locked_until.eq(ts(now + CLAIM_LEASE)),
-            keys::created_at.eq(ts(now)),
-            keys::expires_at.eq(ts(now + KEEP)),
+            keys::locked_until.eq(now + CLAIM_LEASE),
+            keys::created_at.eq(now),
+            keys::expires_at.eq(now + KEEP),
         ))
         .on_conflict_do_nothing();
     let inserted = match conn {
@@ -231,20 +227,19 @@ fn claim(
             keys::expires_at,
         ))
         .first(conn)?;
-    let expired = stored.expires_at.and_utc() <= now;
-    let abandoned =
-        stored.state == "running" && stored.locked_until.is_none_or(|until| until.and_utc() <= now);
+    let expired = stored.expires_at <= now;
+    let abandoned = stored.state == "running" && stored.locked_until.is_none_or(|until| until <= now);
     if expired || abandoned {
         // A key past its time, or a claim whose request died: this request takes it over.
         diesel::update(row)
             .set((
                 keys::request_hash.eq(request_hash),
                 keys::state.eq("running"),
-                keys::locked_until.eq(ts(now + CLAIM_LEASE)),
+                keys::locked_until.eq(now + CLAIM_LEASE),
                 keys::response_status.eq(None::<i32>),
                 keys::response_body.eq(None::<String>),
-                keys::created_at.eq(ts(now)),
-                keys::expires_at.eq(ts(now + KEEP)),
+                keys::created_at.eq(now),
+                keys::expires_at.eq(now + KEEP),
             ))
             .execute(conn)?;
         return Ok(Found::Fresh);
@@ -342,7 +337,7 @@ impl Target {
         diesel::update(keys::table.find((&self.caller, &self.route, &self.key)))
             .set((
                 keys::state.eq("done"),
-                keys::locked_until.eq(None::<NaiveDateTime>),
+                keys::locked_until.eq(None::<Timestamp>),
                 keys::response_status.eq(i32::from(status.as_u16())),
                 keys::response_body.eq(body),
             ))
@@ -416,7 +411,7 @@ pub fn jobs(db: Database, clock: SharedClock) -> Registry {
             async move {
                 let purged = db
                     .write(move |conn| {
-                        diesel::delete(keys::table.filter(keys::expires_at.le(ts(now))))
+                        diesel::delete(keys::table.filter(keys::expires_at.le(now)))
                             .execute(conn)
                             .map_err(DbError::from)
                     })
@@ -451,14 +446,14 @@ impl amtsweg_db::personal_data::PersonalData for IdempotencyPersonalData {
     }
 
     fn export(&self, conn: &mut DbConnection, account_id: &str) -> Result<serde_json::Value, DbError> {
-        let rows: Vec<(String, NaiveDateTime)> = keys::table
+        let rows: Vec<(String, Timestamp)> = keys::table
             .filter(keys::caller.eq_any(callers(account_id)))
             .select((keys::route, keys::created_at))
             .load(conn)?;
         Ok(json!({
             "stored_responses": rows.into_iter().map(|(route, at)| json!({
                 "route": route,
-                "at": amtsweg_kernel::clock::rfc3339(at.and_utc()),
+                "at": at.rfc3339(),
             })).collect::<Vec<_>>()
         }))
     }
@@ -467,7 +462,7 @@ impl amtsweg_db::personal_data::PersonalData for IdempotencyPersonalData {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        _now: DateTime<Utc>,
+        _now: Timestamp,
     ) -> Result<Vec<amtsweg_db::personal_data::Retained>, DbError> {
         diesel::delete(keys::table.filter(keys::caller.eq_any(callers(account_id)))).execute(conn)?;
         Ok(Vec::new())

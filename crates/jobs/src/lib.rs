@@ -26,7 +26,7 @@ pub use store::{
     JobFilter, JobStats, JobStatus, JobView, KindStats, enqueue, job, list, retry, run_schedule_now, stats,
 };
 
-use chrono::{DateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use serde_json::Value;
 
 /// A job to queue: its kind, payload, and optionally a dedupe key (a second job with the same key is not queued)
@@ -36,7 +36,7 @@ pub struct JobSpec {
     pub kind: String,
     pub payload: Value,
     pub dedupe_key: Option<String>,
-    pub run_at: Option<DateTime<Utc>>,
+    pub run_at: Option<Timestamp>,
 }
 
 impl JobSpec {
@@ -55,7 +55,7 @@ impl JobSpec {
         self
     }
 
-    pub fn run_at(mut self, at: DateTime<Utc>) -> JobSpec {
+    pub fn run_at(mut self, at: Timestamp) -> JobSpec {
         self.run_at = Some(at);
         self
     }

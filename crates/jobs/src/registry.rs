@@ -1,12 +1,13 @@
 //! What the modules contribute to the runner at composition: handlers per job kind, recurring schedules, and ticks
 //! (short pieces of work the runner does on every round, such as sequencing the event outbox).
 
+use amtsweg_kernel::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::Value;
 
 use crate::handler::JobHandler;
@@ -23,11 +24,11 @@ impl Period {
     }
 
     /// The number of the period `at` falls in, and when that period began.
-    pub fn current(self, at: DateTime<Utc>) -> (i64, DateTime<Utc>) {
+    pub fn current(self, at: Timestamp) -> (i64, Timestamp) {
         let Period::Every(length) = self;
         let seconds = length.num_seconds().max(1);
-        let index = at.timestamp().div_euclid(seconds);
-        let start = DateTime::from_timestamp(index * seconds, 0).unwrap_or(at);
+        let index = at.unix_seconds().div_euclid(seconds);
+        let start = Timestamp::from_unix_seconds(index * seconds).unwrap_or(at);
         (index, start)
     }
 }
@@ -118,15 +119,18 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     use super::*;
 
     #[test]
     fn daily_periods_start_at_midnight_utc() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 30, 15, 44, 0).unwrap();
+        let at = Timestamp::from(Utc.with_ymd_and_hms(2026, 11, 30, 15, 44, 0).unwrap());
         let (index, start) = Period::daily().current(at);
-        assert_eq!(start, Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap());
+        assert_eq!(
+            start,
+            Timestamp::from(Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap())
+        );
         let (next, _) = Period::daily().current(at + Duration::hours(9));
         assert_eq!(next, index + 1);
     }

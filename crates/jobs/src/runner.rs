@@ -1,5 +1,6 @@
 //! The runner: one per instance, claiming due jobs under a lease and running them with bounded concurrency.
 
+use amtsweg_kernel::Timestamp;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -7,7 +8,6 @@ use std::time::Duration;
 
 use amtsweg_db::{Database, DbError};
 use amtsweg_kernel::SharedClock;
-use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
@@ -193,7 +193,7 @@ impl Runner {
 
     /// The schedules whose current period this instance has not queued yet (the dedupe key makes sure only one
     /// instance's job exists per period).
-    fn due_schedules(&self) -> Vec<(crate::Schedule, i64, DateTime<Utc>)> {
+    fn due_schedules(&self) -> Vec<(crate::Schedule, i64, Timestamp)> {
         let now = self.clock.now();
         let done = self.scheduled.lock().unwrap_or_else(|p| p.into_inner());
         self.registry
@@ -268,7 +268,7 @@ struct Outcome {
     id: JobId,
     result: Result<JobOutput, String>,
     /// For a failure: when to try again (`None`: the job is dead).
-    retry_at: Option<DateTime<Utc>>,
+    retry_at: Option<Timestamp>,
 }
 
 impl Outcome {
@@ -276,7 +276,7 @@ impl Outcome {
         &self,
         conn: &mut amtsweg_db::DbConnection,
         worker: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<(), DbError> {
         let held = match &self.result {
             Ok(output) => store::succeed(conn, self.id.as_str(), worker, output.as_ref(), now)?,

@@ -1,7 +1,8 @@
 //! The queries of the job table. Every function takes the connection of the caller's transaction.
 
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -43,17 +44,9 @@ impl JobStatus {
     }
 }
 
-fn ts(at: DateTime<Utc>) -> NaiveDateTime {
-    at.naive_utc()
-}
-
 /// Queues a job inside the caller's transaction; the runners of this process are woken once it commits. Answers
 /// the new job's id, or `None` when the dedupe key was taken.
-pub fn enqueue(
-    conn: &mut DbConnection,
-    spec: &JobSpec,
-    now: DateTime<Utc>,
-) -> Result<Option<JobId>, DbError> {
+pub fn enqueue(conn: &mut DbConnection, spec: &JobSpec, now: Timestamp) -> Result<Option<JobId>, DbError> {
     let id = JobId::new();
     let insert = diesel::insert_into(jobs::table)
         .values((
@@ -63,8 +56,8 @@ pub fn enqueue(
             jobs::dedupe_key.eq(&spec.dedupe_key),
             jobs::status.eq(JobStatus::Queued.as_str()),
             jobs::attempts.eq(0),
-            jobs::run_at.eq(ts(spec.run_at.unwrap_or(now))),
-            jobs::created_at.eq(ts(now)),
+            jobs::run_at.eq(spec.run_at.unwrap_or(now)),
+            jobs::created_at.eq(now),
         ))
         .on_conflict_do_nothing();
     let inserted = match conn {
@@ -86,15 +79,15 @@ pub(crate) fn claim(
     worker: &str,
     limit: i64,
     lease: Duration,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Vec<Job>, DbError> {
     let due = jobs::kind.eq_any(kinds).and(
         jobs::status
             .eq(JobStatus::Queued.as_str())
-            .and(jobs::run_at.le(ts(now)))
+            .and(jobs::run_at.le(now))
             .or(jobs::status
                 .eq(JobStatus::Running.as_str())
-                .and(jobs::locked_until.le(ts(now)))),
+                .and(jobs::locked_until.le(now))),
     );
     let ids: Vec<String> = match conn {
         DbConnection::Postgres(pg) => jobs::table
@@ -120,9 +113,9 @@ pub(crate) fn claim(
         .set((
             jobs::status.eq(JobStatus::Running.as_str()),
             jobs::attempts.eq(jobs::attempts + 1),
-            jobs::locked_until.eq(ts(now + lease)),
+            jobs::locked_until.eq(now + lease),
             jobs::worker.eq(worker),
-            jobs::started_at.eq(ts(now)),
+            jobs::started_at.eq(now),
         ))
         .execute(conn)?;
     let rows: Vec<(JobId, String, String, i32)> = jobs::table
@@ -159,10 +152,10 @@ pub(crate) fn extend(
     conn: &mut DbConnection,
     id: &str,
     worker: &str,
-    until: DateTime<Utc>,
+    until: Timestamp,
 ) -> Result<bool, DbError> {
     Ok(diesel::update(held_by(id, worker))
-        .set(jobs::locked_until.eq(ts(until)))
+        .set(jobs::locked_until.eq(until))
         .execute(conn)?
         == 1)
 }
@@ -173,15 +166,15 @@ pub(crate) fn succeed(
     id: &str,
     worker: &str,
     output: Option<&Value>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<bool, DbError> {
     Ok(diesel::update(held_by(id, worker))
         .set((
             jobs::status.eq(JobStatus::Succeeded.as_str()),
-            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::locked_until.eq(None::<Timestamp>),
             jobs::result.eq(output.map(Value::to_string)),
             jobs::last_error.eq(None::<String>),
-            jobs::finished_at.eq(ts(now)),
+            jobs::finished_at.eq(now),
         ))
         .execute(conn)?
         == 1)
@@ -193,25 +186,25 @@ pub(crate) fn fail(
     id: &str,
     worker: &str,
     error: &str,
-    retry_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
+    retry_at: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<bool, DbError> {
     let error: String = error.chars().take(2_000).collect();
     let updated = match retry_at {
         Some(at) => diesel::update(held_by(id, worker))
             .set((
                 jobs::status.eq(JobStatus::Queued.as_str()),
-                jobs::run_at.eq(ts(at)),
-                jobs::locked_until.eq(None::<NaiveDateTime>),
+                jobs::run_at.eq(at),
+                jobs::locked_until.eq(None::<Timestamp>),
                 jobs::last_error.eq(&error),
             ))
             .execute(conn)?,
         None => diesel::update(held_by(id, worker))
             .set((
                 jobs::status.eq(JobStatus::Dead.as_str()),
-                jobs::locked_until.eq(None::<NaiveDateTime>),
+                jobs::locked_until.eq(None::<Timestamp>),
                 jobs::last_error.eq(&error),
-                jobs::finished_at.eq(ts(now)),
+                jobs::finished_at.eq(now),
             ))
             .execute(conn)?,
     };
@@ -252,16 +245,12 @@ struct JobRow {
     dedupe_key: Option<String>,
     status: String,
     attempts: i32,
-    run_at: NaiveDateTime,
+    run_at: Timestamp,
     last_error: Option<String>,
     result: Option<String>,
-    created_at: NaiveDateTime,
-    started_at: Option<NaiveDateTime>,
-    finished_at: Option<NaiveDateTime>,
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
+    created_at: Timestamp,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
 }
 
 impl From<JobRow> for JobView {
@@ -271,10 +260,10 @@ impl From<JobRow> for JobView {
             kind: row.kind,
             status: JobStatus::parse(&row.status).unwrap_or(JobStatus::Dead),
             attempts: row.attempts,
-            run_at: stamp(row.run_at),
-            created_at: stamp(row.created_at),
-            started_at: row.started_at.map(stamp),
-            finished_at: row.finished_at.map(stamp),
+            run_at: row.run_at.rfc3339(),
+            created_at: row.created_at.rfc3339(),
+            started_at: row.started_at.map(Timestamp::rfc3339),
+            finished_at: row.finished_at.map(Timestamp::rfc3339),
             dedupe_key: row.dedupe_key,
             last_error: row.last_error,
             result: row.result.and_then(|r| serde_json::from_str(&r).ok()),
@@ -322,7 +311,7 @@ pub fn list(conn: &mut DbConnection, filter: &JobFilter) -> Result<Vec<JobView>,
 }
 
 /// Queues a dead job again, from its first attempt. `None` when there is no dead job with this id.
-pub fn retry(conn: &mut DbConnection, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobView>, DbError> {
+pub fn retry(conn: &mut DbConnection, id: &JobId, now: Timestamp) -> Result<Option<JobView>, DbError> {
     let updated = diesel::update(
         jobs::table
             .find(id)
@@ -331,8 +320,8 @@ pub fn retry(conn: &mut DbConnection, id: &JobId, now: DateTime<Utc>) -> Result<
     .set((
         jobs::status.eq(JobStatus::Queued.as_str()),
         jobs::attempts.eq(0),
-        jobs::run_at.eq(ts(now)),
-        jobs::finished_at.eq(None::<NaiveDateTime>),
+        jobs::run_at.eq(now),
+        jobs::finished_at.eq(None::<Timestamp>),
         jobs::worker.eq(None::<String>),
     ))
     .execute(conn)?;
@@ -347,7 +336,7 @@ pub fn retry(conn: &mut DbConnection, id: &JobId, now: DateTime<Utc>) -> Result<
 pub fn run_schedule_now(
     conn: &mut DbConnection,
     schedule: &Schedule,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<JobId, DbError> {
     let spec = JobSpec::new(schedule.kind, schedule.payload.clone()).dedupe(format!(
         "schedule:{}:manual:{}",
@@ -373,14 +362,14 @@ pub struct JobStats {
     pub oldest_due_seconds: i64,
 }
 
-pub fn stats(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<JobStats, DbError> {
+pub fn stats(conn: &mut DbConnection, now: Timestamp) -> Result<JobStats, DbError> {
     let counts: Vec<(String, String, i64)> = jobs::table
         .group_by((jobs::kind, jobs::status))
         .select((jobs::kind, jobs::status, diesel::dsl::count_star()))
         .load(conn)?;
-    let oldest: Option<NaiveDateTime> = jobs::table
+    let oldest: Option<Timestamp> = jobs::table
         .filter(jobs::status.eq(JobStatus::Queued.as_str()))
-        .filter(jobs::run_at.le(ts(now)))
+        .filter(jobs::run_at.le(now))
         .select(diesel::dsl::min(jobs::run_at))
         .first(conn)?;
     Ok(JobStats {
@@ -388,6 +377,6 @@ pub fn stats(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<JobStats, Db
             .into_iter()
             .map(|(kind, status, count)| KindStats { kind, status, count })
             .collect(),
-        oldest_due_seconds: oldest.map_or(0, |at| (now - at.and_utc()).num_seconds().max(0)),
+        oldest_due_seconds: oldest.map_or(0, |at| (now - at).num_seconds().max(0)),
     })
 }

@@ -2,10 +2,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::Duration;
+
+use crate::time::Timestamp;
 
 pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
+    fn now(&self) -> Timestamp;
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -14,22 +16,21 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        // Microseconds are what both PostgreSQL and our SQLite text timestamps keep.
-        Utc::now().trunc_subsecs(6)
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
     }
 }
 
 /// A clock that only moves when told to.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
+    now: Mutex<Timestamp>,
 }
 
 impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
+    pub fn new(start: impl Into<Timestamp>) -> Self {
         Self {
-            now: Mutex::new(start.trunc_subsecs(6)),
+            now: Mutex::new(start.into()),
         }
     }
 
@@ -38,19 +39,14 @@ impl ManualClock {
         *now += by;
     }
 
-    pub fn set(&self, to: DateTime<Utc>) {
+    pub fn set(&self, to: impl Into<Timestamp>) {
         let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now = to.trunc_subsecs(6);
+        *now = to.into();
     }
 }
 
 impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
+    fn now(&self) -> Timestamp {
         *self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// RFC 3339 in UTC with a `Z`, the one timestamp format of the API.
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

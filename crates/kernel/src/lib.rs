@@ -9,10 +9,12 @@ pub mod money;
 pub mod pagination;
 pub mod problem;
 pub mod text;
+pub mod time;
 pub mod trust;
 
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use i18n::{Lang, Text};
 pub use money::Cents;
 pub use problem::{ApiError, FieldError};
+pub use time::Timestamp;
 pub use trust::TrustLevel;

@@ -1,6 +1,6 @@
 use amtsweg_db::personal_data::{PersonalData, Retained};
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -32,7 +32,7 @@ pub struct Message {
 }
 
 /// Queues `message` inside the caller's transaction, with the job that sends it after the commit.
-pub fn enqueue(conn: &mut DbConnection, message: &Message, now: DateTime<Utc>) -> Result<String, DbError> {
+pub fn enqueue(conn: &mut DbConnection, message: &Message, now: Timestamp) -> Result<String, DbError> {
     let id = amtsweg_kernel::id::new_id();
     diesel::insert_into(mail_outbox::table)
         .values((
@@ -43,7 +43,7 @@ pub fn enqueue(conn: &mut DbConnection, message: &Message, now: DateTime<Utc>) -
             mail_outbox::body_text.eq(&message.body),
             mail_outbox::kind.eq(message.kind),
             mail_outbox::status.eq("pending"),
-            mail_outbox::created_at.eq(now.naive_utc()),
+            mail_outbox::created_at.eq(now),
         ))
         .execute(conn)?;
     let job = amtsweg_jobs::JobSpec::new(crate::sender::KIND, json!({"id": id})).dedupe(format!("mail:{id}"));
@@ -60,8 +60,8 @@ struct Sent {
     to_address: String,
     subject: String,
     status: String,
-    created_at: NaiveDateTime,
-    sent_at: Option<NaiveDateTime>,
+    created_at: Timestamp,
+    sent_at: Option<Timestamp>,
 }
 
 impl PersonalData for MailPersonalData {
@@ -86,7 +86,7 @@ impl PersonalData for MailPersonalData {
                 mail_outbox::sent_at,
             ))
             .load(conn)?;
-        let stamp = |t: NaiveDateTime| amtsweg_kernel::clock::rfc3339(t.and_utc());
+        let stamp = |t: Timestamp| t.rfc3339();
         Ok(json!({
             "messages": rows.into_iter().map(|m| json!({
                 "kind": m.kind,
@@ -103,7 +103,7 @@ impl PersonalData for MailPersonalData {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        _now: DateTime<Utc>,
+        _now: Timestamp,
     ) -> Result<Vec<Retained>, DbError> {
         diesel::delete(mail_outbox::table.filter(mail_outbox::account_id.eq(account_id))).execute(conn)?;
         Ok(Vec::new())

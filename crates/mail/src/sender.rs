@@ -225,7 +225,7 @@ impl Inner {
                     .set((
                         mail_outbox::status.eq(status),
                         mail_outbox::last_error.eq(&error),
-                        mail_outbox::sent_at.eq((status == "sent").then(|| now.naive_utc())),
+                        mail_outbox::sent_at.eq((status == "sent").then_some(now)),
                     ))
                     .execute(conn)
                     .map_err(DbError::from)

@@ -128,8 +128,8 @@ impl TestApp {
 
     /// The current TOTP code by the service's clock.
     pub fn totp(&self, secret: &str) -> String {
-        let unix =
-            u64::try_from(amtsweg_kernel::Clock::now(self.clock.as_ref()).timestamp()).expect("after 1970");
+        let unix = u64::try_from(amtsweg_kernel::Clock::now(self.clock.as_ref()).unix_seconds())
+            .expect("after 1970");
         amtsweg_account::domain::totp::code_at(secret, unix).expect("a valid secret")
     }
 

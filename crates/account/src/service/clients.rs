@@ -9,8 +9,8 @@ use amtsweg_auth::GrantedScope;
 use amtsweg_auth::{Audience, TokenSpec};
 use amtsweg_db::InTransaction;
 use amtsweg_kernel::pagination::{Page, PageRequest};
-use amtsweg_kernel::{FieldError, Text};
-use chrono::{Duration, NaiveDateTime};
+use amtsweg_kernel::{FieldError, Text, Timestamp};
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,7 +19,6 @@ use super::{AccountService, Meta, audit};
 use crate::domain::secret::{hash_token, random_token, same_hash};
 use crate::error::AccountError;
 use crate::store::schema::api_clients;
-use crate::store::ts;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
@@ -27,8 +26,8 @@ struct ClientListRow {
     id: String,
     name: String,
     scopes: String,
-    created_at: NaiveDateTime,
-    disabled_at: Option<NaiveDateTime>,
+    created_at: Timestamp,
+    disabled_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -66,8 +65,8 @@ struct ClientRow {
     scopes: String,
     secret_hash: String,
     previous_secret_hash: Option<String>,
-    previous_valid_until: Option<NaiveDateTime>,
-    disabled_at: Option<NaiveDateTime>,
+    previous_valid_until: Option<Timestamp>,
+    disabled_at: Option<Timestamp>,
 }
 
 fn oauth(status: StatusCode, error: &'static str, description: &'static str) -> AccountError {
@@ -84,10 +83,6 @@ fn invalid_client() -> AccountError {
         "invalid_client",
         "Client authentication failed.",
     )
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
 }
 
 fn not_found() -> AccountError {
@@ -184,7 +179,7 @@ impl AccountService {
                         api_clients::name.eq(&name),
                         api_clients::scopes.eq(scopes.join(" ")),
                         api_clients::secret_hash.eq(hash_token(&secret)),
-                        api_clients::created_at.eq(ts(now)),
+                        api_clients::created_at.eq(now),
                     ))
                     .execute(conn)?;
                 audit(
@@ -221,8 +216,8 @@ impl AccountService {
                         client_id: row.id,
                         name: row.name,
                         scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-                        created_at: stamp(row.created_at),
-                        disabled_at: row.disabled_at.map(stamp),
+                        created_at: row.created_at.rfc3339(),
+                        disabled_at: row.disabled_at.map(Timestamp::rfc3339),
                     })
                     .collect();
                 Ok(Page::from_overfetched(items, page.limit, |c: &ClientSummary| {
@@ -245,7 +240,7 @@ impl AccountService {
         let new_secret = secret.clone();
         self.db
             .write(move |conn| {
-                let found: Option<(String, String, Option<NaiveDateTime>)> = api_clients::table
+                let found: Option<(String, String, Option<Timestamp>)> = api_clients::table
                     .find(&client_id)
                     .select((
                         api_clients::secret_hash,
@@ -261,7 +256,7 @@ impl AccountService {
                     .set((
                         api_clients::secret_hash.eq(hash_token(&new_secret)),
                         api_clients::previous_secret_hash.eq(Some(old_hash)),
-                        api_clients::previous_valid_until.eq(Some(ts(until))),
+                        api_clients::previous_valid_until.eq(Some(until)),
                     ))
                     .execute(conn)?;
                 audit(
@@ -276,7 +271,7 @@ impl AccountService {
                     client_id,
                     client_secret: new_secret,
                     scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-                    previous_secret_valid_until: Some(amtsweg_kernel::clock::rfc3339(until)),
+                    previous_secret_valid_until: Some(until.rfc3339()),
                 })
             })
             .await
@@ -293,7 +288,7 @@ impl AccountService {
                         .find(&client_id)
                         .filter(api_clients::disabled_at.is_null()),
                 )
-                .set(api_clients::disabled_at.eq(ts(now)))
+                .set(api_clients::disabled_at.eq(now))
                 .execute(conn)?;
                 if updated == 0 {
                     return Err(not_found());
@@ -347,7 +342,7 @@ impl AccountService {
                 same_hash(&client.secret_hash, &presented)
                     || matches!(
                         (&client.previous_secret_hash, client.previous_valid_until),
-                        (Some(previous), Some(until)) if until.and_utc() > now && same_hash(previous, &presented)
+                        (Some(previous), Some(until)) if until > now && same_hash(previous, &presented)
                     )
             }
             _ => false,

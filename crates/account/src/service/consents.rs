@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use amtsweg_audit::Outcome;
 
 use amtsweg_kernel::pagination::{Page, PageRequest};
-use amtsweg_kernel::{FieldError, Text, TrustLevel};
-use chrono::NaiveDateTime;
+use amtsweg_kernel::{FieldError, Text, Timestamp, TrustLevel};
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,7 +16,6 @@ use super::{AccountService, Meta, actor_for, trail};
 use crate::error::AccountError;
 use crate::events;
 use crate::store::schema::{consents, security_events};
-use crate::store::ts;
 
 /// Attributes of the profile that can be shared with consent.
 pub const SHAREABLE: [&str; 6] = [
@@ -57,25 +55,14 @@ pub struct SecurityEventView {
 #[derive(Queryable)]
 struct EventRow {
     id: String,
-    at: NaiveDateTime,
+    at: Timestamp,
     kind: String,
     address: Option<String>,
     user_agent: Option<String>,
 }
 
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
-}
-
 pub(crate) fn consent_view(
-    row: (
-        String,
-        String,
-        String,
-        String,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-    ),
+    row: (String, String, String, String, Timestamp, Option<Timestamp>),
 ) -> ConsentView {
     let (id, recipient_kind, recipient_id, attributes, granted_at, revoked_at) = row;
     ConsentView {
@@ -87,8 +74,8 @@ pub(crate) fn consent_view(
             .filter(|a| !a.is_empty())
             .map(str::to_owned)
             .collect(),
-        granted_at: stamp(granted_at),
-        revoked_at: revoked_at.map(stamp),
+        granted_at: granted_at.rfc3339(),
+        revoked_at: revoked_at.map(Timestamp::rfc3339),
     }
 }
 
@@ -99,8 +86,8 @@ pub(crate) struct ConsentRow {
     recipient_kind: String,
     recipient_id: String,
     attributes: String,
-    granted_at: NaiveDateTime,
-    revoked_at: Option<NaiveDateTime>,
+    granted_at: Timestamp,
+    revoked_at: Option<Timestamp>,
 }
 
 impl ConsentRow {
@@ -220,7 +207,7 @@ impl AccountService {
                         consents::recipient_kind.eq(&kind),
                         consents::recipient_id.eq(&recipient),
                         consents::attributes.eq(&list),
-                        consents::granted_at.eq(ts(now)),
+                        consents::granted_at.eq(now),
                     ))
                     .execute(conn)?;
                 trail(
@@ -244,7 +231,7 @@ impl AccountService {
                     },
                     now,
                 )?;
-                Ok(consent_view((id, kind, recipient, list, ts(now), None)))
+                Ok(consent_view((id, kind, recipient, list, now, None)))
             })
             .await
     }
@@ -289,14 +276,7 @@ impl AccountService {
                 let own = consents::table
                     .find(&consent_id)
                     .filter(consents::account_id.eq(&account_id));
-                let row: Option<(
-                    String,
-                    String,
-                    String,
-                    String,
-                    NaiveDateTime,
-                    Option<NaiveDateTime>,
-                )> = own
+                let row: Option<(String, String, String, String, Timestamp, Option<Timestamp>)> = own
                     .select((
                         consents::id,
                         consents::recipient_kind,
@@ -312,9 +292,9 @@ impl AccountService {
                 };
                 if row.5.is_none() {
                     diesel::update(own)
-                        .set(consents::revoked_at.eq(ts(now)))
+                        .set(consents::revoked_at.eq(now))
                         .execute(conn)?;
-                    row.5 = Some(ts(now));
+                    row.5 = Some(now);
                     trail(
                         conn,
                         &actor_for(Realm::Citizen, &account_id, &meta),
@@ -373,7 +353,7 @@ impl AccountService {
                     .into_iter()
                     .map(|e| SecurityEventView {
                         id: e.id,
-                        at: stamp(e.at),
+                        at: e.at.rfc3339(),
                         kind: e.kind,
                         address: e.address,
                         user_agent: e.user_agent,

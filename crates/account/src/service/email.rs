@@ -15,8 +15,8 @@ use crate::domain::secret::{hash_token, random_token};
 use crate::error::AccountError;
 use amtsweg_db::DbError;
 
+use crate::store;
 use crate::store::schema::{accounts, email_tokens};
-use crate::store::{self, ts};
 use crate::templates;
 
 impl AccountService {
@@ -49,9 +49,9 @@ impl AccountService {
                         email_tokens::account_id.eq(&id),
                         email_tokens::purpose.eq("email_change"),
                         email_tokens::new_email.eq(email.as_str()),
-                        email_tokens::created_at.eq(ts(now)),
+                        email_tokens::created_at.eq(now),
                         email_tokens::expires_at
-                            .eq(ts(now + Duration::hours(service.settings.verification_hours))),
+                            .eq(now + Duration::hours(service.settings.verification_hours)),
                     ))
                     .execute(conn)?;
                 let link = service.link("/confirm-email", &token);
@@ -125,8 +125,8 @@ impl AccountService {
                     .set((
                         accounts::email.eq(email.as_str()),
                         accounts::email_key.eq(email.key()),
-                        accounts::email_verified_at.eq(ts(now)),
-                        accounts::updated_at.eq(ts(now)),
+                        accounts::email_verified_at.eq(now),
+                        accounts::updated_at.eq(now),
                     ))
                     .execute(conn)
                     .map_err(|err| match DbError::from(err) {

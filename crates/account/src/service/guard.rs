@@ -8,7 +8,7 @@
 //! attempts everywhere. Only a complete proof (every factor the account has) clears the count.
 
 use amtsweg_audit::{Actor, Outcome};
-use chrono::{DateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 use secrecy::SecretString;
 
@@ -19,7 +19,7 @@ use crate::domain::{throttle, totp};
 use crate::error::AccountError;
 use crate::hasher::HashError;
 use crate::store::schema::{accounts, login_throttle, recovery_codes};
-use crate::store::{AccountRow, Conn, ts};
+use crate::store::{AccountRow, Conn};
 
 /// Whose failures count together: the realm and the lower-cased login address — also for an address without an
 /// account, so that the throttle reveals nothing. Built here only, so that every path counts against one key.
@@ -71,12 +71,12 @@ pub(crate) enum Factor {
 
 /// Why an attempt was not admitted: the key is in a delay until then.
 pub(crate) struct Delayed {
-    pub until: DateTime<Utc>,
+    pub until: Timestamp,
 }
 
 impl Delayed {
     /// For a caller who is already known (a session): say so, with the time to wait.
-    pub(crate) fn into_error(self, now: DateTime<Utc>) -> AccountError {
+    pub(crate) fn into_error(self, now: Timestamp) -> AccountError {
         let seconds = (self.until - now).num_seconds().max(1);
         AccountError::TooManyAttempts {
             retry_after_secs: u64::try_from(seconds).unwrap_or(1),
@@ -94,7 +94,7 @@ impl AccountService {
     ) -> Result<Result<Attempt, Delayed>, AccountError> {
         let now = self.now();
         let probe = key.clone();
-        let lock: Option<chrono::NaiveDateTime> = self
+        let lock: Option<amtsweg_kernel::Timestamp> = self
             .db
             .read(move |conn| {
                 Ok::<_, AccountError>(
@@ -106,7 +106,6 @@ impl AccountService {
                 )
             })
             .await?;
-        let lock = lock.map(|at| at.and_utc());
         if let Some(until) = lock.filter(|until| *until > now) {
             let actor = Actor::anonymous(meta.address.clone());
             let object = account_id.clone();
@@ -173,7 +172,7 @@ impl Attempt {
         account_id: &str,
         factor: Option<&Factor>,
         complete: bool,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<(), AccountError> {
         if let Some(factor) = factor {
             use_factor(conn, account_id, factor, now)?;
@@ -192,7 +191,7 @@ impl Admitted {
         conn: &mut Conn,
         account: &AccountRow,
         code: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Option<Factor>, AccountError> {
         let Some(secret) = &account.totp_secret else {
             return Ok(None);
@@ -212,25 +211,25 @@ impl Admitted {
     }
 
     /// Checks the first code of a TOTP secret being set up; answers its time step.
-    pub(crate) fn setup_code(self, secret: &str, code: &str, now: DateTime<Utc>) -> Option<i64> {
+    pub(crate) fn setup_code(self, secret: &str, code: &str, now: Timestamp) -> Option<i64> {
         totp::accept(secret, code, unix(now), None)
     }
 }
 
-fn unix(now: DateTime<Utc>) -> u64 {
-    u64::try_from(now.timestamp()).unwrap_or_default()
+fn unix(now: Timestamp) -> u64 {
+    u64::try_from(now.unix_seconds()).unwrap_or_default()
 }
 
 /// Counts one failure. The row is created if missing and then incremented under its row lock, so parallel
 /// failures for one key neither collide on the key nor lose a count.
-fn record_failure(conn: &mut Conn, key: &ThrottleKey, now: DateTime<Utc>) -> Result<(), AccountError> {
+fn record_failure(conn: &mut Conn, key: &ThrottleKey, now: Timestamp) -> Result<(), AccountError> {
     let today = throttle::day_of(now);
     let fresh = (
         login_throttle::login_key.eq(key.as_str()),
         login_throttle::failures.eq(0),
         login_throttle::day.eq(&today),
-        login_throttle::last_failure_at.eq(ts(now)),
-        login_throttle::locked_until.eq(ts(now)),
+        login_throttle::last_failure_at.eq(now),
+        login_throttle::locked_until.eq(now),
     );
     let insert = diesel::insert_into(login_throttle::table)
         .values(fresh)
@@ -246,12 +245,12 @@ fn record_failure(conn: &mut Conn, key: &ThrottleKey, now: DateTime<Utc>) -> Res
     diesel::update(row)
         .set((
             login_throttle::failures.eq(login_throttle::failures + 1),
-            login_throttle::last_failure_at.eq(ts(now)),
+            login_throttle::last_failure_at.eq(now),
         ))
         .execute(conn)?;
     let failures: i32 = row.select(login_throttle::failures).first(conn)?;
     diesel::update(row)
-        .set(login_throttle::locked_until.eq(ts(throttle::delay_after(failures, now))))
+        .set(login_throttle::locked_until.eq(throttle::delay_after(failures, now)))
         .execute(conn)?;
     Ok(())
 }
@@ -260,7 +259,7 @@ fn use_factor(
     conn: &mut Conn,
     account_id: &str,
     factor: &Factor,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), AccountError> {
     let updated = match factor {
         // Conditional on the last step, so two concurrent requests cannot both use one code.
@@ -279,7 +278,7 @@ fn use_factor(
                 .filter(recovery_codes::code_hash.eq(hash))
                 .filter(recovery_codes::used_at.is_null()),
         )
-        .set(recovery_codes::used_at.eq(ts(now)))
+        .set(recovery_codes::used_at.eq(now))
         .execute(conn)?,
     };
     if updated == 0 {

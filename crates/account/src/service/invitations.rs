@@ -6,8 +6,9 @@
 
 use amtsweg_audit::Outcome;
 use amtsweg_kernel::Text;
+use amtsweg_kernel::Timestamp;
 use amtsweg_kernel::pagination::{Page, PageRequest};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,7 +20,7 @@ use super::{AccountService, Meta, actor_for, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::error::AccountError;
 use crate::store::schema::{accounts, organisation_invitations as invitations, organisation_members};
-use crate::store::{self, Conn, ts};
+use crate::store::{self, Conn};
 use crate::templates;
 
 /// How long an invitation can be answered.
@@ -58,12 +59,8 @@ struct InvitationRow {
     organisation_id: String,
     email: String,
     role: String,
-    created_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
+    created_at: Timestamp,
+    expires_at: Timestamp,
 }
 
 fn no_such_invitation() -> AccountError {
@@ -136,7 +133,7 @@ impl AccountService {
                 let open: i64 = invitations::table
                     .filter(invitations::organisation_id.eq(&organisation))
                     .filter(invitations::status.eq("pending"))
-                    .filter(invitations::expires_at.gt(ts(now)))
+                    .filter(invitations::expires_at.gt(now))
                     .count()
                     .get_result(conn)?;
                 if open >= OPEN_LIMIT {
@@ -195,7 +192,7 @@ impl AccountService {
                 let mut query = invitations::table
                     .filter(invitations::organisation_id.eq(&organisation))
                     .filter(invitations::status.eq("pending"))
-                    .filter(invitations::expires_at.gt(ts(now)))
+                    .filter(invitations::expires_at.gt(now))
                     .into_boxed();
                 if let Some(after) = &page.after {
                     query = query.filter(invitations::id.gt(after.clone()));
@@ -211,8 +208,8 @@ impl AccountService {
                         id: row.id,
                         email: row.email,
                         role: row.role,
-                        invited_at: stamp(row.created_at),
-                        expires_at: stamp(row.expires_at),
+                        invited_at: row.created_at.rfc3339(),
+                        expires_at: row.expires_at.rfc3339(),
                     })
                     .collect();
                 Ok(Page::from_overfetched(items, page.limit, |i: &SentInvitation| {
@@ -247,7 +244,7 @@ impl AccountService {
                 )
                 .set((
                     invitations::status.eq("withdrawn"),
-                    invitations::answered_at.eq(ts(now)),
+                    invitations::answered_at.eq(now),
                     invitations::answered_by.eq(&person),
                 ))
                 .execute(conn)?;
@@ -287,7 +284,7 @@ impl AccountService {
                     .inner_join(accounts::table.on(accounts::id.eq(invitations::organisation_id)))
                     .filter(invitations::email_key.eq(&key))
                     .filter(invitations::status.eq("pending"))
-                    .filter(invitations::expires_at.gt(ts(now)))
+                    .filter(invitations::expires_at.gt(now))
                     .into_boxed();
                 if let Some(after) = &page.after {
                     query = query.filter(invitations::id.gt(after.clone()));
@@ -304,8 +301,8 @@ impl AccountService {
                         organisation_id: row.organisation_id,
                         organisation_name,
                         role: row.role,
-                        invited_at: stamp(row.created_at),
-                        expires_at: stamp(row.expires_at),
+                        invited_at: row.created_at.rfc3339(),
+                        expires_at: row.expires_at.rfc3339(),
                     })
                     .collect();
                 Ok(Page::from_overfetched(
@@ -334,7 +331,7 @@ impl AccountService {
                         organisation_members::organisation_id.eq(&organisation),
                         organisation_members::account_id.eq(&person),
                         organisation_members::role.eq(&role),
-                        organisation_members::added_at.eq(ts(now)),
+                        organisation_members::added_at.eq(now),
                     ))
                     .on_conflict_do_nothing();
                 match conn {
@@ -399,10 +396,10 @@ fn upsert(
     email: &EmailAddress,
     role: &str,
     person: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), AccountError> {
     let id = amtsweg_kernel::id::new_id();
-    let expires = ts(now + Duration::days(VALID_DAYS));
+    let expires = now + Duration::days(VALID_DAYS);
     let upsert = diesel::insert_into(invitations::table)
         .values((
             invitations::id.eq(&id),
@@ -412,7 +409,7 @@ fn upsert(
             invitations::role.eq(role),
             invitations::invited_by.eq(person),
             invitations::status.eq("pending"),
-            invitations::created_at.eq(ts(now)),
+            invitations::created_at.eq(now),
             invitations::expires_at.eq(expires),
         ))
         .on_conflict((invitations::organisation_id, invitations::email_key))
@@ -423,9 +420,9 @@ fn upsert(
             invitations::role.eq(role),
             invitations::invited_by.eq(person),
             invitations::status.eq("pending"),
-            invitations::created_at.eq(ts(now)),
+            invitations::created_at.eq(now),
             invitations::expires_at.eq(expires),
-            invitations::answered_at.eq(None::<NaiveDateTime>),
+            invitations::answered_at.eq(None::<Timestamp>),
             invitations::answered_by.eq(None::<String>),
         ));
     match conn {
@@ -442,7 +439,7 @@ fn answer(
     person: &str,
     id: &str,
     status: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(String, String), AccountError> {
     let key = invitee_key(conn, person)?.ok_or_else(no_such_invitation)?;
     let answered = diesel::update(
@@ -450,11 +447,11 @@ fn answer(
             .find(id)
             .filter(invitations::email_key.eq(&key))
             .filter(invitations::status.eq("pending"))
-            .filter(invitations::expires_at.gt(ts(now))),
+            .filter(invitations::expires_at.gt(now)),
     )
     .set((
         invitations::status.eq(status),
-        invitations::answered_at.eq(ts(now)),
+        invitations::answered_at.eq(now),
         invitations::answered_by.eq(person),
     ))
     .execute(conn)?;

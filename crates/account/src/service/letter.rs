@@ -42,7 +42,7 @@ fn count(value: &Value) -> usize {
     }
 }
 
-fn date(lang: Lang, at: chrono::DateTime<chrono::Utc>) -> String {
+fn date(lang: Lang, at: amtsweg_kernel::Timestamp) -> String {
     match lang {
         Lang::De => at.format("%d.%m.%Y").to_string(),
         Lang::En => at.format("%-d %B %Y").to_string(),
@@ -57,7 +57,7 @@ fn field<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
 }
 
 /// The letter's content from the export.
-fn letter(lang: Lang, export: &Value, document_id: &str, now: chrono::DateTime<chrono::Utc>) -> DocumentSpec {
+fn letter(lang: Lang, export: &Value, document_id: &str, now: amtsweg_kernel::Timestamp) -> DocumentSpec {
     let account = &export["sections"]["account"]["account"];
     let profile = &export["sections"]["account"]["profile"];
     let name = field(account, "/name").unwrap_or_default().to_owned();

@@ -18,8 +18,8 @@ use super::{AccountService, Meta, actor_for, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
+use crate::store;
 use crate::store::schema::sessions;
-use crate::store::{self, ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Realm {
@@ -266,8 +266,8 @@ impl AccountService {
                     .set((
                         sessions::acr.eq(acr.as_str()),
                         sessions::amr.eq(amr.join(" ")),
-                        sessions::auth_time.eq(ts(now)),
-                        sessions::last_seen_at.eq(ts(now)),
+                        sessions::auth_time.eq(now),
+                        sessions::last_seen_at.eq(now),
                     ))
                     .execute(conn)?;
                 let refresh = new_refresh_token(&service, conn, &session_id, now)?;

@@ -26,9 +26,8 @@ use amtsweg_auth::Authenticator;
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::PersonalDataRegistry;
 use amtsweg_db::{Database, DbError};
-use amtsweg_kernel::{Lang, SharedClock};
+use amtsweg_kernel::{Lang, SharedClock, Timestamp};
 use amtsweg_mail::Message;
-use chrono::{DateTime, Utc};
 
 pub use clients::{ClientCreated, ClientSummary, TokenGrant};
 pub use consents::{ConsentView, SecurityEventView};
@@ -107,7 +106,7 @@ impl AccountService {
         })
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -183,7 +182,7 @@ pub(crate) fn send(
     to: &str,
     account_id: Option<&str>,
     mail: Mail,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     amtsweg_mail::enqueue(
         conn,
@@ -204,7 +203,7 @@ pub(crate) fn notify_owner(
     conn: &mut Conn,
     account: &store::AccountRow,
     what: (&str, &str),
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     match &account.email {
         Some(email) => send(
@@ -226,7 +225,7 @@ pub(crate) fn trail(
     event: &str,
     outcome: Outcome,
     meta: &Meta,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     store::record_security_event(
         conn,
@@ -245,7 +244,7 @@ pub(crate) fn audit(
     action: &str,
     object: Option<(&str, &str)>,
     outcome: Outcome,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     amtsweg_audit::append(
         conn,

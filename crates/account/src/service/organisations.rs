@@ -3,8 +3,7 @@
 
 use amtsweg_audit::Outcome;
 use amtsweg_db::InTransaction;
-use amtsweg_kernel::{FieldError, Text};
-use chrono::NaiveDateTime;
+use amtsweg_kernel::{FieldError, Text, Timestamp};
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,7 +14,7 @@ use super::{AccountService, Meta, actor_for, audit};
 use crate::error::AccountError;
 use crate::events;
 use crate::store::schema::{accounts, organisation_members};
-use crate::store::{self, NewAccount, ts};
+use crate::store::{self, NewAccount};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MemberView {
@@ -56,7 +55,7 @@ pub(super) fn view(
         .optional()?;
     let Some(role) = role else { return Err(not_found()) };
     let organisation = store::account(conn, organisation_id)?.ok_or_else(not_found)?;
-    let members: Vec<(String, String, String, NaiveDateTime)> = organisation_members::table
+    let members: Vec<(String, String, String, Timestamp)> = organisation_members::table
         .inner_join(accounts::table.on(accounts::id.eq(organisation_members::account_id)))
         .filter(organisation_members::organisation_id.eq(organisation_id))
         .order(organisation_members::added_at.asc())
@@ -78,7 +77,7 @@ pub(super) fn view(
                 account_id,
                 name,
                 role,
-                since: amtsweg_kernel::clock::rfc3339(since.and_utc()),
+                since: since.rfc3339(),
             })
             .collect(),
     })
@@ -139,7 +138,7 @@ impl AccountService {
                         organisation_members::organisation_id.eq(&id),
                         organisation_members::account_id.eq(&person),
                         organisation_members::role.eq("representative"),
-                        organisation_members::added_at.eq(ts(now)),
+                        organisation_members::added_at.eq(now),
                     ))
                     .execute(conn)?;
                 audit(

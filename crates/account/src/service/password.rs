@@ -13,8 +13,8 @@ use super::register::{parse_email, password_errors};
 use super::{AccountService, Meta, actor_for, audit, notify_owner, send, trail};
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
+use crate::store;
 use crate::store::schema::accounts;
-use crate::store::{self, ts};
 use crate::templates;
 
 impl AccountService {
@@ -66,10 +66,7 @@ impl AccountService {
                 // The password alone is not every factor of an account with TOTP: the count stays.
                 attempt.succeeded(conn, &account.id, None, !account.totp_enabled(), now)?;
                 diesel::update(accounts::table.find(&account.id))
-                    .set((
-                        accounts::password_hash.eq(&hash),
-                        accounts::updated_at.eq(ts(now)),
-                    ))
+                    .set((accounts::password_hash.eq(&hash), accounts::updated_at.eq(now)))
                     .execute(conn)?;
                 store::revoke_sessions(conn, &account.id, Some(&session_id), "password_changed", now)?;
                 trail(
@@ -194,13 +191,13 @@ impl AccountService {
                 if consumed.map(|t| t.account_id).as_deref() != Some(account.id.as_str()) {
                     return Err(AccountError::InvalidToken);
                 }
-                let verified = account.email_verified_at.unwrap_or(ts(now));
+                let verified = account.email_verified_at.unwrap_or(now);
                 diesel::update(accounts::table.find(&account.id))
                     .set((
                         accounts::password_hash.eq(&hash),
                         accounts::status.eq("active"),
                         accounts::email_verified_at.eq(verified),
-                        accounts::updated_at.eq(ts(now)),
+                        accounts::updated_at.eq(now),
                     ))
                     .execute(conn)?;
                 store::revoke_sessions(conn, &account.id, None, "password_reset", now)?;

@@ -5,7 +5,8 @@
 use amtsweg_audit::Outcome;
 use amtsweg_db::personal_data::{PersonalData, Retained};
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -17,22 +18,18 @@ use super::login::Realm;
 use super::{AccountService, Meta, actor_for, audit, send, trail};
 use crate::error::AccountError;
 use crate::events;
+use crate::store;
 use crate::store::schema::*;
-use crate::store::{self, ts};
 use crate::templates;
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
-}
 
 #[derive(Queryable)]
 struct SessionRow {
     id: String,
     acr: String,
     amr: String,
-    created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
-    revoked_at: Option<NaiveDateTime>,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    revoked_at: Option<Timestamp>,
     address: Option<String>,
     user_agent: Option<String>,
 }
@@ -72,14 +69,7 @@ impl PersonalData for AccountPersonalData {
             AccountError::Db(db) => db,
             other => DbError::Task(other.to_string()),
         })?;
-        let consents: Vec<(
-            String,
-            String,
-            String,
-            String,
-            NaiveDateTime,
-            Option<NaiveDateTime>,
-        )> = consents::table
+        let consents: Vec<(String, String, String, String, Timestamp, Option<Timestamp>)> = consents::table
             .filter(consents::account_id.eq(account_id))
             .order(consents::granted_at.asc())
             .select((
@@ -105,7 +95,7 @@ impl PersonalData for AccountPersonalData {
                 sessions::user_agent,
             ))
             .load(conn)?;
-        let events: Vec<(NaiveDateTime, String, Option<String>, Option<String>)> = security_events::table
+        let events: Vec<(Timestamp, String, Option<String>, Option<String>)> = security_events::table
             .filter(security_events::account_id.eq(account_id))
             .order(security_events::id.asc())
             .select((
@@ -115,7 +105,7 @@ impl PersonalData for AccountPersonalData {
                 security_events::user_agent,
             ))
             .load(conn)?;
-        let memberships: Vec<(String, String, NaiveDateTime)> = organisation_members::table
+        let memberships: Vec<(String, String, Timestamp)> = organisation_members::table
             .filter(organisation_members::account_id.eq(account_id))
             .select((
                 organisation_members::organisation_id,
@@ -123,12 +113,12 @@ impl PersonalData for AccountPersonalData {
                 organisation_members::added_at,
             ))
             .load(conn)?;
-        let links: Vec<(String, String, NaiveDateTime)> = eid_links::table
+        let links: Vec<(String, String, Timestamp)> = eid_links::table
             .filter(eid_links::account_id.eq(account_id))
             .select((eid_links::issuer, eid_links::subject, eid_links::linked_at))
             .load(conn)?;
         let roles = store::staff_roles_of(conn, account_id)?;
-        let invitations: Vec<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
+        let invitations: Vec<(String, String, String, Timestamp, Option<Timestamp>)> =
             organisation_invitations::table
                 .filter(
                     organisation_invitations::email_key
@@ -144,7 +134,7 @@ impl PersonalData for AccountPersonalData {
                     organisation_invitations::answered_at,
                 ))
                 .load(conn)?;
-        let pending_links: Vec<NaiveDateTime> = oidc_states::table
+        let pending_links: Vec<Timestamp> = oidc_states::table
             .filter(oidc_states::account_id.eq(account_id))
             .select(oidc_states::created_at)
             .load(conn)?;
@@ -157,14 +147,14 @@ impl PersonalData for AccountPersonalData {
                 "name": account.display_name,
                 "preferred_language": account.preferred_language,
                 "status": account.status,
-                "email_verified_at": account.email_verified_at.map(stamp),
+                "email_verified_at": account.email_verified_at.map(Timestamp::rfc3339),
                 "totp_enabled": account.totp_enabled_at.is_some(),
                 "register_number": account.register_number,
-                "created_at": stamp(account.created_at),
-                "updated_at": stamp(account.updated_at),
-                "last_login_at": account.last_login_at.map(stamp),
-                "deletion_flagged_at": account.deletion_flagged_at.map(stamp),
-                "deactivated_at": account.deactivated_at.map(stamp),
+                "created_at": account.created_at.rfc3339(),
+                "updated_at": account.updated_at.rfc3339(),
+                "last_login_at": account.last_login_at.map(Timestamp::rfc3339),
+                "deletion_flagged_at": account.deletion_flagged_at.map(Timestamp::rfc3339),
+                "deactivated_at": account.deactivated_at.map(Timestamp::rfc3339),
             },
             "profile": profile.map(|p| json!({
                 "given_name": p.given_name, "family_name": p.family_name, "date_of_birth": p.date_of_birth,
@@ -174,16 +164,16 @@ impl PersonalData for AccountPersonalData {
             })),
             "consents": consents.into_iter().map(consent_view).collect::<Vec<_>>(),
             "sessions": sessions.into_iter().map(|s| json!({
-                "id": s.id, "acr": s.acr, "amr": s.amr.split_whitespace().collect::<Vec<_>>(), "created_at": stamp(s.created_at),
-                "last_seen_at": stamp(s.last_seen_at), "ended_at": s.revoked_at.map(stamp), "address": s.address, "user_agent": s.user_agent,
+                "id": s.id, "acr": s.acr, "amr": s.amr.split_whitespace().collect::<Vec<_>>(), "created_at": s.created_at.rfc3339(),
+                "last_seen_at": s.last_seen_at.rfc3339(), "ended_at": s.revoked_at.map(Timestamp::rfc3339), "address": s.address, "user_agent": s.user_agent,
             })).collect::<Vec<_>>(),
             "security_events": events.into_iter().map(|e| json!({
-                "at": stamp(e.0), "kind": e.1, "address": e.2, "user_agent": e.3,
+                "at": e.0.rfc3339(), "kind": e.1, "address": e.2, "user_agent": e.3,
             })).collect::<Vec<_>>(),
-            "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": stamp(m.2)})).collect::<Vec<_>>(),
-            "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": stamp(l.2)})).collect::<Vec<_>>(),
-            "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": stamp(at)})).collect::<Vec<_>>(),
-            "invitations": invitations.into_iter().map(|i| json!({"organisation_id": i.0, "role": i.1, "status": i.2, "invited_at": stamp(i.3), "answered_at": i.4.map(stamp)})).collect::<Vec<_>>(),
+            "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": m.2.rfc3339()})).collect::<Vec<_>>(),
+            "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": l.2.rfc3339()})).collect::<Vec<_>>(),
+            "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": at.rfc3339()})).collect::<Vec<_>>(),
+            "invitations": invitations.into_iter().map(|i| json!({"organisation_id": i.0, "role": i.1, "status": i.2, "invited_at": i.3.rfc3339(), "answered_at": i.4.map(Timestamp::rfc3339)})).collect::<Vec<_>>(),
             "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
         }))
     }
@@ -192,7 +182,7 @@ impl PersonalData for AccountPersonalData {
         &self,
         conn: &mut DbConnection,
         account_id: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Vec<Retained>, DbError> {
         let session_ids = sessions::table
             .filter(sessions::account_id.eq(account_id))
@@ -201,7 +191,7 @@ impl PersonalData for AccountPersonalData {
             .execute(conn)?;
         diesel::update(sessions::table.filter(sessions::account_id.eq(account_id)))
             .set((
-                sessions::revoked_at.eq(ts(now)),
+                sessions::revoked_at.eq(now),
                 sessions::revoke_reason.eq("account_deleted"),
                 sessions::address.eq(None::<String>),
                 sessions::user_agent.eq(None::<String>),
@@ -235,11 +225,11 @@ impl PersonalData for AccountPersonalData {
                 accounts::display_name.eq(""),
                 accounts::password_hash.eq(None::<String>),
                 accounts::totp_secret.eq(None::<String>),
-                accounts::totp_enabled_at.eq(None::<NaiveDateTime>),
+                accounts::totp_enabled_at.eq(None::<Timestamp>),
                 accounts::register_number.eq(None::<String>),
                 accounts::status.eq("deactivated"),
-                accounts::deactivated_at.eq(ts(now)),
-                accounts::updated_at.eq(ts(now)),
+                accounts::deactivated_at.eq(now),
+                accounts::updated_at.eq(now),
             ))
             .execute(conn)?;
         Ok(vec![
@@ -290,7 +280,7 @@ impl AccountService {
                 )?;
                 let sections = registry.export(conn, &id)?;
                 Ok(json!({
-                    "exported_at": amtsweg_kernel::clock::rfc3339(now),
+                    "exported_at": now.rfc3339(),
                     "account_id": id,
                     "sections": sections,
                 }))
@@ -348,7 +338,7 @@ impl AccountService {
     /// Flags citizen accounts without a login for `inactivity_days` and tells their owners; returns how many.
     pub async fn flag_inactive_accounts(&self) -> Result<usize, AccountError> {
         let now = self.now();
-        let cutoff = ts(now - Duration::days(self.settings.inactivity_days));
+        let cutoff = now - Duration::days(self.settings.inactivity_days);
         let service = self.clone();
         let flagged = self
             .db
@@ -367,7 +357,7 @@ impl AccountService {
                     .load(conn)?;
                 for account in &due {
                     diesel::update(accounts::table.find(&account.id))
-                        .set(accounts::deletion_flagged_at.eq(ts(now)))
+                        .set(accounts::deletion_flagged_at.eq(now))
                         .execute(conn)?;
                     if let Some(email) = &account.email {
                         let login = format!("{}/login", service.settings.portal_url.trim_end_matches('/'));

@@ -4,8 +4,7 @@
 use std::collections::BTreeSet;
 
 use amtsweg_audit::Outcome;
-use amtsweg_kernel::{FieldError, Text, TrustLevel};
-use chrono::NaiveDateTime;
+use amtsweg_kernel::{FieldError, Text, Timestamp, TrustLevel};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,8 +13,8 @@ use super::login::Realm;
 use super::register::{check_language, check_name};
 use super::{AccountService, Meta, actor_for, audit};
 use crate::error::AccountError;
+use crate::store;
 use crate::store::schema::{accounts, eid_links, profiles};
-use crate::store::{self, ts};
 
 /// Profile fields, each also the name used in `verified_fields`.
 const FIELDS: [&str; 9] = [
@@ -126,10 +125,6 @@ mod patch {
     ) -> Result<Option<Option<String>>, D::Error> {
         Ok(Some(Option::<String>::deserialize(deserializer)?))
     }
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    amtsweg_kernel::clock::rfc3339(at.and_utc())
 }
 
 #[derive(Queryable)]
@@ -246,8 +241,8 @@ impl AccountService {
                         .map(str::to_owned)
                         .collect(),
                     eid_linked: eid > 0,
-                    created_at: stamp(account.created_at),
-                    deletion_flagged_at: account.deletion_flagged_at.map(stamp),
+                    created_at: account.created_at.rfc3339(),
+                    deletion_flagged_at: account.deletion_flagged_at.map(Timestamp::rfc3339),
                     session_level,
                 })
             })
@@ -383,10 +378,10 @@ impl AccountService {
                 apply!(address.country, profiles::country);
                 apply!(patch.phone, profiles::phone);
                 diesel::update(target)
-                    .set(profiles::updated_at.eq(ts(now)))
+                    .set(profiles::updated_at.eq(now))
                     .execute(conn)?;
                 diesel::update(accounts::table.find(&id))
-                    .set(accounts::updated_at.eq(ts(now)))
+                    .set(accounts::updated_at.eq(now))
                     .execute(conn)?;
                 audit(
                     conn,

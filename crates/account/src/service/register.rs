@@ -16,7 +16,7 @@ use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::events;
 use crate::store::schema::accounts;
-use crate::store::{self, NewAccount, ts};
+use crate::store::{self, NewAccount};
 use crate::templates;
 
 pub struct Registration {
@@ -198,8 +198,8 @@ impl AccountService {
                 )
                 .set((
                     accounts::status.eq("active"),
-                    accounts::email_verified_at.eq(ts(now)),
-                    accounts::updated_at.eq(ts(now)),
+                    accounts::email_verified_at.eq(now),
+                    accounts::updated_at.eq(now),
                 ))
                 .execute(conn)?;
                 let actor = Actor::new(ActorKind::Citizen, &account_id, meta.address.clone());
@@ -239,7 +239,7 @@ fn tell_existing_owner(
     service: &AccountService,
     existing: &store::AccountRow,
     actor: &Actor,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<(), AccountError> {
     audit(
         conn,

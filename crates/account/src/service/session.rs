@@ -3,8 +3,9 @@
 
 use amtsweg_audit::Outcome;
 use amtsweg_auth::TokenSpec;
+use amtsweg_kernel::Timestamp;
 use amtsweg_kernel::TrustLevel;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use super::{AccountService, Meta, actor_for, audit, trail};
 use crate::domain::secret::{hash_token, random_token};
 use crate::error::AccountError;
 use crate::store::schema::{accounts, api_clients, refresh_tokens, sessions};
-use crate::store::{self, AccountRow, Conn, ts};
+use crate::store::{self, AccountRow, Conn};
 
 /// What a successful login or refresh hands out.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -42,7 +43,7 @@ pub(crate) fn open_session(
     service: &AccountService,
     conn: &mut Conn,
     new: NewSession<'_>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<SessionTokens, AccountError> {
     let session_id = amtsweg_kernel::id::new_id();
     diesel::insert_into(sessions::table)
@@ -51,17 +52,17 @@ pub(crate) fn open_session(
             sessions::account_id.eq(&new.account.id),
             sessions::acr.eq(new.acr.as_str()),
             sessions::amr.eq(new.amr.join(" ")),
-            sessions::auth_time.eq(ts(now)),
-            sessions::created_at.eq(ts(now)),
-            sessions::last_seen_at.eq(ts(now)),
+            sessions::auth_time.eq(now),
+            sessions::created_at.eq(now),
+            sessions::last_seen_at.eq(now),
             sessions::user_agent.eq(new.meta.user_agent.as_deref()),
             sessions::address.eq(new.meta.address.as_deref()),
         ))
         .execute(conn)?;
     diesel::update(accounts::table.find(&new.account.id))
         .set((
-            accounts::last_login_at.eq(ts(now)),
-            accounts::deletion_flagged_at.eq(None::<chrono::NaiveDateTime>),
+            accounts::last_login_at.eq(now),
+            accounts::deletion_flagged_at.eq(None::<amtsweg_kernel::Timestamp>),
         ))
         .execute(conn)?;
     let realm = Realm::of(&new.account.realm);
@@ -90,15 +91,15 @@ pub(super) fn new_refresh_token(
     service: &AccountService,
     conn: &mut Conn,
     session_id: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<String, AccountError> {
     let token = random_token();
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::token_hash.eq(hash_token(&token)),
             refresh_tokens::session_id.eq(session_id),
-            refresh_tokens::created_at.eq(ts(now)),
-            refresh_tokens::expires_at.eq(ts(now + Duration::days(service.settings.refresh_token_days))),
+            refresh_tokens::created_at.eq(now),
+            refresh_tokens::expires_at.eq(now + Duration::days(service.settings.refresh_token_days)),
         ))
         .execute(conn)?;
     Ok(token)
@@ -116,7 +117,7 @@ pub(super) fn access_token(
     session_id: &str,
     acr: TrustLevel,
     amr: &[String],
-    auth_time: DateTime<Utc>,
+    auth_time: Timestamp,
 ) -> Result<(String, i64), AccountError> {
     let roles = match realm {
         Realm::Staff => store::staff_roles_of(conn, account_id)?
@@ -142,7 +143,7 @@ pub(super) fn access_token(
 
 /// An API client acts while it exists and is not disabled.
 pub(crate) fn client_active(conn: &mut Conn, client_id: &str) -> Result<bool, AccountError> {
-    let disabled: Option<Option<chrono::NaiveDateTime>> = api_clients::table
+    let disabled: Option<Option<amtsweg_kernel::Timestamp>> = api_clients::table
         .find(client_id)
         .select(api_clients::disabled_at)
         .first(conn)
@@ -151,7 +152,7 @@ pub(crate) fn client_active(conn: &mut Conn, client_id: &str) -> Result<bool, Ac
 }
 
 pub(crate) fn session_active(conn: &mut Conn, session_id: &str) -> Result<bool, AccountError> {
-    let found: Option<(Option<chrono::NaiveDateTime>, String)> = sessions::table
+    let found: Option<(Option<amtsweg_kernel::Timestamp>, String)> = sessions::table
         .inner_join(accounts::table)
         .filter(sessions::id.eq(session_id))
         .select((sessions::revoked_at, accounts::status))
@@ -176,16 +177,19 @@ impl AccountService {
         let outcome = self
             .db
             .write(move |conn| {
-                let found: Option<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> =
-                    refresh_tokens::table
-                        .find(&hash)
-                        .select((
-                            refresh_tokens::session_id,
-                            refresh_tokens::expires_at,
-                            refresh_tokens::used_at,
-                        ))
-                        .first(conn)
-                        .optional()?;
+                let found: Option<(
+                    String,
+                    amtsweg_kernel::Timestamp,
+                    Option<amtsweg_kernel::Timestamp>,
+                )> = refresh_tokens::table
+                    .find(&hash)
+                    .select((
+                        refresh_tokens::session_id,
+                        refresh_tokens::expires_at,
+                        refresh_tokens::used_at,
+                    ))
+                    .first(conn)
+                    .optional()?;
                 let Some((session_id, expires_at, used_at)) = found else {
                     return Ok(Err(AccountError::InvalidGrant));
                 };
@@ -193,8 +197,8 @@ impl AccountService {
                     String,
                     String,
                     String,
-                    chrono::NaiveDateTime,
-                    Option<chrono::NaiveDateTime>,
+                    amtsweg_kernel::Timestamp,
+                    Option<amtsweg_kernel::Timestamp>,
                 ) = sessions::table
                     .find(&session_id)
                     .select((
@@ -219,7 +223,7 @@ impl AccountService {
                             .find(&hash)
                             .filter(refresh_tokens::used_at.is_null()),
                     )
-                    .set(refresh_tokens::used_at.eq(ts(now)))
+                    .set(refresh_tokens::used_at.eq(now))
                     .execute(conn)?
                         == 1;
                 if !claimed {
@@ -237,11 +241,11 @@ impl AccountService {
                     }
                     return Ok(Err(AccountError::InvalidGrant));
                 }
-                if revoked_at.is_some() || expires_at.and_utc() <= now || account.status != "active" {
+                if revoked_at.is_some() || expires_at <= now || account.status != "active" {
                     return Ok(Err(AccountError::InvalidGrant));
                 }
                 diesel::update(sessions::table.find(&session_id))
-                    .set(sessions::last_seen_at.eq(ts(now)))
+                    .set(sessions::last_seen_at.eq(now))
                     .execute(conn)?;
                 let amr: Vec<String> = amr.split_whitespace().map(str::to_owned).collect();
                 let level = TrustLevel::from_acr(&acr);
@@ -254,7 +258,7 @@ impl AccountService {
                     &session_id,
                     level,
                     &amr,
-                    auth_time.and_utc(),
+                    auth_time,
                 )?;
                 audit(
                     conn,

@@ -16,7 +16,7 @@ use crate::domain::secret::{hash_token, normalize_recovery_code, recovery_code};
 use crate::domain::totp;
 use crate::error::AccountError;
 use crate::store::schema::{accounts, pending_totp, recovery_codes};
-use crate::store::{self, AccountRow, Conn, ts};
+use crate::store::{self, AccountRow, Conn};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TotpEnrollment {
@@ -40,7 +40,7 @@ fn already_enabled() -> AccountError {
 fn enroll(
     conn: &mut Conn,
     account: &AccountRow,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<TotpEnrollment, AccountError> {
     if account.totp_enabled() {
         return Err(already_enabled());
@@ -55,14 +55,11 @@ fn enroll(
         .values((
             pending_totp::account_id.eq(&account.id),
             pending_totp::secret.eq(&secret),
-            pending_totp::created_at.eq(ts(now)),
+            pending_totp::created_at.eq(now),
         ))
         .on_conflict(pending_totp::account_id)
         .do_update()
-        .set((
-            pending_totp::secret.eq(&secret),
-            pending_totp::created_at.eq(ts(now)),
-        ));
+        .set((pending_totp::secret.eq(&secret), pending_totp::created_at.eq(now)));
     match conn {
         Conn::Postgres(pg) => upsert.execute(pg)?,
         Conn::Sqlite(lite) => upsert.execute(lite)?,
@@ -85,18 +82,17 @@ fn confirm(
     admitted: Admitted,
     account: &AccountRow,
     code: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<Confirmation, AccountError> {
     if account.totp_enabled() {
         return Err(already_enabled());
     }
-    let pending: Option<(String, chrono::NaiveDateTime)> = pending_totp::table
+    let pending: Option<(String, amtsweg_kernel::Timestamp)> = pending_totp::table
         .find(&account.id)
         .select((pending_totp::secret, pending_totp::created_at))
         .first(conn)
         .optional()?;
-    let Some((secret, _)) = pending.filter(|(_, created)| created.and_utc() + Duration::minutes(30) > now)
-    else {
+    let Some((secret, _)) = pending.filter(|(_, created)| *created + Duration::minutes(30) > now) else {
         return Err(AccountError::Conflict(
             "totp_not_enrolled",
             Text::fixed(
@@ -111,9 +107,9 @@ fn confirm(
     diesel::update(accounts::table.find(&account.id))
         .set((
             accounts::totp_secret.eq(&secret),
-            accounts::totp_enabled_at.eq(ts(now)),
+            accounts::totp_enabled_at.eq(now),
             accounts::totp_last_step.eq(step),
-            accounts::updated_at.eq(ts(now)),
+            accounts::updated_at.eq(now),
         ))
         .execute(conn)?;
     diesel::delete(pending_totp::table.find(&account.id)).execute(conn)?;
@@ -124,7 +120,7 @@ fn confirm(
             .values((
                 recovery_codes::account_id.eq(&account.id),
                 recovery_codes::code_hash.eq(hash_token(&normalize_recovery_code(code))),
-                recovery_codes::created_at.eq(ts(now)),
+                recovery_codes::created_at.eq(now),
             ))
             .execute(conn)?;
     }
@@ -208,8 +204,8 @@ impl AccountService {
                 diesel::update(accounts::table.find(&account.id))
                     .set((
                         accounts::totp_secret.eq(None::<String>),
-                        accounts::totp_enabled_at.eq(None::<chrono::NaiveDateTime>),
-                        accounts::updated_at.eq(ts(now)),
+                        accounts::totp_enabled_at.eq(None::<amtsweg_kernel::Timestamp>),
+                        accounts::updated_at.eq(now),
                     ))
                     .execute(conn)?;
                 diesel::delete(recovery_codes::table.filter(recovery_codes::account_id.eq(&account.id)))
@@ -306,7 +302,7 @@ fn enabled(
     realm: Realm,
     account: &AccountRow,
     meta: &Meta,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<(), AccountError> {
     trail(
         conn,

@@ -3,16 +3,12 @@
 pub mod schema;
 
 use amtsweg_db::{DbConnection, DbError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 
 use schema::*;
 
 pub type Conn = DbConnection;
-
-pub fn ts(at: DateTime<Utc>) -> NaiveDateTime {
-    at.naive_utc()
-}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = accounts)]
@@ -26,16 +22,16 @@ pub struct AccountRow {
     pub password_hash: Option<String>,
     pub preferred_language: String,
     pub status: String,
-    pub email_verified_at: Option<NaiveDateTime>,
+    pub email_verified_at: Option<Timestamp>,
     pub totp_secret: Option<String>,
-    pub totp_enabled_at: Option<NaiveDateTime>,
+    pub totp_enabled_at: Option<Timestamp>,
     pub totp_last_step: Option<i64>,
     pub register_number: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub last_login_at: Option<NaiveDateTime>,
-    pub deletion_flagged_at: Option<NaiveDateTime>,
-    pub deactivated_at: Option<NaiveDateTime>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+    pub deletion_flagged_at: Option<Timestamp>,
+    pub deactivated_at: Option<Timestamp>,
 }
 
 impl AccountRow {
@@ -89,7 +85,7 @@ pub struct NewAccount<'a> {
 /// Inserts an account unless its address is taken; `false` when it is. Taken by a concurrent transaction counts
 /// too: on PostgreSQL the insert waits for that one to commit instead of failing on the unique key, so the loser
 /// of a race gets the answer it would have got without the race.
-pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>) -> Result<bool, DbError> {
+pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: Timestamp) -> Result<bool, DbError> {
     let insert = diesel::insert_into(accounts::table)
         .values((
             accounts::id.eq(new.id),
@@ -102,8 +98,8 @@ pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>)
             accounts::preferred_language.eq(new.preferred_language),
             accounts::status.eq(new.status),
             accounts::register_number.eq(new.register_number),
-            accounts::created_at.eq(ts(now)),
-            accounts::updated_at.eq(ts(now)),
+            accounts::created_at.eq(now),
+            accounts::updated_at.eq(now),
         ))
         .on_conflict_do_nothing();
     let inserted = match conn {
@@ -118,7 +114,7 @@ pub fn insert_account(conn: &mut Conn, new: &NewAccount<'_>, now: DateTime<Utc>)
             .values((
                 profiles::account_id.eq(new.id),
                 profiles::verified_fields.eq(""),
-                profiles::updated_at.eq(ts(now)),
+                profiles::updated_at.eq(now),
             ))
             .execute(conn)?;
     }
@@ -131,13 +127,13 @@ pub fn record_security_event(
     kind: &str,
     address: Option<&str>,
     user_agent: Option<&str>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     diesel::insert_into(security_events::table)
         .values((
             security_events::id.eq(amtsweg_kernel::id::new_id()),
             security_events::account_id.eq(account_id),
-            security_events::at.eq(ts(now)),
+            security_events::at.eq(now),
             security_events::kind.eq(kind),
             security_events::address.eq(address),
             security_events::user_agent.eq(user_agent),
@@ -152,17 +148,14 @@ pub fn revoke_sessions(
     account_id: &str,
     keep: Option<&str>,
     reason: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<usize, DbError> {
     let open = sessions::table
         .filter(sessions::account_id.eq(account_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::id.ne(keep.unwrap_or("")));
     Ok(diesel::update(open)
-        .set((
-            sessions::revoked_at.eq(ts(now)),
-            sessions::revoke_reason.eq(reason),
-        ))
+        .set((sessions::revoked_at.eq(now), sessions::revoke_reason.eq(reason)))
         .execute(conn)?)
 }
 
@@ -170,17 +163,14 @@ pub fn revoke_session(
     conn: &mut Conn,
     session_id: &str,
     reason: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         sessions::table
             .find(session_id)
             .filter(sessions::revoked_at.is_null()),
     )
-    .set((
-        sessions::revoked_at.eq(ts(now)),
-        sessions::revoke_reason.eq(reason),
-    ))
+    .set((sessions::revoked_at.eq(now), sessions::revoke_reason.eq(reason)))
     .execute(conn)?)
 }
 
@@ -198,16 +188,16 @@ pub fn insert_email_token(
     token: &str,
     account_id: &str,
     purpose: &str,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
+    now: Timestamp,
+    expires: Timestamp,
 ) -> Result<(), DbError> {
     diesel::insert_into(email_tokens::table)
         .values((
             email_tokens::token_hash.eq(crate::domain::secret::hash_token(token)),
             email_tokens::account_id.eq(account_id),
             email_tokens::purpose.eq(purpose),
-            email_tokens::created_at.eq(ts(now)),
-            email_tokens::expires_at.eq(ts(expires)),
+            email_tokens::created_at.eq(now),
+            email_tokens::expires_at.eq(expires),
         ))
         .execute(conn)?;
     Ok(())
@@ -226,7 +216,7 @@ pub fn consume_email_token(
     conn: &mut Conn,
     token: &str,
     purpose: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<ConsumedToken>, DbError> {
     let hash = crate::domain::secret::hash_token(token);
     let taken = diesel::update(
@@ -234,9 +224,9 @@ pub fn consume_email_token(
             .find(&hash)
             .filter(email_tokens::purpose.eq(purpose))
             .filter(email_tokens::used_at.is_null())
-            .filter(email_tokens::expires_at.gt(ts(now))),
+            .filter(email_tokens::expires_at.gt(now)),
     )
-    .set(email_tokens::used_at.eq(ts(now)))
+    .set(email_tokens::used_at.eq(now))
     .execute(conn)?;
     if taken == 0 {
         return Ok(None);
@@ -256,14 +246,14 @@ pub fn peek_email_token(
     conn: &mut Conn,
     token: &str,
     purpose: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<String>, DbError> {
     let hash = crate::domain::secret::hash_token(token);
     Ok(email_tokens::table
         .find(&hash)
         .filter(email_tokens::purpose.eq(purpose))
         .filter(email_tokens::used_at.is_null())
-        .filter(email_tokens::expires_at.gt(ts(now)))
+        .filter(email_tokens::expires_at.gt(now))
         .select(email_tokens::account_id)
         .first(conn)
         .optional()?)
@@ -274,7 +264,7 @@ pub fn void_email_tokens(
     conn: &mut Conn,
     account_id: &str,
     purpose: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     diesel::update(
         email_tokens::table
@@ -282,7 +272,7 @@ pub fn void_email_tokens(
             .filter(email_tokens::purpose.eq(purpose))
             .filter(email_tokens::used_at.is_null()),
     )
-    .set(email_tokens::used_at.eq(ts(now)))
+    .set(email_tokens::used_at.eq(now))
     .execute(conn)?;
     Ok(())
 }

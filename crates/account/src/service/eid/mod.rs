@@ -25,7 +25,7 @@ use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::events;
 use crate::store::schema::{eid_links, oidc_states, profiles};
-use crate::store::{self, NewAccount, ts};
+use crate::store::{self, NewAccount};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EidStart {
@@ -60,7 +60,7 @@ impl AccountService {
                 (state.clone(), nonce.clone(), verifier.clone(), redirect.clone());
             self.db
                 .write(move |conn| {
-                    diesel::delete(oidc_states::table.filter(oidc_states::expires_at.lt(ts(now))))
+                    diesel::delete(oidc_states::table.filter(oidc_states::expires_at.lt(now)))
                         .execute(conn)?;
                     diesel::insert_into(oidc_states::table)
                         .values((
@@ -69,8 +69,8 @@ impl AccountService {
                             oidc_states::nonce.eq(&nonce),
                             oidc_states::redirect_uri.eq(&redirect),
                             oidc_states::account_id.eq(link_to.as_deref()),
-                            oidc_states::created_at.eq(ts(now)),
-                            oidc_states::expires_at.eq(ts(now + Duration::minutes(10))),
+                            oidc_states::created_at.eq(now),
+                            oidc_states::expires_at.eq(now + Duration::minutes(10)),
                         ))
                         .execute(conn)?;
                     Ok::<_, AccountError>(())
@@ -105,9 +105,9 @@ impl AccountService {
                     oidc_states::table
                         .find(&state)
                         .filter(oidc_states::used_at.is_null())
-                        .filter(oidc_states::expires_at.gt(ts(now))),
+                        .filter(oidc_states::expires_at.gt(now)),
                 )
-                .set(oidc_states::used_at.eq(ts(now)))
+                .set(oidc_states::used_at.eq(now))
                 .execute(conn)?;
                 if taken == 0 {
                     return Ok(None);
@@ -166,7 +166,7 @@ impl AccountService {
         link_to: Option<String>,
         level: TrustLevel,
         meta: Meta,
-        now: chrono::DateTime<chrono::Utc>,
+        now: amtsweg_kernel::Timestamp,
     ) -> Result<SessionTokens, AccountError> {
         let service = self.clone();
         self.db
@@ -250,14 +250,14 @@ fn link(
     issuer: &str,
     subject: &str,
     account_id: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<String, AccountError> {
     let insert = diesel::insert_into(eid_links::table)
         .values((
             eid_links::issuer.eq(issuer),
             eid_links::subject.eq(subject),
             eid_links::account_id.eq(account_id),
-            eid_links::linked_at.eq(ts(now)),
+            eid_links::linked_at.eq(now),
         ))
         .on_conflict_do_nothing();
     let inserted = match conn {
@@ -276,7 +276,7 @@ fn link(
 fn create_from_eid(
     conn: &mut store::Conn,
     claims: &IdClaims,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<String, AccountError> {
     let email = claims
         .email
@@ -310,7 +310,7 @@ fn create_from_eid(
     };
     if with_email {
         diesel::update(crate::store::schema::accounts::table.find(&id))
-            .set(crate::store::schema::accounts::email_verified_at.eq(ts(now)))
+            .set(crate::store::schema::accounts::email_verified_at.eq(now))
             .execute(conn)?;
     } else if !store::insert_account(conn, &new(&id, &name, None), now)? {
         return Err(AccountError::Internal("account id collision".into()));
@@ -323,7 +323,7 @@ fn apply_verified_profile(
     conn: &mut store::Conn,
     account_id: &str,
     claims: &IdClaims,
-    now: chrono::DateTime<chrono::Utc>,
+    now: amtsweg_kernel::Timestamp,
 ) -> Result<(), AccountError> {
     let address = claims.address.as_ref();
     let values: [(&str, Option<String>); 7] = [
@@ -371,7 +371,7 @@ fn apply_verified_profile(
     diesel::update(target())
         .set((
             profiles::verified_fields.eq(verified.join(",")),
-            profiles::updated_at.eq(ts(now)),
+            profiles::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
