@@ -60,7 +60,8 @@ pub struct TokenGrant {
 }
 
 /// What a token request needs of a client.
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
 struct ClientRow {
     scopes: String,
     secret_hash: String,
@@ -324,13 +325,7 @@ impl AccountService {
                 Ok::<_, AccountError>(
                     api_clients::table
                         .find(&id)
-                        .select((
-                            api_clients::scopes,
-                            api_clients::secret_hash,
-                            api_clients::previous_secret_hash,
-                            api_clients::previous_valid_until,
-                            api_clients::disabled_at,
-                        ))
+                        .select(ClientRow::as_select())
                         .first(conn)
                         .optional()?,
                 )

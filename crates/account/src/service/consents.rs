@@ -61,24 +61,6 @@ struct EventRow {
     user_agent: Option<String>,
 }
 
-pub(crate) fn consent_view(
-    row: (String, String, String, String, Timestamp, Option<Timestamp>),
-) -> ConsentView {
-    let (id, recipient_kind, recipient_id, attributes, granted_at, revoked_at) = row;
-    ConsentView {
-        id,
-        recipient_kind,
-        recipient_id,
-        attributes: attributes
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        granted_at: granted_at.rfc3339(),
-        revoked_at: revoked_at.map(Timestamp::rfc3339),
-    }
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = consents)]
 pub(crate) struct ConsentRow {
@@ -92,14 +74,29 @@ pub(crate) struct ConsentRow {
 
 impl ConsentRow {
     pub(crate) fn view(self) -> ConsentView {
-        consent_view((
-            self.id,
-            self.recipient_kind,
-            self.recipient_id,
-            self.attributes,
-            self.granted_at,
-            self.revoked_at,
-        ))
+        ConsentView {
+            attributes: self.attribute_list().map(str::to_owned).collect(),
+            id: self.id,
+            recipient_kind: self.recipient_kind,
+            recipient_id: self.recipient_id,
+            granted_at: self.granted_at.rfc3339(),
+            revoked_at: self.revoked_at.map(Timestamp::rfc3339),
+        }
+    }
+
+    fn attribute_list(&self) -> impl Iterator<Item = &str> {
+        self.attributes.split(',').filter(|a| !a.is_empty())
+    }
+
+    /// The `data` of its life-cycle events.
+    fn state<'a>(&'a self, account_id: &'a str) -> events::ConsentState<'a> {
+        events::ConsentState {
+            account_id,
+            consent_id: &self.id,
+            recipient_kind: &self.recipient_kind,
+            recipient_id: &self.recipient_id,
+            attributes: self.attribute_list().collect(),
+        }
     }
 }
 
@@ -198,15 +195,21 @@ impl AccountService {
         );
         self.db
             .write(move |conn| {
-                let id = amtsweg_kernel::id::new_id();
-                let list = unique.into_iter().collect::<Vec<_>>().join(",");
+                let consent = ConsentRow {
+                    id: amtsweg_kernel::id::new_id(),
+                    recipient_kind: kind,
+                    recipient_id: recipient,
+                    attributes: unique.into_iter().collect::<Vec<_>>().join(","),
+                    granted_at: now,
+                    revoked_at: None,
+                };
                 diesel::insert_into(consents::table)
                     .values((
-                        consents::id.eq(&id),
+                        consents::id.eq(&consent.id),
                         consents::account_id.eq(&account_id),
-                        consents::recipient_kind.eq(&kind),
-                        consents::recipient_id.eq(&recipient),
-                        consents::attributes.eq(&list),
+                        consents::recipient_kind.eq(&consent.recipient_kind),
+                        consents::recipient_id.eq(&consent.recipient_id),
+                        consents::attributes.eq(&consent.attributes),
                         consents::granted_at.eq(now),
                     ))
                     .execute(conn)?;
@@ -219,19 +222,8 @@ impl AccountService {
                     &meta,
                     now,
                 )?;
-                events::consent(
-                    conn,
-                    &events::CONSENT_GRANTED,
-                    &events::ConsentState {
-                        account_id: &account_id,
-                        consent_id: &id,
-                        recipient_kind: &kind,
-                        recipient_id: &recipient,
-                        attributes: list.split(',').collect(),
-                    },
-                    now,
-                )?;
-                Ok(consent_view((id, kind, recipient, list, now, None)))
+                events::consent(conn, &events::CONSENT_GRANTED, &consent.state(&account_id), now)?;
+                Ok(consent.view())
             })
             .await
     }
@@ -276,25 +268,14 @@ impl AccountService {
                 let own = consents::table
                     .find(&consent_id)
                     .filter(consents::account_id.eq(&account_id));
-                let row: Option<(String, String, String, String, Timestamp, Option<Timestamp>)> = own
-                    .select((
-                        consents::id,
-                        consents::recipient_kind,
-                        consents::recipient_id,
-                        consents::attributes,
-                        consents::granted_at,
-                        consents::revoked_at,
-                    ))
-                    .first(conn)
-                    .optional()?;
-                let Some(mut row) = row else {
+                let Some(mut consent) = own.select(ConsentRow::as_select()).first(conn).optional()? else {
                     return Err(not_found_consent());
                 };
-                if row.5.is_none() {
+                if consent.revoked_at.is_none() {
                     diesel::update(own)
                         .set(consents::revoked_at.eq(now))
                         .execute(conn)?;
-                    row.5 = Some(now);
+                    consent.revoked_at = Some(now);
                     trail(
                         conn,
                         &actor_for(Realm::Citizen, &account_id, &meta),
@@ -304,20 +285,9 @@ impl AccountService {
                         &meta,
                         now,
                     )?;
-                    events::consent(
-                        conn,
-                        &events::CONSENT_REVOKED,
-                        &events::ConsentState {
-                            account_id: &account_id,
-                            consent_id: &row.0,
-                            recipient_kind: &row.1,
-                            recipient_id: &row.2,
-                            attributes: row.3.split(',').collect(),
-                        },
-                        now,
-                    )?;
+                    events::consent(conn, &events::CONSENT_REVOKED, &consent.state(&account_id), now)?;
                 }
-                Ok(consent_view(row))
+                Ok(consent.view())
             })
             .await
     }

@@ -43,6 +43,18 @@ pub(super) fn not_found() -> AccountError {
     )
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = organisation_members)]
+struct MemberRow {
+    #[diesel(select_expression = accounts::id)]
+    account_id: String,
+    #[diesel(select_expression = accounts::display_name)]
+    name: String,
+    role: String,
+    #[diesel(column_name = added_at)]
+    since: Timestamp,
+}
+
 pub(super) fn view(
     conn: &mut store::Conn,
     organisation_id: &str,
@@ -55,16 +67,11 @@ pub(super) fn view(
         .optional()?;
     let Some(role) = role else { return Err(not_found()) };
     let organisation = store::account(conn, organisation_id)?.ok_or_else(not_found)?;
-    let members: Vec<(String, String, String, Timestamp)> = organisation_members::table
+    let members: Vec<MemberRow> = organisation_members::table
         .inner_join(accounts::table.on(accounts::id.eq(organisation_members::account_id)))
         .filter(organisation_members::organisation_id.eq(organisation_id))
         .order(organisation_members::added_at.asc())
-        .select((
-            accounts::id,
-            accounts::display_name,
-            organisation_members::role,
-            organisation_members::added_at,
-        ))
+        .select(MemberRow::as_select())
         .load(conn)?;
     Ok(OrganisationView {
         id: organisation.id,
@@ -73,11 +80,11 @@ pub(super) fn view(
         role,
         members: members
             .into_iter()
-            .map(|(account_id, name, role, since)| MemberView {
-                account_id,
-                name,
-                role,
-                since: since.rfc3339(),
+            .map(|member| MemberView {
+                account_id: member.account_id,
+                name: member.name,
+                role: member.role,
+                since: member.since.rfc3339(),
             })
             .collect(),
     })

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::consents::consent_view;
+use super::consents::ConsentRow;
 use super::guard::ThrottleKey;
 use super::login::Realm;
 use super::{AccountService, Meta, actor_for, audit, send, trail};
@@ -22,7 +22,10 @@ use crate::store;
 use crate::store::schema::*;
 use crate::templates;
 
-#[derive(Queryable)]
+// The rows of the export; their field names are the export's, so most serialise as they are read.
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
 struct SessionRow {
     id: String,
     acr: String,
@@ -32,6 +35,55 @@ struct SessionRow {
     revoked_at: Option<Timestamp>,
     address: Option<String>,
     user_agent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ExportedSession<'a> {
+    id: String,
+    acr: String,
+    amr: Vec<&'a str>,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    ended_at: Option<Timestamp>,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Serialize)]
+#[diesel(table_name = security_events)]
+struct ExportedEvent {
+    at: Timestamp,
+    kind: String,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Serialize)]
+#[diesel(table_name = organisation_members)]
+struct ExportedMembership {
+    organisation_id: String,
+    role: String,
+    #[diesel(column_name = added_at)]
+    since: Timestamp,
+}
+
+#[derive(Queryable, Selectable, Serialize)]
+#[diesel(table_name = eid_links)]
+struct ExportedEidLink {
+    issuer: String,
+    subject: String,
+    linked_at: Timestamp,
+}
+
+#[derive(Queryable, Selectable, Serialize)]
+#[diesel(table_name = organisation_invitations)]
+struct ExportedInvitation {
+    organisation_id: String,
+    role: String,
+    status: String,
+    #[diesel(column_name = created_at)]
+    invited_at: Timestamp,
+    answered_at: Option<Timestamp>,
 }
 
 /// The account service's part of the export and erasure.
@@ -69,71 +121,39 @@ impl PersonalData for AccountPersonalData {
             AccountError::Db(db) => db,
             other => DbError::Task(other.to_string()),
         })?;
-        let consents: Vec<(String, String, String, String, Timestamp, Option<Timestamp>)> = consents::table
+        let consents: Vec<ConsentRow> = consents::table
             .filter(consents::account_id.eq(account_id))
             .order(consents::granted_at.asc())
-            .select((
-                consents::id,
-                consents::recipient_kind,
-                consents::recipient_id,
-                consents::attributes,
-                consents::granted_at,
-                consents::revoked_at,
-            ))
+            .select(ConsentRow::as_select())
             .load(conn)?;
         let sessions: Vec<SessionRow> = sessions::table
             .filter(sessions::account_id.eq(account_id))
             .order(sessions::created_at.asc())
-            .select((
-                sessions::id,
-                sessions::acr,
-                sessions::amr,
-                sessions::created_at,
-                sessions::last_seen_at,
-                sessions::revoked_at,
-                sessions::address,
-                sessions::user_agent,
-            ))
+            .select(SessionRow::as_select())
             .load(conn)?;
-        let events: Vec<(Timestamp, String, Option<String>, Option<String>)> = security_events::table
+        let events: Vec<ExportedEvent> = security_events::table
             .filter(security_events::account_id.eq(account_id))
             .order(security_events::id.asc())
-            .select((
-                security_events::at,
-                security_events::kind,
-                security_events::address,
-                security_events::user_agent,
-            ))
+            .select(ExportedEvent::as_select())
             .load(conn)?;
-        let memberships: Vec<(String, String, Timestamp)> = organisation_members::table
+        let memberships: Vec<ExportedMembership> = organisation_members::table
             .filter(organisation_members::account_id.eq(account_id))
-            .select((
-                organisation_members::organisation_id,
-                organisation_members::role,
-                organisation_members::added_at,
-            ))
+            .select(ExportedMembership::as_select())
             .load(conn)?;
-        let links: Vec<(String, String, Timestamp)> = eid_links::table
+        let links: Vec<ExportedEidLink> = eid_links::table
             .filter(eid_links::account_id.eq(account_id))
-            .select((eid_links::issuer, eid_links::subject, eid_links::linked_at))
+            .select(ExportedEidLink::as_select())
             .load(conn)?;
         let roles = store::staff_roles_of(conn, account_id)?;
-        let invitations: Vec<(String, String, String, Timestamp, Option<Timestamp>)> =
-            organisation_invitations::table
-                .filter(
-                    organisation_invitations::email_key
-                        .nullable()
-                        .eq(account.email_key.as_deref())
-                        .or(organisation_invitations::answered_by.eq(account_id)),
-                )
-                .select((
-                    organisation_invitations::organisation_id,
-                    organisation_invitations::role,
-                    organisation_invitations::status,
-                    organisation_invitations::created_at,
-                    organisation_invitations::answered_at,
-                ))
-                .load(conn)?;
+        let invitations: Vec<ExportedInvitation> = organisation_invitations::table
+            .filter(
+                organisation_invitations::email_key
+                    .nullable()
+                    .eq(account.email_key.as_deref())
+                    .or(organisation_invitations::answered_by.eq(account_id)),
+            )
+            .select(ExportedInvitation::as_select())
+            .load(conn)?;
         let pending_links: Vec<Timestamp> = oidc_states::table
             .filter(oidc_states::account_id.eq(account_id))
             .select(oidc_states::created_at)
@@ -162,18 +182,22 @@ impl PersonalData for AccountPersonalData {
                 "phone": p.phone,
                 "verified_fields": p.verified_fields.split(',').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
             })),
-            "consents": consents.into_iter().map(consent_view).collect::<Vec<_>>(),
-            "sessions": sessions.into_iter().map(|s| json!({
-                "id": s.id, "acr": s.acr, "amr": s.amr.split_whitespace().collect::<Vec<_>>(), "created_at": s.created_at.rfc3339(),
-                "last_seen_at": s.last_seen_at.rfc3339(), "ended_at": s.revoked_at.map(Timestamp::rfc3339), "address": s.address, "user_agent": s.user_agent,
-            })).collect::<Vec<_>>(),
-            "security_events": events.into_iter().map(|e| json!({
-                "at": e.0.rfc3339(), "kind": e.1, "address": e.2, "user_agent": e.3,
-            })).collect::<Vec<_>>(),
-            "organisations": memberships.into_iter().map(|m| json!({"organisation_id": m.0, "role": m.1, "since": m.2.rfc3339()})).collect::<Vec<_>>(),
-            "eid_links": links.into_iter().map(|l| json!({"issuer": l.0, "subject": l.1, "linked_at": l.2.rfc3339()})).collect::<Vec<_>>(),
+            "consents": consents.into_iter().map(ConsentRow::view).collect::<Vec<_>>(),
+            "sessions": sessions.iter().map(|s| ExportedSession {
+                id: s.id.clone(),
+                acr: s.acr.clone(),
+                amr: s.amr.split_whitespace().collect(),
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                ended_at: s.revoked_at,
+                address: s.address.clone(),
+                user_agent: s.user_agent.clone(),
+            }).collect::<Vec<_>>(),
+            "security_events": events,
+            "organisations": memberships,
+            "eid_links": links,
             "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": at.rfc3339()})).collect::<Vec<_>>(),
-            "invitations": invitations.into_iter().map(|i| json!({"organisation_id": i.0, "role": i.1, "status": i.2, "invited_at": i.3.rfc3339(), "answered_at": i.4.map(Timestamp::rfc3339)})).collect::<Vec<_>>(),
+            "invitations": invitations,
             "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
         }))
     }

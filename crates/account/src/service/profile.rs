@@ -127,7 +127,8 @@ mod patch {
     }
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = profiles)]
 pub(crate) struct ProfileRow {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -147,18 +148,7 @@ pub(crate) fn load_profile(
 ) -> Result<Option<ProfileRow>, AccountError> {
     Ok(profiles::table
         .find(account_id)
-        .select((
-            profiles::given_name,
-            profiles::family_name,
-            profiles::date_of_birth,
-            profiles::street,
-            profiles::house_number,
-            profiles::postal_code,
-            profiles::city,
-            profiles::country,
-            profiles::phone,
-            profiles::verified_fields,
-        ))
+        .select(ProfileRow::as_select())
         .first(conn)
         .optional()?)
 }

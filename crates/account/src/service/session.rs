@@ -161,6 +161,25 @@ pub(crate) fn session_active(conn: &mut Conn, session_id: &str) -> Result<bool, 
     Ok(matches!(found, Some((None, status)) if status == "active"))
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+struct RefreshRow {
+    session_id: String,
+    expires_at: Timestamp,
+    used_at: Option<Timestamp>,
+}
+
+/// What a refresh carries over from the session it continues.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+struct GrantedSession {
+    account_id: String,
+    acr: String,
+    amr: String,
+    auth_time: Timestamp,
+    revoked_at: Option<Timestamp>,
+}
+
 impl AccountService {
     /// Exchanges a refresh token for new tokens. Each refresh token works once; presenting a used one again means
     /// it was stolen, and the whole session is ended.
@@ -177,39 +196,29 @@ impl AccountService {
         let outcome = self
             .db
             .write(move |conn| {
-                let found: Option<(
-                    String,
-                    amtsweg_kernel::Timestamp,
-                    Option<amtsweg_kernel::Timestamp>,
-                )> = refresh_tokens::table
+                let found: Option<RefreshRow> = refresh_tokens::table
                     .find(&hash)
-                    .select((
-                        refresh_tokens::session_id,
-                        refresh_tokens::expires_at,
-                        refresh_tokens::used_at,
-                    ))
+                    .select(RefreshRow::as_select())
                     .first(conn)
                     .optional()?;
-                let Some((session_id, expires_at, used_at)) = found else {
+                let Some(RefreshRow {
+                    session_id,
+                    expires_at,
+                    used_at,
+                }) = found
+                else {
                     return Ok(Err(AccountError::InvalidGrant));
                 };
-                let session: (
-                    String,
-                    String,
-                    String,
-                    amtsweg_kernel::Timestamp,
-                    Option<amtsweg_kernel::Timestamp>,
-                ) = sessions::table
+                let GrantedSession {
+                    account_id,
+                    acr,
+                    amr,
+                    auth_time,
+                    revoked_at,
+                } = sessions::table
                     .find(&session_id)
-                    .select((
-                        sessions::account_id,
-                        sessions::acr,
-                        sessions::amr,
-                        sessions::auth_time,
-                        sessions::revoked_at,
-                    ))
+                    .select(GrantedSession::as_select())
                     .first(conn)?;
-                let (account_id, acr, amr, auth_time, revoked_at) = session;
                 let Some(account) = store::account(conn, &account_id)? else {
                     return Ok(Err(AccountError::InvalidGrant));
                 };
