@@ -586,7 +586,7 @@ async fn profile_is_patched_and_validated(backend: Backend) {
         .patch_as(
             "/api/v1/me",
             token,
-            &json!({"date_of_birth": "07.11.1967", "address": {"country": "Deutschland"}}),
+            &json!({"preferred_language": 7, "date_of_birth": "07.11.1967", "address": {"country": "Deutschland"}}),
         )
         .await;
     let pointers: Vec<String> = body(invalid).await["errors"]
@@ -595,7 +595,21 @@ async fn profile_is_patched_and_validated(backend: Backend) {
         .iter()
         .map(|e| e["pointer"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(pointers, ["/date_of_birth", "/address/country"]);
+    assert_eq!(
+        pointers,
+        ["/preferred_language", "/date_of_birth", "/address/country"],
+        "a member of the wrong type is reported with the others, not alone"
+    );
+    let cleared_language = app
+        .patch_as("/api/v1/me", token, &json!({"preferred_language": null}))
+        .await;
+    assert_eq!(
+        cleared_language.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the language cannot be cleared"
+    );
+    let unchanged = body(app.get_as("/api/v1/me", token).await).await;
+    assert_eq!(unchanged["preferred_language"], "en");
 
     // Consents: list, grant, validate, revoke (the record stays).
     let bad = app

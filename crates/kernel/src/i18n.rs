@@ -4,11 +4,33 @@ use std::borrow::Cow;
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header::ACCEPT_LANGUAGE};
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text as SqlText;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+use crate::input::FieldType;
+use crate::problem::FieldError;
+
+/// The languages the service speaks; stored as its code (`de`, `en`) in text columns.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = SqlText)]
 pub enum Lang {
     #[default]
     De,
@@ -70,6 +92,54 @@ impl Lang {
             }
         }
         best.map(|(lang, _)| lang)
+    }
+}
+
+/// Exactly `de` or `en` (for command lines and configuration; requests use [`Lang::of_request`]).
+impl std::str::FromStr for Lang {
+    type Err = String;
+
+    fn from_str(code: &str) -> Result<Lang, String> {
+        match code {
+            "de" => Ok(Lang::De),
+            "en" => Ok(Lang::En),
+            other => Err(format!("unknown language {other:?}: de or en")),
+        }
+    }
+}
+
+impl FieldType for Lang {
+    fn invalid(pointer: &str) -> FieldError {
+        FieldError::at_pointer(
+            pointer,
+            "not_allowed",
+            Text::fixed("Erlaubt sind „de“ und „en“.", "Allowed are “de” and “en”."),
+        )
+    }
+}
+
+impl<DB> ToSql<SqlText, DB> for Lang
+where
+    DB: Backend,
+    str: ToSql<SqlText, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.code().to_sql(out)
+    }
+}
+
+impl<DB> FromSql<SqlText, DB> for Lang
+where
+    DB: Backend,
+    String: FromSql<SqlText, DB>,
+{
+    /// Anything but `en` reads as German, the service's default.
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        Ok(if String::from_sql(bytes)? == "en" {
+            Lang::En
+        } else {
+            Lang::De
+        })
     }
 }
 

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod http;
 pub mod i18n;
 pub mod id;
+pub mod input;
 pub mod money;
 pub mod pagination;
 pub mod problem;
@@ -14,6 +15,7 @@ pub mod trust;
 
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use i18n::{Lang, Text};
+pub use input::Checked;
 pub use money::Cents;
 pub use problem::{ApiError, FieldError};
 pub use time::Timestamp;

@@ -86,7 +86,7 @@ pub enum StaffCommand {
         roles: Vec<String>,
         /// de or en.
         #[arg(long, default_value = "de")]
-        language: String,
+        language: amtsweg_kernel::Lang,
     },
 }
 

@@ -76,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     amtsweg_account::service::NewStaffMember {
                         email,
                         name,
-                        language,
+                        language: language.into(),
                         roles,
                         password: None,
                     },

@@ -9,7 +9,7 @@ use amtsweg_idempotency::{self as idempotency, IdempotencyKey, Start};
 use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
-use amtsweg_kernel::{ApiError, SharedClock};
+use amtsweg_kernel::{ApiError, Checked, Lang, SharedClock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,13 +41,10 @@ fn admin(auth: &StaffAuth) -> Result<Actor, ApiError> {
 pub struct NewStaff {
     email: String,
     name: String,
-    #[serde(default = "german")]
-    preferred_language: String,
+    #[serde(default)]
+    #[schema(value_type = Lang)]
+    preferred_language: Checked<Lang>,
     roles: Vec<StaffRole>,
-}
-
-fn german() -> String {
-    "de".into()
 }
 
 /// Creates a staff account with roles scoped to organisational units. The initial password is shown once: a

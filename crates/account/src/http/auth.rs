@@ -3,9 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use amtsweg_auth::CitizenAuth;
-use amtsweg_kernel::ApiError;
 use amtsweg_kernel::http::{Json, json_response, ok};
 use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, Checked, Lang};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,13 +38,9 @@ pub struct RegisterRequest {
     #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `de` (default) or `en`.
-    #[serde(default = "german")]
-    #[schema(pattern = "^(de|en)$")]
-    preferred_language: String,
-}
-
-fn german() -> String {
-    "de".into()
+    #[serde(default)]
+    #[schema(value_type = Lang)]
+    preferred_language: Checked<Lang>,
 }
 
 #[derive(Serialize, ToSchema)]

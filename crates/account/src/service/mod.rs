@@ -26,7 +26,7 @@ use amtsweg_auth::Authenticator;
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::PersonalDataRegistry;
 use amtsweg_db::{Database, DbError};
-use amtsweg_kernel::{Lang, SharedClock, Timestamp};
+use amtsweg_kernel::{SharedClock, Timestamp};
 use amtsweg_mail::Message;
 
 pub use clients::{ClientCreated, ClientSummary, TokenGrant};
@@ -264,10 +264,6 @@ pub(crate) fn actor_for(realm: Realm, account_id: &str, meta: &Meta) -> Actor {
         Realm::Staff => ActorKind::Staff,
     };
     Actor::new(kind, account_id, meta.address.clone())
-}
-
-pub(crate) fn lang_of(code: &str) -> Lang {
-    if code == "en" { Lang::En } else { Lang::De }
 }
 
 /// Fixed one-minute windows per client address. In memory: each instance limits on its own, which is what

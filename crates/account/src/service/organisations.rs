@@ -131,7 +131,7 @@ impl AccountService {
                         email_key: None,
                         display_name: &name,
                         password_hash: None,
-                        preferred_language: "de",
+                        preferred_language: amtsweg_kernel::Lang::De,
                         status: "active",
                         register_number: register_number.as_deref(),
                     },

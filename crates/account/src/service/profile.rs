@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 
 use amtsweg_audit::Outcome;
-use amtsweg_kernel::{FieldError, Text, Timestamp, TrustLevel};
+use amtsweg_kernel::{Checked, FieldError, Lang, Text, Timestamp, TrustLevel};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::login::Realm;
-use super::register::{check_language, check_name};
+use super::register::check_name;
 use super::{AccountService, Meta, actor_for, audit};
 use crate::error::AccountError;
 use crate::store;
@@ -50,7 +50,7 @@ pub struct ProfileView {
     pub kind: String,
     pub email: Option<String>,
     pub name: String,
-    pub preferred_language: String,
+    pub preferred_language: Lang,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     /// `YYYY-MM-DD`.
@@ -78,8 +78,9 @@ pub struct ProfilePatch {
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     #[serde(default, with = "patch")]
-    #[schema(value_type = Option<String>)]
-    pub preferred_language: Option<Option<String>>,
+    /// Cannot be cleared.
+    #[schema(value_type = Lang)]
+    pub preferred_language: Option<Option<Checked<Lang>>>,
     #[serde(default, with = "patch")]
     #[schema(value_type = Option<String>)]
     pub given_name: Option<Option<String>>,
@@ -120,10 +121,10 @@ pub struct AddressPatch {
 mod patch {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Ok(Some(Option::<String>::deserialize(deserializer)?))
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::<T>::deserialize(deserializer)?))
     }
 }
 
@@ -243,7 +244,7 @@ impl AccountService {
     pub async fn update_profile(
         &self,
         account_id: &str,
-        patch: ProfilePatch,
+        mut patch: ProfilePatch,
         session_level: TrustLevel,
         meta: Meta,
     ) -> Result<ProfileView, AccountError> {
@@ -251,13 +252,11 @@ impl AccountService {
         if let Some(name) = &patch.name {
             check_name(&mut errors, "/name", name.as_deref().unwrap_or(""));
         }
-        if let Some(language) = &patch.preferred_language {
-            check_language(
-                &mut errors,
-                "/preferred_language",
-                language.as_deref().unwrap_or(""),
-            );
-        }
+        let language = patch.preferred_language.take().and_then(|language| {
+            language
+                .unwrap_or(Checked::Invalid(serde_json::Value::Null))
+                .check(&mut errors, "/preferred_language")
+        });
         check_text(&mut errors, "/given_name", &patch.given_name, 100, printable);
         check_text(&mut errors, "/family_name", &patch.family_name, 100, printable);
         if let Some(Some(date)) = &patch.date_of_birth
@@ -343,7 +342,7 @@ impl AccountService {
                         .set(accounts::display_name.eq(name.trim()))
                         .execute(conn)?;
                 }
-                if let Some(Some(language)) = &patch.preferred_language {
+                if let Some(language) = language {
                     diesel::update(accounts::table.find(&id))
                         .set(accounts::preferred_language.eq(language))
                         .execute(conn)?;

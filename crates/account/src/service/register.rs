@@ -4,12 +4,12 @@
 //! hashed either way, and the existing owner is told by mail instead.
 
 use amtsweg_audit::{Actor, ActorKind, Outcome};
-use amtsweg_kernel::{FieldError, Text};
+use amtsweg_kernel::{Checked, FieldError, Lang, Text};
 use chrono::Duration;
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AccountService, Meta, audit, lang_of, send, trail};
+use super::{AccountService, Meta, audit, send, trail};
 use crate::domain::email::EmailAddress;
 use crate::domain::password::{self, PasswordProblem};
 use crate::domain::secret::random_token;
@@ -23,7 +23,7 @@ pub struct Registration {
     pub email: String,
     pub password: SecretString,
     pub name: String,
-    pub preferred_language: String,
+    pub preferred_language: Checked<Lang>,
 }
 
 pub(crate) fn password_errors(pointer: &str, password: &SecretString, context: &[&str]) -> Vec<FieldError> {
@@ -46,16 +46,6 @@ pub(crate) fn password_errors(pointer: &str, password: &SecretString, context: &
         ),
     };
     vec![FieldError::at_pointer(pointer, code, message)]
-}
-
-pub(crate) fn check_language(errors: &mut Vec<FieldError>, pointer: &str, language: &str) {
-    if language != "de" && language != "en" {
-        errors.push(FieldError::at_pointer(
-            pointer,
-            "not_allowed",
-            Text::fixed("Erlaubt sind „de“ und „en“.", "Allowed are “de” and “en”."),
-        ));
-    }
 }
 
 /// Parses an e-mail address, recording a field error at `pointer` when it is not one.
@@ -96,11 +86,10 @@ impl AccountService {
         let mut errors = Vec::new();
         let email = check_email(&mut errors, "/email", &registration.email);
         check_name(&mut errors, "/name", &registration.name);
-        check_language(
-            &mut errors,
-            "/preferred_language",
-            &registration.preferred_language,
-        );
+        let language = registration
+            .preferred_language
+            .clone()
+            .check(&mut errors, "/preferred_language");
         let local = registration
             .email
             .split('@')
@@ -110,7 +99,7 @@ impl AccountService {
         let mut context: Vec<&str> = registration.name.split_whitespace().collect();
         context.push(&local);
         errors.extend(password_errors("/password", &registration.password, &context));
-        let Some(email) = email.filter(|_| errors.is_empty()) else {
+        let (Some(email), Some(language)) = (email.filter(|_| errors.is_empty()), language) else {
             return Err(AccountError::Validation(errors));
         };
         self.check_rate(&meta)?;
@@ -133,7 +122,7 @@ impl AccountService {
                         email_key: Some(email.key()),
                         display_name: registration.name.trim(),
                         password_hash: Some(&hash),
-                        preferred_language: &registration.preferred_language,
+                        preferred_language: language,
                         status: "pending",
                         register_number: None,
                     },
@@ -155,7 +144,7 @@ impl AccountService {
                 )?;
                 // The address is not verified yet: the mail carries no text the registering person chose.
                 let mail = templates::verify_email(
-                    lang_of(&registration.preferred_language),
+                    language,
                     &service.link("/verify-email", &token),
                     &token,
                     settings.verification_hours,

@@ -5,13 +5,13 @@ use amtsweg_audit::{Actor, Outcome};
 use amtsweg_auth::RoleReach;
 use amtsweg_db::InTransaction;
 use amtsweg_kernel::pagination::{Page, PageRequest};
-use amtsweg_kernel::{FieldError, Text};
+use amtsweg_kernel::{Checked, FieldError, Lang, Text};
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::register::{check_email, check_language, check_name, password_errors};
+use super::register::{check_email, check_name, password_errors};
 use super::{AccountService, audit, send};
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
@@ -49,8 +49,7 @@ impl StaffRole {
 pub struct NewStaffMember {
     pub email: String,
     pub name: String,
-    /// `de` or `en`.
-    pub language: String,
+    pub language: Checked<Lang>,
     pub roles: Vec<StaffRole>,
     /// The initial password; a random one when absent.
     pub password: Option<SecretString>,
@@ -135,19 +134,19 @@ impl AccountService {
             roles,
             password,
         } = member;
-        let (email, name, language) = (email.as_str(), name.as_str(), language.as_str());
+        let (email, name) = (email.as_str(), name.as_str());
         let mut errors = self.check_roles(&roles);
         let parsed = check_email(&mut errors, "/email", email);
         check_name(&mut errors, "/name", name);
-        check_language(&mut errors, "/preferred_language", language);
+        let language = language.check(&mut errors, "/preferred_language");
         let password = password.unwrap_or_else(|| SecretString::from(random_token()[..20].to_owned()));
         errors.extend(password_errors("/password", &password, &[]));
-        let Some(email) = parsed.filter(|_| errors.is_empty()) else {
+        let (Some(email), Some(language)) = (parsed.filter(|_| errors.is_empty()), language) else {
             return Err(AccountError::Validation(errors));
         };
         let hash = self.hasher.hash(&password).await?;
         let now = self.now();
-        let (name, language) = (name.trim().to_owned(), language.to_owned());
+        let name = name.trim().to_owned();
         let id = amtsweg_kernel::id::new_id();
         let created = StaffCreated {
             id: id.clone(),
@@ -167,7 +166,7 @@ impl AccountService {
                         email_key: Some(email.key()),
                         display_name: &name,
                         password_hash: Some(&hash),
-                        preferred_language: &language,
+                        preferred_language: language,
                         status: "active",
                         register_number: None,
                     },
@@ -195,7 +194,7 @@ impl AccountService {
                     conn,
                     email.as_str(),
                     Some(&id),
-                    templates::staff_welcome(super::lang_of(&language), &name),
+                    templates::staff_welcome(language, &name),
                     now,
                 )?;
                 audit(
@@ -290,7 +289,7 @@ impl AccountService {
                 NewStaffMember {
                     email: bootstrap.admin_email.clone(),
                     name: "Systemadministration".into(),
-                    language: "de".into(),
+                    language: Lang::De.into(),
                     roles: vec![StaffRole {
                         role: "system_admin".into(),
                         unit: "*".into(),

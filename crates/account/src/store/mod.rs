@@ -20,7 +20,7 @@ pub struct AccountRow {
     pub email_key: Option<String>,
     pub display_name: String,
     pub password_hash: Option<String>,
-    pub preferred_language: String,
+    pub preferred_language: amtsweg_kernel::Lang,
     pub status: String,
     pub email_verified_at: Option<Timestamp>,
     pub totp_secret: Option<String>,
@@ -36,11 +36,7 @@ pub struct AccountRow {
 
 impl AccountRow {
     pub fn lang(&self) -> amtsweg_kernel::Lang {
-        if self.preferred_language == "en" {
-            amtsweg_kernel::Lang::En
-        } else {
-            amtsweg_kernel::Lang::De
-        }
+        self.preferred_language
     }
 
     pub fn totp_enabled(&self) -> bool {
@@ -77,7 +73,7 @@ pub struct NewAccount<'a> {
     pub email_key: Option<&'a str>,
     pub display_name: &'a str,
     pub password_hash: Option<&'a str>,
-    pub preferred_language: &'a str,
+    pub preferred_language: amtsweg_kernel::Lang,
     pub status: &'a str,
     pub register_number: Option<&'a str>,
 }

@@ -298,7 +298,7 @@ fn create_from_eid(
             email_key: email.map(EmailAddress::key),
             display_name: if name.is_empty() { "eID" } else { name },
             password_hash: None,
-            preferred_language: "de",
+            preferred_language: amtsweg_kernel::Lang::De,
             status: "active",
             register_number: None,
         }
