@@ -1,15 +1,31 @@
-//! The account service's background work: flagging unused accounts once a day.
+//! The account service as a module of the composition root: its handlers' state and its background work
+//! (flagging unused accounts once a day).
 
+use std::sync::Arc;
+
+use actix_web::web::{Data, ServiceConfig};
+use amtsweg_auth::SessionGuard;
 use amtsweg_jobs::{JobError, Period, Registry, Schedule, handler_fn};
+use amtsweg_module::Module;
 use serde_json::json;
 
-use crate::AccountService;
+use crate::{AccountService, Sessions};
 
 pub const FLAG_INACTIVE: &str = "account.flag_inactive";
 
-impl AccountService {
-    /// The job handlers and schedules of the account service.
-    pub fn jobs(&self) -> Registry {
+impl Module for AccountService {
+    fn name(&self) -> &'static str {
+        "account"
+    }
+
+    /// The service, and the session check every authenticating extractor asks.
+    fn app_data(&self, cfg: &mut ServiceConfig) {
+        let guard: Arc<dyn SessionGuard> = Arc::new(Sessions(self.clone()));
+        cfg.app_data(Data::new(self.clone()))
+            .app_data(Data::<dyn SessionGuard>::from(guard));
+    }
+
+    fn jobs(&self) -> Registry {
         let service = self.clone();
         Registry::new()
             .handler(handler_fn(FLAG_INACTIVE, 5, move |_job| {

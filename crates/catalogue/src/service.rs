@@ -77,3 +77,13 @@ impl CatalogueService {
             .await
     }
 }
+
+impl amtsweg_module::Module for CatalogueService {
+    fn name(&self) -> &'static str {
+        "catalogue"
+    }
+
+    fn app_data(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        cfg.app_data(actix_web::web::Data::new(self.clone()));
+    }
+}

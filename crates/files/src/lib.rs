@@ -279,9 +279,19 @@ impl FileStore {
         self.db.write(move |conn| remove(conn, &row.id, now)).await?;
         Ok(())
     }
+}
 
-    /// The job handlers and schedules of the files module.
-    pub fn jobs(&self) -> Registry {
+impl amtsweg_module::Module for FileStore {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    fn app_data(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        cfg.app_data(actix_web::web::Data::new(self.clone()));
+    }
+
+    /// Blob deletion and the purge of uploads nobody attached.
+    fn jobs(&self) -> Registry {
         let deleter = self.clone();
         let purger = self.clone();
         Registry::new()
@@ -323,7 +333,9 @@ impl FileStore {
                 payload: json!({}),
             })
     }
+}
 
+impl FileStore {
     /// Deletes a blob whose last owner is gone. The row is deleted and the object removed while the row is locked,
     /// so an upload of the same content meanwhile waits and then stores it afresh.
     async fn delete_blob(&self, sha256: String) -> Result<Option<serde_json::Value>, FileError> {

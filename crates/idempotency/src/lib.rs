@@ -402,8 +402,23 @@ impl Drop for Claim {
     }
 }
 
-/// The daily purge of keys older than 24 hours.
-pub fn jobs(db: Database, clock: SharedClock) -> Registry {
+/// Idempotency as a module of the composition root: its daily purge of keys older than 24 hours.
+pub struct Idempotency {
+    pub db: Database,
+    pub clock: SharedClock,
+}
+
+impl amtsweg_module::Module for Idempotency {
+    fn name(&self) -> &'static str {
+        "idempotency"
+    }
+
+    fn jobs(&self) -> Registry {
+        jobs(self.db.clone(), self.clock.clone())
+    }
+}
+
+fn jobs(db: Database, clock: SharedClock) -> Registry {
     const PURGE: &str = "idempotency.purge";
     Registry::new()
         .handler(handler_fn(PURGE, 3, move |_| {

@@ -273,3 +273,14 @@ impl Inner {
         }
     }
 }
+
+impl amtsweg_module::Module for MailSender {
+    fn name(&self) -> &'static str {
+        "mail"
+    }
+
+    /// Sending is the `mail.send` job; queueing is [`crate::enqueue`] in the caller's transaction.
+    fn jobs(&self) -> amtsweg_jobs::Registry {
+        amtsweg_jobs::Registry::new().handler(self.clone())
+    }
+}

@@ -6,20 +6,21 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use amtsweg_account::{AccountDeps, AccountPersonalData, AccountService, Sessions};
-use amtsweg_auth::{Authenticator, KeyRing, SessionGuard};
+use amtsweg_account::{AccountDeps, AccountPersonalData, AccountService};
+use amtsweg_auth::{Authenticator, KeyRing};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
 use amtsweg_db::{Database, PoolOptions};
 use amtsweg_events::{EventsPersonalData, Sequencer, Subscriptions};
 use amtsweg_files::{FileStore, FilesPersonalData};
-use amtsweg_idempotency::IdempotencyPersonalData;
+use amtsweg_idempotency::{Idempotency, IdempotencyPersonalData};
 use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
     BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
 };
 use amtsweg_kernel::{SharedClock, SystemClock};
 use amtsweg_mail::{MailPersonalData, MailSender};
+use amtsweg_module::Module;
 use anyhow::Context;
 use tokio::task::AbortHandle;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -103,10 +104,12 @@ pub fn personal_data() -> PersonalDataRegistry {
 pub struct Services {
     pub db: Database,
     pub clock: SharedClock,
-    pub catalogue: CatalogueService,
     pub auth: Arc<Authenticator>,
+    /// Every module, asked alike for its handlers' state, jobs and subscriptions.
+    pub modules: Vec<Arc<dyn Module>>,
+    /// Kept by type for the command line and the metrics.
+    pub catalogue: CatalogueService,
     pub accounts: AccountService,
-    pub files: FileStore,
     /// The runner of every module's background jobs (started by the HTTP server; the command line drains it).
     pub jobs: Arc<Runner>,
 }
@@ -157,23 +160,37 @@ impl Services {
             access: crate::access::access(),
         })?;
         accounts.bootstrap_admin().await?;
+        let idempotency = Idempotency {
+            db: db.clone(),
+            clock: clock.clone(),
+        };
 
-        let sequencer = Sequencer::new(db.clone(), clock.clone(), deps.subscriptions);
-        let registry = Registry::new()
-            .handler(mail)
-            .merge(accounts.jobs())
-            .merge(amtsweg_idempotency::jobs(db.clone(), clock.clone()))
-            .merge(files.jobs())
-            .merge(deps.jobs)
+        let modules: Vec<Arc<dyn Module>> = vec![
+            Arc::new(catalogue.clone()),
+            Arc::new(mail),
+            Arc::new(files),
+            Arc::new(idempotency),
+            Arc::new(accounts.clone()),
+        ];
+        let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {
+            all.merge(module.subscriptions())
+        });
+        let sequencer = Sequencer::new(db.clone(), clock.clone(), subscriptions);
+        let registry = modules
+            .iter()
+            .fold(deps.jobs, |all, module| all.merge(module.jobs()))
             .tick(Arc::new(sequencer));
         let jobs = Runner::new(db.clone(), clock.clone(), registry, settings.jobs.runner());
+        for module in &modules {
+            tracing::debug!(module = module.name(), "module started");
+        }
         Ok(Services {
             db,
             clock,
-            catalogue,
             auth,
+            modules,
+            catalogue,
             accounts,
-            files,
             jobs,
         })
     }
@@ -199,17 +216,16 @@ impl Application {
         let Services {
             db,
             clock,
-            catalogue,
             auth,
-            accounts,
-            files,
+            modules,
+            catalogue,
+            accounts: _,
             jobs,
         } = services;
 
         let background = vec![tokio::spawn(jobs.clone().run()).abort_handle()];
         let registry = web::Data::new(jobs.registry().clone());
         let clock = web::Data::new(clock);
-        let files = web::Data::new(files);
 
         let metrics = web::Data::new(Metrics::new()?);
         metrics
@@ -217,12 +233,8 @@ impl Application {
             .set(i64::try_from(catalogue.catalogue().len()).unwrap_or(i64::MAX));
         let api = crate::openapi::document();
         let route_table = web::Data::new(RouteTable::from_openapi(&api));
-        let catalogue = web::Data::new(catalogue);
         let db_data = web::Data::new(db.clone());
         let auth = web::Data::from(auth);
-        let guard: Arc<dyn SessionGuard> = Arc::new(Sessions(accounts.clone()));
-        let guard: web::Data<dyn SessionGuard> = web::Data::from(guard);
-        let accounts = web::Data::new(accounts);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
         let body_timeout = BodyIdleTimeout(std::time::Duration::from_secs(
             settings.server.body_idle_timeout_secs,
@@ -253,18 +265,15 @@ impl Application {
         let metrics_port = metrics_access.port;
         let mut server = HttpServer::new(move || {
             App::new()
+                .configure(|cfg| modules.iter().for_each(|module| module.app_data(cfg)))
                 .into_utoipa_app()
-                .app_data(catalogue.clone())
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
                 .app_data(registry.clone())
-                .app_data(files.clone())
                 .app_data(clock.clone())
                 .app_data(metrics_access.clone())
                 .app_data(route_table.clone())
                 .app_data(auth.clone())
-                .app_data(guard.clone())
-                .app_data(accounts.clone())
                 .app_data(json_limit)
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
