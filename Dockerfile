@@ -11,8 +11,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /var/lib/amtsweg --create-home amtsweg
 COPY --from=build /src/target/release/amtsweg /usr/local/bin/amtsweg
 COPY procedures /etc/amtsweg/procedures
+COPY workflows /etc/amtsweg/workflows
 ENV AMTSWEG__SERVER__HOST=0.0.0.0 \
     AMTSWEG__CATALOGUE__DIR=/etc/amtsweg/procedures \
+    AMTSWEG__WORKFLOWS__DIR=/etc/amtsweg/workflows \
     AMTSWEG__STORAGE__DATA_DIR=/var/lib/amtsweg \
     AMTSWEG__LOG__FORMAT=json
 USER amtsweg

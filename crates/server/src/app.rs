@@ -109,6 +109,8 @@ pub struct Services {
     pub modules: Vec<Arc<dyn Module>>,
     /// Kept by type for the command line and the metrics.
     pub catalogue: CatalogueService,
+    /// The checked workflow definitions every procedure names.
+    pub workflows: amtsweg_workflow::Workflows,
     pub accounts: AccountService,
     /// The runner of every module's background jobs (started by the HTTP server; the command line drains it).
     pub jobs: Arc<Runner>,
@@ -129,6 +131,13 @@ impl Services {
             tracing::info!("no catalogue directory: using the catalogue shipped in the binary");
         }
         let catalogue = CatalogueService::start(&source, db.clone(), clock.clone()).await?;
+        let workflow_dir = settings.workflows.dir();
+        if workflow_dir.is_none() {
+            tracing::info!("no workflows directory: using the workflows shipped in the binary");
+        }
+        let workflows = crate::workflows::load(workflow_dir.as_deref(), catalogue.catalogue())
+            .map_err(|problems| anyhow::anyhow!("the workflows cannot be used:\n{}", problems.join("\n")))?;
+        tracing::info!(workflows = workflows.len(), "workflows loaded");
         let kek = crate::keys::key_encryption_key(settings, &db).await?;
         let keys = Arc::new(KeyRing::start(db.clone(), kek, clock.now()).await?);
         let auth = Arc::new(Authenticator::new(
@@ -190,6 +199,7 @@ impl Services {
             auth,
             modules,
             catalogue,
+            workflows,
             accounts,
             jobs,
         })
@@ -219,6 +229,7 @@ impl Application {
             auth,
             modules,
             catalogue,
+            workflows: _,
             accounts: _,
             jobs,
         } = services;

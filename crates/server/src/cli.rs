@@ -41,6 +41,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CatalogueCommand,
     },
+    /// Work with workflow definitions.
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
     /// Manage staff accounts.
     Staff {
         #[command(subcommand)]
@@ -70,6 +75,20 @@ pub enum CatalogueCommand {
     Check {
         /// Directory of procedure definitions (*.yaml).
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Check a workflows directory without starting anything: unknown states, unreachable states, no terminal
+    /// state, dead ends, unknown roles, guards and effects, timers without a target, and procedures naming a
+    /// workflow that is not there. Reports every problem as FILE: PATH: REASON and exits non-zero when there is one.
+    Check {
+        /// Directory of workflow definitions (*.yaml).
+        dir: PathBuf,
+        /// The procedures whose `workflow:` must exist (default: ./procedures if present, else the shipped ones).
+        #[arg(long, value_name = "DIR")]
+        procedures: Option<PathBuf>,
     },
 }
 

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod operations;
 pub mod settings;
 pub mod telemetry;
+pub mod workflows;
 
 pub use app::{Application, Dependencies};
 pub use settings::Settings;

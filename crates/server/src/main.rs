@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use amtsweg_audit::Actor;
 use amtsweg_server::app::{Dependencies, Services};
 use amtsweg_server::cli::{
-    AuditCommand, CatalogueCommand, Cli, ClientCommand, Command, KeysCommand, StaffCommand,
+    AuditCommand, CatalogueCommand, Cli, ClientCommand, Command, KeysCommand, StaffCommand, WorkflowCommand,
 };
 use amtsweg_server::{Application, Settings, app, openapi, telemetry};
 use clap::Parser;
@@ -33,6 +33,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalogue {
             command: CatalogueCommand::Check { dir },
         } => Ok(check_catalogue(&dir)),
+        Command::Workflow {
+            command: WorkflowCommand::Check { dir, procedures },
+        } => Ok(check_workflows(&dir, procedures)),
         Command::Openapi { output } => {
             let json = openapi::document_json()?;
             match output {
@@ -197,6 +200,36 @@ where
         let services = Services::start(&settings, Dependencies::default()).await?;
         f(services).await
     })
+}
+
+fn check_workflows(dir: &std::path::Path, procedures: Option<std::path::PathBuf>) -> ExitCode {
+    let procedures = procedures.or_else(|| {
+        let default = std::path::PathBuf::from("./procedures");
+        default.is_dir().then_some(default)
+    });
+    let catalogue = match &procedures {
+        Some(procedures) => amtsweg_catalogue::load_dir(procedures),
+        None => amtsweg_catalogue::load_shipped(),
+    };
+    let problems = match catalogue {
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        Ok(catalogue) => match amtsweg_server::workflows::load(Some(dir), &catalogue) {
+            Ok(workflows) => {
+                print(&format!(
+                    "{}: {} workflows, all valid; every procedure names one of them",
+                    dir.display(),
+                    workflows.len()
+                ));
+                return ExitCode::SUCCESS;
+            }
+            Err(problems) => problems,
+        },
+    };
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    eprintln!("{} problem(s) found", problems.len());
+    ExitCode::FAILURE
 }
 
 fn check_catalogue(dir: &std::path::Path) -> ExitCode {

@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub catalogue: CatalogueSettings,
+    pub workflows: WorkflowSettings,
     pub log: LogSettings,
     pub account: AccountSettings,
     pub mail: MailSettings,
@@ -165,6 +166,28 @@ impl CatalogueSettings {
                 amtsweg_catalogue::Source::Dir(PathBuf::from("./procedures"))
             }
             None => amtsweg_catalogue::Source::Shipped,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowSettings {
+    /// Directory of workflow definitions (`*.yaml`). Unset: `./workflows` if it exists, else the workflows
+    /// shipped in the binary.
+    pub dir: Option<PathBuf>,
+    /// Public holidays for deadlines: `land` (ISO code, `SN` by default) and `corpus_christi` where Corpus
+    /// Christi is a holiday at the authority's seat without being one in the whole Land.
+    pub calendar: amtsweg_workflow::Calendar,
+}
+
+impl WorkflowSettings {
+    /// The directory to load, or `None` for the shipped workflows.
+    pub fn dir(&self) -> Option<PathBuf> {
+        match &self.dir {
+            Some(dir) => Some(dir.clone()),
+            None if Path::new("./workflows").is_dir() => Some(PathBuf::from("./workflows")),
+            None => None,
         }
     }
 }

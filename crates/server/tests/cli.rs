@@ -42,6 +42,7 @@ fn every_subcommand_explains_itself() {
         (vec!["migrate", "--help"], "Apply pending database migrations"),
         (vec!["openapi", "--help"], "OpenAPI 3.1"),
         (vec!["catalogue", "check", "--help"], "without starting anything"),
+        (vec!["workflow", "check", "--help"], "unreachable states"),
     ] {
         let (ok, stdout, _) = run(amtsweg().args(&args));
         assert!(ok, "{args:?}");
@@ -75,6 +76,57 @@ fn catalogue_check_names_file_path_and_reason() {
         "{stderr}"
     );
     assert!(stderr.contains("1 problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn workflow_check_accepts_the_shipped_workflows() {
+    let (ok, stdout, stderr) = run(amtsweg().args(["workflow", "check", "workflows"]));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("5 workflows, all valid; every procedure names one of them"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn workflow_check_names_file_path_and_reason_and_missing_workflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if name == "steuerfestsetzung.yaml" {
+            continue; // the dog tax procedure names it
+        }
+        let text = if name == "bauantrag.yaml" {
+            text.replace("roles: [supervisor, case_worker]", "roles: [hausmeister]")
+        } else {
+            text
+        };
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let (ok, _, stderr) = run(amtsweg().args(["workflow", "check"]).arg(dir.path()));
+    assert!(!ok);
+    assert!(
+        stderr.contains("bauantrag.yaml: transitions[10].roles[0]: unknown role \"hausmeister\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 problem(s) found"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("bauantrag.yaml"),
+        std::fs::read_to_string(shipped.join("bauantrag.yaml")).unwrap(),
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(amtsweg().args(["workflow", "check"]).arg(dir.path()));
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "procedure \"hundesteuer-anmeldung\" names the workflow \"steuerfestsetzung\", which does not exist"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -415,6 +467,7 @@ fn outside_the_repository_the_shipped_catalogue_is_used_and_maintenance_needs_no
     let _ = child.wait();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("catalogue shipped in the binary"), "{logged}");
+    assert!(logged.contains("workflows shipped in the binary"), "{logged}");
     let body: serde_json::Value = serde_json::from_slice(&listing).unwrap();
     assert_eq!(body["items"].as_array().unwrap().len(), 6);
 }
