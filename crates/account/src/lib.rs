@@ -1,6 +1,7 @@
 //! Bürgerkonto and access control: citizen and organisation accounts, staff, API clients of specialised
 //! procedures, sessions and tokens, two-factor and eID login, profile and consents, GDPR export and erasure.
 
+pub mod directory;
 pub mod domain;
 mod error;
 pub mod events;

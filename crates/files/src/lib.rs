@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 pub use download::download;
 pub use pdf::{PdfProblem, PdfScanner};
 pub use settings::{FilesSettings, S3Settings};
-pub use upload::{UploadPolicy, receive_multipart};
+pub use upload::{UploadPolicy, receive_form, receive_multipart};
 
 use schema::{blobs, files};
 
@@ -370,6 +370,27 @@ impl FileStore {
             .await?;
         Ok(Some(json!({"deleted": deleted})))
     }
+}
+
+/// Hands an upload of `account_id` over to `owner_module` in the caller's transaction: it no longer expires and
+/// from now on it is that module's. Answers the file, or `None` when the account has no such file.
+pub fn take_up(
+    conn: &mut DbConnection,
+    id: &FileId,
+    account_id: &str,
+    owner_module: &'static str,
+) -> Result<Option<FileView>, DbError> {
+    let updated = diesel::update(files::table.find(id).filter(files::account_id.eq(account_id)))
+        .set((
+            files::owner_module.eq(owner_module),
+            files::expires_at.eq(None::<Timestamp>),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    let row: FileRow = files::table.find(id).select(FileRow::as_select()).first(conn)?;
+    Ok(Some(row.view()))
 }
 
 /// Removes a file in the caller's transaction; when it was its blob's last owner, the blob's deletion is queued.

@@ -41,6 +41,24 @@ pub async fn receive_multipart(
     account_id: &str,
     policy: UploadPolicy,
 ) -> Result<FileView, FileError> {
+    receive_form(store, req, payload, account_id, policy)
+        .await
+        .map(|(file, _)| file)
+}
+
+/// Small text fields sent before the file (at most this many bytes each, and this many fields).
+const FIELD_LIMIT: usize = 1024;
+const FIELDS: usize = 8;
+
+/// Like [`receive_multipart`], also answering the text fields that come before `file` (name, value), e.g. the
+/// document type of an attachment.
+pub async fn receive_form(
+    store: &FileStore,
+    req: &HttpRequest,
+    payload: actix_web::dev::Payload,
+    account_id: &str,
+    policy: UploadPolicy,
+) -> Result<(FileView, Vec<(String, String)>), FileError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -65,9 +83,28 @@ pub async fn receive_multipart(
         return Err(FileError::TooLarge { limit });
     }
     let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut fields = Vec::new();
     while let Some(field) = multipart.next().await {
-        let field = field.map_err(multipart_error)?;
+        let mut field = field.map_err(multipart_error)?;
         if field.name() != Some("file") {
+            let name = field.name().unwrap_or_default().to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                value.extend_from_slice(&chunk.map_err(multipart_error)?);
+                if value.len() > FIELD_LIMIT {
+                    return Err(FileError::Malformed(format!(
+                        "the field `{name}` is longer than {FIELD_LIMIT} bytes"
+                    )));
+                }
+            }
+            let value = String::from_utf8(value)
+                .ok()
+                .filter(|v| amtsweg_kernel::text::storable(v))
+                .ok_or_else(|| FileError::Malformed(format!("the field `{name}` is not text")))?;
+            if fields.len() == FIELDS {
+                return Err(FileError::Malformed(format!("more than {FIELDS} fields")));
+            }
+            fields.push((name, value));
             continue;
         }
         let name = clean_name(
@@ -77,7 +114,8 @@ pub async fn receive_multipart(
                 .unwrap_or("upload"),
         );
         let chunks = field.map(|chunk| chunk.map_err(multipart_error));
-        return store.upload(Box::pin(chunks), &name, account_id, policy).await;
+        let file = store.upload(Box::pin(chunks), &name, account_id, policy).await?;
+        return Ok((file, fields));
     }
     Err(FileError::Malformed("there is no field `file`".into()))
 }
