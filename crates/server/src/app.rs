@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use amtsweg_account::{AccountDeps, AccountPersonalData, AccountService};
+use amtsweg_applications::{ApplicationDeps, ApplicationService, ApplicationsPersonalData};
 use amtsweg_auth::{Authenticator, KeyRing};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::personal_data::{PersonalData, PersonalDataRegistry};
@@ -38,7 +39,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(amtsweg_catalogue::configure)
             .configure(amtsweg_account::configure)
             .configure(amtsweg_admin::configure)
-            .configure(amtsweg_files::http::configure),
+            .configure(amtsweg_files::http::configure)
+            .configure(amtsweg_applications::configure),
     )
     .configure(amtsweg_account::http::configure_root)
     .service(operations::live)
@@ -96,6 +98,7 @@ pub fn personal_data() -> PersonalDataRegistry {
         Arc::new(EventsPersonalData),
         Arc::new(IdempotencyPersonalData),
         Arc::new(FilesPersonalData),
+        Arc::new(ApplicationsPersonalData),
     ];
     PersonalDataRegistry::new(sections)
 }
@@ -169,6 +172,18 @@ impl Services {
             access: crate::access::access(),
         })?;
         accounts.bootstrap_admin().await?;
+        let problems = settings.applications.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("\n"));
+        }
+        let applications = ApplicationService::new(ApplicationDeps {
+            db: db.clone(),
+            clock: clock.clone(),
+            catalogue: catalogue.clone(),
+            workflows: workflows.clone(),
+            files: files.clone(),
+            settings: settings.applications.clone(),
+        });
         let idempotency = Idempotency {
             db: db.clone(),
             clock: clock.clone(),
@@ -180,6 +195,7 @@ impl Services {
             Arc::new(files),
             Arc::new(idempotency),
             Arc::new(accounts.clone()),
+            Arc::new(applications),
         ];
         let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {
             all.merge(module.subscriptions())

@@ -19,6 +19,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub catalogue: CatalogueSettings,
     pub workflows: WorkflowSettings,
+    pub applications: amtsweg_applications::ApplicationSettings,
     pub log: LogSettings,
     pub account: AccountSettings,
     pub mail: MailSettings,
@@ -176,9 +177,6 @@ pub struct WorkflowSettings {
     /// Directory of workflow definitions (`*.yaml`). Unset: `./workflows` if it exists, else the workflows
     /// shipped in the binary.
     pub dir: Option<PathBuf>,
-    /// Public holidays for deadlines: `land` (ISO code, `SN` by default) and `corpus_christi` where Corpus
-    /// Christi is a holiday at the authority's seat without being one in the whole Land.
-    pub calendar: amtsweg_workflow::Calendar,
 }
 
 impl WorkflowSettings {

@@ -30,9 +30,13 @@ pub fn load(dir: Option<&Path>, catalogue: &Catalogue) -> Result<Workflows, Vec<
             .iter()
             .map(|procedure| (procedure.id(), procedure.procedure.workflow.as_str())),
     );
-    if missing.is_empty() {
+    let problems: Vec<String> = missing
+        .into_iter()
+        .chain(amtsweg_applications::check_workflows(&workflows))
+        .collect();
+    if problems.is_empty() {
         Ok(workflows)
     } else {
-        Err(missing)
+        Err(problems)
     }
 }

@@ -1,0 +1,74 @@
+use actix_web::http::StatusCode;
+use amtsweg_db::DbError;
+use amtsweg_kernel::{ApiError, FieldError, Text};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplicationError {
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    /// No such application, or not one the caller may see: the same answer for both.
+    #[error("not found")]
+    NotFound,
+    #[error("no such procedure")]
+    UnknownProcedure,
+    #[error("{0}")]
+    Conflict(&'static str, Text),
+    #[error("forbidden")]
+    Forbidden(Text),
+    #[error(transparent)]
+    File(#[from] amtsweg_files::FileError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for ApplicationError {
+    fn from(err: diesel::result::Error) -> Self {
+        ApplicationError::Db(DbError::Query(err))
+    }
+}
+
+impl ApplicationError {
+    pub fn field(pointer: &str, code: &'static str, message: Text) -> ApplicationError {
+        ApplicationError::Validation(vec![FieldError::at_pointer(pointer, code, message)])
+    }
+
+    pub(crate) fn not_draft() -> ApplicationError {
+        ApplicationError::Conflict(
+            "application_not_draft",
+            Text::fixed(
+                "Der Antrag ist bereits eingereicht und kann nicht mehr geändert werden.",
+                "The application has been submitted and can no longer be changed.",
+            ),
+        )
+    }
+}
+
+impl From<ApplicationError> for ApiError {
+    fn from(err: ApplicationError) -> ApiError {
+        match err {
+            ApplicationError::Validation(errors) => ApiError::validation(errors),
+            ApplicationError::NotFound => ApiError::not_found(
+                "application_not_found",
+                Text::fixed("Antrag nicht gefunden.", "Application not found."),
+            ),
+            ApplicationError::UnknownProcedure => ApiError::validation(vec![FieldError::at_pointer(
+                "/procedure_id",
+                "unknown_procedure",
+                Text::fixed("Diese Leistung gibt es nicht.", "There is no such procedure."),
+            )]),
+            ApplicationError::Conflict(code, text) => ApiError::new(StatusCode::CONFLICT, code, text),
+            ApplicationError::Forbidden(text) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                Text::fixed("Zugriff verweigert.", "Access is denied."),
+            )
+            .with_detail(text),
+            ApplicationError::File(err) => err.into(),
+            ApplicationError::Db(DbError::Unavailable(cause)) => ApiError::unavailable(cause),
+            ApplicationError::Db(other) => ApiError::internal(other),
+            ApplicationError::Internal(reason) => ApiError::internal(reason),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The events of applications. They carry ids and states, no form content and no names.
+
+use amtsweg_db::{DbConnection, DbError};
+use amtsweg_events::EventType;
+use amtsweg_kernel::Timestamp;
+use serde_json::json;
+
+const SOURCE: &str = "urn:amtsweg:applications";
+
+pub const SUBMITTED: EventType = EventType {
+    source: SOURCE,
+    name: "de.amtsweg.application.submitted.v1",
+};
+
+/// The milestones workflows may publish (`publish: <name>`), by name.
+pub const MILESTONES: [EventType; 4] = [
+    EventType {
+        source: SOURCE,
+        name: "de.amtsweg.application.accepted.v1",
+    },
+    EventType {
+        source: SOURCE,
+        name: "de.amtsweg.application.decided.v1",
+    },
+    EventType {
+        source: SOURCE,
+        name: "de.amtsweg.application.withdrawn.v1",
+    },
+    EventType {
+        source: SOURCE,
+        name: "de.amtsweg.application.discontinued.v1",
+    },
+];
+
+/// The milestone event type `publish: <name>` stands for.
+pub fn milestone_type(name: &str) -> Option<&'static EventType> {
+    let wanted = format!("de.amtsweg.application.{name}.v1");
+    MILESTONES.iter().find(|t| t.name == wanted)
+}
+
+pub(crate) fn submitted(
+    conn: &mut DbConnection,
+    application_id: &str,
+    procedure_id: &str,
+    unit_id: &str,
+    case_number: &str,
+    state: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let data = json!({
+        "application_id": application_id,
+        "procedure_id": procedure_id,
+        "unit_id": unit_id,
+        "case_number": case_number,
+        "state": state,
+    });
+    amtsweg_events::publish(conn, &SUBMITTED, Some(application_id), &data, now).map(|_| ())
+}
+
+pub(crate) fn milestone(
+    conn: &mut DbConnection,
+    name: &str,
+    application_id: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    // Unknown names are refused when workflows are loaded (see `check_workflows`).
+    let Some(event_type) = milestone_type(name) else {
+        return Ok(());
+    };
+    amtsweg_events::publish(
+        conn,
+        event_type,
+        Some(application_id),
+        &json!({"application_id": application_id}),
+        now,
+    )
+    .map(|_| ())
+}

@@ -1,0 +1,404 @@
+//! The citizen's application routes. Every object-level route checks that the caller may see the application
+//! (their own, or one of an organisation they act for); anything else answers 404 like an unknown id.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use amtsweg_auth::CitizenAuth;
+use amtsweg_db::Database;
+use amtsweg_files::{FileStore, UploadPolicy};
+use amtsweg_idempotency::{self as idempotency, Begun, IdempotencyKey, Start};
+use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
+use amtsweg_kernel::pagination::{Page, PageQuery};
+use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, FieldError, Lang, SharedClock, Text};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApplicationError;
+use crate::service::{ApplicationService, ListFilter, NewDraft};
+use crate::view::{ApplicationView, AttachmentView};
+
+/// What citizens may attach; each procedure narrows it per document type.
+const ATTACHMENTS: UploadPolicy = UploadPolicy {
+    allowed: &["application/pdf", "image/jpeg", "image/png"],
+    owner_module: "uploads",
+    expires: true,
+};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(fetch)
+        .service(change)
+        .service(remove)
+        .service(submit)
+        .service(attach)
+        .service(download)
+        .service(detach);
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    /// The catalogue procedure.
+    procedure_id: String,
+    /// An organisation the caller acts for.
+    #[serde(default)]
+    on_behalf_of: Option<String>,
+    /// Initial form data.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    data: Option<Value>,
+}
+
+/// Starts a draft application, pinned to the procedure's current version.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional; a retry with the same key and body gets the first answer again")),
+    request_body = NewApplication,
+    responses(
+        (status = 201, description = "The draft", body = ApplicationView),
+        (status = 422, description = "`unknown_procedure`, `not_a_member`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications")]
+async fn create(
+    service: web::Data<ApplicationService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
+    auth: CitizenAuth,
+    key: IdempotencyKey,
+    lang: Lang,
+    body: Json<NewApplication>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let caller = format!("citizen:{}", auth.account_id);
+    let claim = match idempotency::start(
+        &db,
+        &clock,
+        key,
+        caller,
+        "POST /api/v1/applications".into(),
+        &body,
+    )
+    .await?
+    {
+        Start::Replay(response) => return Ok(response),
+        Start::Proceed(claim) => claim,
+    };
+    let draft = NewDraft {
+        procedure_id: body.procedure_id,
+        on_behalf_of: body.on_behalf_of,
+        data: body.data,
+    };
+    let created = service
+        .create_draft(
+            &auth.account_id,
+            draft,
+            lang,
+            idempotency::recorder(claim.as_ref(), StatusCode::CREATED),
+        )
+        .await?;
+    json_response(StatusCode::CREATED, &created)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `draft` or `submitted`.
+    status: Option<String>,
+    /// A workflow state, e.g. `eingegangen`.
+    state: Option<String>,
+    procedure_id: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The caller's applications and those of the organisations they act for, newest first.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "One page", body = Page<ApplicationView>))
+)]
+#[get("/applications")]
+async fn list(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    if let Some(status) = &query.status
+        && status != "draft"
+        && status != "submitted"
+    {
+        return Err(ApiError::validation(vec![FieldError::at_parameter(
+            "status",
+            "not_allowed",
+            Text::fixed(
+                "Erlaubt sind „draft“ und „submitted“.",
+                "Allowed are “draft” and “submitted”.",
+            ),
+        )]));
+    }
+    let filter = ListFilter {
+        status: query.status,
+        state: query.state,
+        procedure_id: query.procedure_id,
+    };
+    ok(&service.list(&auth.account_id, filter, page, lang).await?)
+}
+
+/// One application with its business status and timeline.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The application", body = ApplicationView),
+        (status = 404, description = "Not found, or not the caller's", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/applications/{id}")]
+async fn fetch(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.get(&auth.account_id, &id.into_inner(), lang).await?)
+}
+
+/// Changes a draft with a JSON merge patch (`application/merge-patch+json`, RFC 7396), e.g. `{"data": {…}}`; a
+/// member set to `null` is removed. Answers the draft with what the form still finds wrong as `warnings`.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body(content = Object, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The draft, with warnings", body = ApplicationView),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`application_not_draft`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`not_patchable`, `invalid_type`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/applications/{id}")]
+async fn change(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    id: Path<String>,
+    body: Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .patch(&auth.account_id, &id.into_inner(), body.into_inner(), lang)
+        .await?)
+}
+
+/// Deletes a draft and its attachments.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`application_not_draft`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/applications/{id}")]
+async fn remove(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    service.delete(&auth.account_id, &id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Submits a draft and answers it with its final case number. Needs an `Idempotency-Key`: a retry with the same
+/// key gets the same answer; while the first request runs, others with the key get 409. Checks the whole form
+/// (422 with every violation as a pointer), the required documents (`/attachments/{type}`) and the session's
+/// trust level (401 `insufficient_user_authentication` with the level to step up to).
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(
+        ("id" = String, Path, description = "Application id"),
+        ("Idempotency-Key" = String, Header, description = "Required; 1–255 visible ASCII characters"),
+    ),
+    responses(
+        (status = 201, description = "Submitted, with `case_number` and business status", body = ApplicationView),
+        (status = 400, description = "`idempotency_key_required`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "`insufficient_user_authentication`: the procedure needs a higher trust level", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`application_not_draft`, `procedure_changed`, `idempotency_key_in_use`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Form violations, `document_missing`, `idempotency_key_reused`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications/{id}/submit")]
+async fn submit(
+    service: web::Data<ApplicationService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
+    auth: CitizenAuth,
+    key: IdempotencyKey,
+    lang: Lang,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.required()?;
+    let id = id.into_inner();
+    let caller = format!("citizen:{}", auth.account_id);
+    let route = format!("POST /api/v1/applications/{id}/submit");
+    let claim = match idempotency::begin(&db, &clock, key, caller, route, &id).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(claim) => claim,
+    };
+    let required = service.required_level(&auth.account_id, &id).await?;
+    auth.require_level(required)?;
+    let submitted = service
+        .submit(
+            &auth.account_id,
+            &id,
+            auth.level,
+            lang,
+            idempotency::recorder(Some(&claim), StatusCode::CREATED),
+        )
+        .await?;
+    json_response(StatusCode::CREATED, &submitted)
+}
+
+/// The attachment form.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the multipart form for the OpenAPI document")]
+pub struct AttachmentForm {
+    /// The catalogue's document type (before `file` in the form).
+    document_type: String,
+    /// The document; its type is recognised from the content and must be one the procedure accepts for it.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Attaches a document to a draft (`multipart/form-data` with `document_type`, then `file`). Streamed and checked
+/// like every upload, then against the procedure's media types and size for that document type.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body(content = AttachmentForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Attached", body = AttachmentView),
+        (status = 400, description = "`malformed_upload`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`application_not_draft`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the upload limit", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "`media_type_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_document_type`, `media_type_not_allowed`, `file_too_large`, PDF checks", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications/{id}/attachments")]
+async fn attach(
+    service: web::Data<ApplicationService>,
+    store: web::Data<FileStore>,
+    auth: CitizenAuth,
+    id: Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    // Unknown or foreign applications are refused before anything is stored.
+    service.required_level(&auth.account_id, &id).await?;
+    let (file, fields) =
+        amtsweg_files::receive_form(&store, &req, payload.into_inner(), &auth.account_id, ATTACHMENTS)
+            .await?;
+    let document_type = fields
+        .iter()
+        .find(|(name, _)| name == "document_type")
+        .map(|(_, value)| value.clone());
+    let attached = match document_type {
+        Some(document_type) => {
+            service
+                .attach(&auth.account_id, &id, &document_type, file.clone())
+                .await
+        }
+        None => Err(ApplicationError::field(
+            "/document_type",
+            "required",
+            Text::fixed(
+                "Bitte geben Sie die Art der Unterlage an (Feld „document_type“ vor „file“).",
+                "Please give the document type (field “document_type” before “file”).",
+            ),
+        )),
+    };
+    match attached {
+        Ok(attachment) => json_response(StatusCode::CREATED, &attachment),
+        Err(err) => {
+            // The upload is not kept when it cannot be attached.
+            let _ = store.delete_of(&auth.account_id, &file.id).await;
+            Err(err.into())
+        }
+    }
+}
+
+/// Downloads an attachment; supports `Range`.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(
+        ("id" = String, Path, description = "Application id"),
+        ("attachment_id" = String, Path, description = "Attachment id"),
+    ),
+    responses(
+        (status = 200, description = "The content", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/applications/{id}/attachments/{attachment_id}")]
+async fn download(
+    service: web::Data<ApplicationService>,
+    store: web::Data<FileStore>,
+    auth: CitizenAuth,
+    ids: Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, attachment_id) = ids.into_inner();
+    let (file_id, holder) = service.attachment(&auth.account_id, &id, &attachment_id).await?;
+    let file = store.file_of(&holder, &file_id).await?;
+    Ok(amtsweg_files::download(&store, &req, &file).await?)
+}
+
+/// Removes an attachment from a draft.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(
+        ("id" = String, Path, description = "Application id"),
+        ("attachment_id" = String, Path, description = "Attachment id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`application_not_draft`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/applications/{id}/attachments/{attachment_id}")]
+async fn detach(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    ids: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, attachment_id) = ids.into_inner();
+    service.detach(&auth.account_id, &id, &attachment_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

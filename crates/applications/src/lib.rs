@@ -1,0 +1,62 @@
+//! Antragsmanagement, the citizen's side: a citizen (or an organisation through its members) fills in an
+//! application for a catalogue procedure, attaches documents, submits it once and gets the final case number at
+//! once; the business status and its timeline follow the workflow the procedure names.
+
+mod case_number;
+mod error;
+pub mod events;
+pub mod http;
+mod privacy;
+mod schema;
+pub mod service;
+mod templates;
+pub mod view;
+
+use actix_web::web::{Data, ServiceConfig};
+use amtsweg_workflow::{Effect, Workflows};
+
+pub use error::ApplicationError;
+pub use http::configure;
+pub use privacy::ApplicationsPersonalData;
+pub use service::{ApplicationDeps, ApplicationService, ApplicationSettings};
+
+/// What the applications module needs of the workflows beyond the general check: every `notify:` names one of its
+/// mail templates and every `publish:` one of its event types. One line per problem.
+pub fn check_workflows(workflows: &Workflows) -> Vec<String> {
+    let mut problems = Vec::new();
+    for workflow in workflows.iter() {
+        let definition = &workflow.definition;
+        let effects = definition
+            .states
+            .iter()
+            .flat_map(|s| s.on_enter.iter())
+            .chain(definition.transitions.iter().flat_map(|t| t.effects.iter()));
+        for effect in effects {
+            match effect {
+                Effect::Notify(name) if !templates::NOTICES.contains(&name.as_str()) => {
+                    problems.push(format!(
+                        "workflow {:?}: notify: {name:?} is no mail template ({})",
+                        definition.id,
+                        templates::NOTICES.join(", ")
+                    ))
+                }
+                Effect::Publish(name) if events::milestone_type(name).is_none() => problems.push(format!(
+                    "workflow {:?}: publish: {name:?} is no event of the applications module",
+                    definition.id
+                )),
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
+impl amtsweg_module::Module for ApplicationService {
+    fn name(&self) -> &'static str {
+        "applications"
+    }
+
+    fn app_data(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(Data::new(self.clone()));
+    }
+}

@@ -1,0 +1,74 @@
+diesel::table! {
+    applications (id) {
+        id -> Text,
+        account_id -> Text,
+        on_behalf_of -> Nullable<Text>,
+        procedure_id -> Text,
+        procedure_version -> Integer,
+        procedure_hash -> Text,
+        unit_id -> Text,
+        data -> Text,
+        prefilled -> Text,
+        status -> Text,
+        case_number -> Nullable<Text>,
+        workflow_id -> Nullable<Text>,
+        workflow_hash -> Nullable<Text>,
+        state -> Nullable<Text>,
+        version -> BigInt,
+        applicant_name -> Nullable<Text>,
+        fee_cents -> Nullable<BigInt>,
+        submitted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    application_attachments (id) {
+        id -> Text,
+        application_id -> Text,
+        document_type -> Text,
+        file_id -> Text,
+        uploaded_by -> Text,
+        name -> Text,
+        media_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    application_steps (application_id, seq) {
+        application_id -> Text,
+        seq -> Integer,
+        at -> Timestamp,
+        action -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        public -> Bool,
+    }
+}
+
+diesel::table! {
+    application_timers (application_id, timer_id) {
+        application_id -> Text,
+        timer_id -> Text,
+        started_at -> Timestamp,
+        due_on -> Text,
+        alert_on -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(application_attachments -> applications (application_id));
+diesel::joinable!(application_steps -> applications (application_id));
+diesel::joinable!(application_timers -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    applications,
+    application_attachments,
+    application_steps,
+    application_timers
+);

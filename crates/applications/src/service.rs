@@ -1,0 +1,1036 @@
+//! The citizen's use cases: drafts, attachments, the one atomic submit, and reading the business status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use amtsweg_account::directory;
+use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_catalogue::{CatalogueService, LoadedProcedure};
+use amtsweg_db::{Database, DbConnection, DbError, InTransaction};
+use amtsweg_files::{FileId, FileStore};
+use amtsweg_kernel::pagination::{Page, PageRequest, encode_cursor};
+use amtsweg_kernel::{FieldError, Lang, SharedClock, Text, Timestamp};
+use amtsweg_workflow::{Calendar, Caller, Definition, Effect, Facts, Workflows};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApplicationError;
+use crate::schema::{application_attachments, application_steps, application_timers, applications};
+use crate::view::{ApplicationView, AttachmentView, BusinessStatus, TimelineStep, Warning};
+use crate::{case_number, events, templates};
+
+/// The documents the application module keeps (attachments taken up from uploads).
+pub const OWNER_MODULE: &str = "applications";
+
+/// Configuration of the applications module.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplicationSettings {
+    /// The case number of every unit without its own: `{unit}`, `{year}` (Europe/Berlin), `{seq}` or `{seq:0N}`.
+    pub case_number_format: String,
+    /// Formats of single units, by unit id.
+    pub case_number_formats: BTreeMap<String, String>,
+    /// Public holidays for deadlines.
+    pub calendar: Calendar,
+}
+
+impl Default for ApplicationSettings {
+    fn default() -> Self {
+        Self {
+            case_number_format: "{unit}-{year}-{seq:06}".into(),
+            case_number_formats: BTreeMap::new(),
+            calendar: Calendar::saxony(),
+        }
+    }
+}
+
+impl ApplicationSettings {
+    /// Every format that would not give unique numbers.
+    pub fn problems(&self) -> Vec<String> {
+        std::iter::once((
+            "applications.case_number_format".to_owned(),
+            &self.case_number_format,
+        ))
+        .chain(
+            self.case_number_formats
+                .iter()
+                .map(|(unit, format)| (format!("applications.case_number_formats.{unit}"), format)),
+        )
+        .filter(|(_, format)| !case_number::valid_format(format))
+        .map(|(key, format)| format!("{key} = {format:?} must contain {{seq}} or {{seq:0N}}"))
+        .collect()
+    }
+
+    fn format_for(&self, unit: &str) -> &str {
+        self.case_number_formats
+            .get(unit)
+            .map_or(self.case_number_format.as_str(), String::as_str)
+    }
+}
+
+pub struct ApplicationDeps {
+    pub db: Database,
+    pub clock: SharedClock,
+    pub catalogue: CatalogueService,
+    pub workflows: Workflows,
+    pub files: FileStore,
+    pub settings: ApplicationSettings,
+}
+
+/// The applications module. Cheap to clone.
+#[derive(Clone)]
+pub struct ApplicationService {
+    inner: Arc<ApplicationDeps>,
+}
+
+/// A new draft.
+pub struct NewDraft {
+    pub procedure_id: String,
+    pub on_behalf_of: Option<String>,
+    pub data: Option<Value>,
+}
+
+/// Filters of the citizen's list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub state: Option<String>,
+    pub procedure_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = applications)]
+pub(crate) struct ApplicationRow {
+    pub id: String,
+    pub account_id: String,
+    pub on_behalf_of: Option<String>,
+    pub procedure_id: String,
+    pub procedure_version: i32,
+    pub procedure_hash: String,
+    pub unit_id: String,
+    pub data: String,
+    pub status: String,
+    pub case_number: Option<String>,
+    pub workflow_id: Option<String>,
+    pub state: Option<String>,
+    pub version: i64,
+    pub fee_cents: Option<i64>,
+    pub submitted_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = application_attachments)]
+pub(crate) struct AttachmentRow {
+    pub id: String,
+    pub document_type: String,
+    pub file_id: String,
+    pub uploaded_by: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = application_steps)]
+pub(crate) struct StepRow {
+    pub at: Timestamp,
+    pub to_state: String,
+    pub comment: Option<String>,
+    pub public: bool,
+}
+
+/// The most steps automatic transitions may take in a row (a definition that loops is stopped there).
+const AUTOMATIC_LIMIT: usize = 16;
+
+impl ApplicationService {
+    pub fn new(deps: ApplicationDeps) -> ApplicationService {
+        ApplicationService {
+            inner: Arc::new(deps),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn procedure(&self, id: &str) -> Result<Arc<LoadedProcedure>, ApplicationError> {
+        self.inner
+            .catalogue
+            .catalogue()
+            .get(id)
+            .ok_or(ApplicationError::UnknownProcedure)
+    }
+
+    pub(crate) fn workflow(&self, id: &str) -> Option<Arc<Definition>> {
+        self.inner.workflows.get(id).map(|w| w.definition.clone())
+    }
+
+    pub fn files(&self) -> &FileStore {
+        &self.inner.files
+    }
+
+    /// Creates a draft pinned to the procedure's current version.
+    pub async fn create_draft(
+        &self,
+        person: &str,
+        draft: NewDraft,
+        lang: Lang,
+        also: InTransaction<ApplicationView>,
+    ) -> Result<ApplicationView, ApplicationError> {
+        let procedure = self.procedure(&draft.procedure_id)?;
+        let data = draft.data.unwrap_or_else(|| json!({}));
+        if !data.is_object() {
+            return Err(ApplicationError::field(
+                "/data",
+                "invalid_type",
+                Text::fixed("Die Angaben sind ein JSON-Objekt.", "The data is a JSON object."),
+            ));
+        }
+        let now = self.now();
+        let person = person.to_owned();
+        let service = self.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                if let Some(organisation) = &draft.on_behalf_of
+                    && !directory::is_member(conn, organisation, &person)?
+                {
+                    return Err(ApplicationError::field(
+                        "/on_behalf_of",
+                        "not_a_member",
+                        Text::fixed(
+                            "Sie handeln nicht für diese Organisation.",
+                            "You do not act for this organisation.",
+                        ),
+                    ));
+                }
+                let id = amtsweg_kernel::id::new_id();
+                let p = &procedure.procedure;
+                diesel::insert_into(applications::table)
+                    .values((
+                        applications::id.eq(&id),
+                        applications::account_id.eq(&person),
+                        applications::on_behalf_of.eq(&draft.on_behalf_of),
+                        applications::procedure_id.eq(&p.id),
+                        applications::procedure_version.eq(i32::try_from(p.version).unwrap_or(i32::MAX)),
+                        applications::procedure_hash.eq(&procedure.content_hash),
+                        applications::unit_id.eq(&p.unit.id),
+                        applications::data.eq(data.to_string()),
+                        applications::prefilled.eq("[]"),
+                        applications::status.eq("draft"),
+                        applications::version.eq(1_i64),
+                        applications::created_at.eq(now),
+                        applications::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                audit(conn, &person, "application.draft_created", &id, now)?;
+                let row = load(conn, &id)?;
+                let view = service.view(conn, &row, lang, false)?;
+                also(conn, &view)?;
+                Ok(view)
+            })
+            .await
+    }
+
+    /// One application the caller may see, with its timeline.
+    pub async fn get(&self, person: &str, id: &str, lang: Lang) -> Result<ApplicationView, ApplicationError> {
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let service = self.clone();
+        self.inner
+            .db
+            .read(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                service.view(conn, &row, lang, true)
+            })
+            .await
+    }
+
+    /// The caller's own applications and those of the organisations they act for, newest first.
+    pub async fn list(
+        &self,
+        person: &str,
+        filter: ListFilter,
+        page: PageRequest,
+        lang: Lang,
+    ) -> Result<Page<ApplicationView>, ApplicationError> {
+        let person = person.to_owned();
+        let service = self.clone();
+        self.inner
+            .db
+            .read(move |conn| {
+                let organisations = directory::organisations_of(conn, &person)?;
+                let mut query = applications::table
+                    .filter(
+                        applications::account_id
+                            .eq(&person)
+                            .or(applications::on_behalf_of.eq_any(&organisations)),
+                    )
+                    .select(ApplicationRow::as_select())
+                    .order(applications::id.desc())
+                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
+                    .into_boxed();
+                if let Some(after) = &page.after {
+                    query = query.filter(applications::id.lt(after.clone()));
+                }
+                if let Some(status) = filter.status {
+                    query = query.filter(applications::status.eq(status));
+                }
+                if let Some(state) = filter.state {
+                    query = query.filter(applications::state.eq(state));
+                }
+                if let Some(procedure) = filter.procedure_id {
+                    query = query.filter(applications::procedure_id.eq(procedure));
+                }
+                let mut rows: Vec<ApplicationRow> = query.load(conn)?;
+                let next_cursor = if rows.len() > page.limit {
+                    rows.truncate(page.limit);
+                    rows.last().map(|row| encode_cursor(&row.id))
+                } else {
+                    None
+                };
+                let items = rows
+                    .iter()
+                    .map(|row| service.view(conn, row, lang, false))
+                    .collect::<Result<_, _>>()?;
+                Ok(Page { items, next_cursor })
+            })
+            .await
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to a draft's `data`; answers the draft with the form's current
+    /// problems as warnings (a draft may be incomplete).
+    pub async fn patch(
+        &self,
+        person: &str,
+        id: &str,
+        patch: Value,
+        lang: Lang,
+    ) -> Result<ApplicationView, ApplicationError> {
+        let Value::Object(members) = patch else {
+            return Err(ApplicationError::field(
+                "",
+                "invalid_type",
+                Text::fixed("Erwartet wird ein JSON-Objekt.", "A JSON object is expected."),
+            ));
+        };
+        if let Some((name, _)) = members.iter().find(|(name, _)| name.as_str() != "data") {
+            return Err(ApplicationError::field(
+                &format!("/{name}"),
+                "not_patchable",
+                Text::fixed("Nur „data“ kann geändert werden.", "Only “data” can be changed."),
+            ));
+        }
+        let data_patch = members.get("data").cloned().unwrap_or(Value::Null);
+        if !data_patch.is_object() {
+            return Err(ApplicationError::field(
+                "/data",
+                "invalid_type",
+                Text::fixed("„data“ ist ein JSON-Objekt.", "“data” is a JSON object."),
+            ));
+        }
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let now = self.now();
+        let service = self.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                if row.status != "draft" {
+                    return Err(ApplicationError::not_draft());
+                }
+                let mut data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
+                merge_patch(&mut data, &data_patch);
+                diesel::update(
+                    applications::table
+                        .find(&id)
+                        .filter(applications::version.eq(row.version)),
+                )
+                .set((
+                    applications::data.eq(data.to_string()),
+                    applications::version.eq(row.version + 1),
+                    applications::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                let row = load(conn, &id)?;
+                let mut view = service.view(conn, &row, lang, false)?;
+                if let Ok(procedure) = service.procedure(&row.procedure_id) {
+                    view.warnings = procedure
+                        .violations(&data)
+                        .iter()
+                        .map(|error| Warning::of(error, lang))
+                        .collect();
+                }
+                Ok(view)
+            })
+            .await
+    }
+
+    /// Deletes a draft with its attachments.
+    pub async fn delete(&self, person: &str, id: &str) -> Result<(), ApplicationError> {
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let now = self.now();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                if row.status != "draft" {
+                    return Err(ApplicationError::not_draft());
+                }
+                let files: Vec<String> = application_attachments::table
+                    .filter(application_attachments::application_id.eq(&id))
+                    .select(application_attachments::file_id)
+                    .load(conn)?;
+                diesel::delete(
+                    application_attachments::table.filter(application_attachments::application_id.eq(&id)),
+                )
+                .execute(conn)?;
+                for file in files {
+                    amtsweg_files::remove(conn, &FileId::from_string(file), now)?;
+                }
+                diesel::delete(applications::table.find(&id)).execute(conn)?;
+                audit(conn, &person, "application.draft_deleted", &id, now)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Attaches an uploaded file of the caller to a draft as a document of `document_type`. The file's sniffed
+    /// type and size are checked against the procedure's rules for that type.
+    pub async fn attach(
+        &self,
+        person: &str,
+        id: &str,
+        document_type: &str,
+        file: amtsweg_files::FileView,
+    ) -> Result<AttachmentView, ApplicationError> {
+        let (person, id, document_type) = (person.to_owned(), id.to_owned(), document_type.to_owned());
+        let now = self.now();
+        let service = self.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                if row.status != "draft" {
+                    return Err(ApplicationError::not_draft());
+                }
+                let procedure = service.procedure(&row.procedure_id)?;
+                let Some(rule) = procedure
+                    .procedure
+                    .documents
+                    .iter()
+                    .find(|d| d.kind == document_type)
+                else {
+                    let known: Vec<&str> = procedure
+                        .procedure
+                        .documents
+                        .iter()
+                        .map(|d| d.kind.as_str())
+                        .collect();
+                    return Err(ApplicationError::field(
+                        "/document_type",
+                        "unknown_document_type",
+                        Text::new(
+                            format!(
+                                "Für diese Leistung gibt es diese Unterlagen: {}.",
+                                known.join(", ")
+                            ),
+                            format!("This procedure takes these documents: {}.", known.join(", ")),
+                        ),
+                    ));
+                };
+                if !rule.media_types.contains(&file.media_type) {
+                    return Err(ApplicationError::field(
+                        "/file",
+                        "media_type_not_allowed",
+                        Text::new(
+                            format!("Angenommen werden: {}.", rule.media_types.join(", ")),
+                            format!("Accepted are: {}.", rule.media_types.join(", ")),
+                        ),
+                    ));
+                }
+                if u64::try_from(file.size).unwrap_or(u64::MAX) > rule.max_size_bytes {
+                    return Err(ApplicationError::field(
+                        "/file",
+                        "file_too_large",
+                        Text::new(
+                            format!("Höchstens {} MB.", rule.max_size_bytes / 1_000_000),
+                            format!("At most {} MB.", rule.max_size_bytes / 1_000_000),
+                        ),
+                    ));
+                }
+                let taken = amtsweg_files::take_up(conn, &file.id, &person, OWNER_MODULE)?
+                    .ok_or(ApplicationError::NotFound)?;
+                let attachment = AttachmentRow {
+                    id: amtsweg_kernel::id::new_id(),
+                    document_type,
+                    file_id: taken.id.as_str().to_owned(),
+                    uploaded_by: person.clone(),
+                    name: taken.name,
+                    media_type: taken.media_type,
+                    size: taken.size,
+                    sha256: taken.sha256,
+                    created_at: now,
+                };
+                diesel::insert_into(application_attachments::table)
+                    .values((
+                        application_attachments::id.eq(&attachment.id),
+                        application_attachments::application_id.eq(&id),
+                        application_attachments::document_type.eq(&attachment.document_type),
+                        application_attachments::file_id.eq(&attachment.file_id),
+                        application_attachments::uploaded_by.eq(&attachment.uploaded_by),
+                        application_attachments::name.eq(&attachment.name),
+                        application_attachments::media_type.eq(&attachment.media_type),
+                        application_attachments::size.eq(attachment.size),
+                        application_attachments::sha256.eq(&attachment.sha256),
+                        application_attachments::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                bump(conn, &row, now)?;
+                audit(conn, &person, "application.attachment_added", &id, now)?;
+                Ok(AttachmentView::of(&attachment))
+            })
+            .await
+    }
+
+    /// An attachment of an application the caller may see, with who holds its file (for the download).
+    pub async fn attachment(
+        &self,
+        person: &str,
+        id: &str,
+        attachment_id: &str,
+    ) -> Result<(FileId, String), ApplicationError> {
+        let (person, id, attachment_id) = (person.to_owned(), id.to_owned(), attachment_id.to_owned());
+        self.inner
+            .db
+            .read(move |conn| {
+                visible(conn, &id, &person)?;
+                let (file, holder): (String, String) = application_attachments::table
+                    .find(&attachment_id)
+                    .filter(application_attachments::application_id.eq(&id))
+                    .select((
+                        application_attachments::file_id,
+                        application_attachments::uploaded_by,
+                    ))
+                    .first(conn)
+                    .optional()?
+                    .ok_or(ApplicationError::NotFound)?;
+                Ok((FileId::from_string(file), holder))
+            })
+            .await
+    }
+
+    /// Removes an attachment from a draft.
+    pub async fn detach(&self, person: &str, id: &str, attachment_id: &str) -> Result<(), ApplicationError> {
+        let (person, id, attachment_id) = (person.to_owned(), id.to_owned(), attachment_id.to_owned());
+        let now = self.now();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                if row.status != "draft" {
+                    return Err(ApplicationError::not_draft());
+                }
+                let file: String = application_attachments::table
+                    .find(&attachment_id)
+                    .filter(application_attachments::application_id.eq(&id))
+                    .select(application_attachments::file_id)
+                    .first(conn)
+                    .optional()?
+                    .ok_or(ApplicationError::NotFound)?;
+                diesel::delete(application_attachments::table.find(&attachment_id)).execute(conn)?;
+                amtsweg_files::remove(conn, &FileId::from_string(file), now)?;
+                bump(conn, &row, now)?;
+                audit(conn, &person, "application.attachment_removed", &id, now)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The trust level submitting this application needs (the procedure's); also proves the caller may see it.
+    pub async fn required_level(
+        &self,
+        person: &str,
+        id: &str,
+    ) -> Result<amtsweg_kernel::TrustLevel, ApplicationError> {
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let row = self
+            .inner
+            .db
+            .read(move |conn| visible(conn, &id, &person))
+            .await?;
+        Ok(self.procedure(&row.procedure_id)?.procedure.trust_level)
+    }
+
+    /// Submits a draft: full validation, required documents, the procedure's trust level (checked by the caller's
+    /// extractor before), then in one transaction the final case number, the workflow's first state (and any
+    /// automatic steps after it), the fee, the audit entry and the event.
+    pub async fn submit(
+        &self,
+        person: &str,
+        id: &str,
+        session_level: amtsweg_kernel::TrustLevel,
+        lang: Lang,
+        also: InTransaction<ApplicationView>,
+    ) -> Result<ApplicationView, ApplicationError> {
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let now = self.now();
+        let service = self.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                if row.status != "draft" {
+                    return Err(ApplicationError::not_draft());
+                }
+                let procedure = service.procedure(&row.procedure_id)?;
+                if procedure.content_hash != row.procedure_hash {
+                    return Err(ApplicationError::Conflict(
+                        "procedure_changed",
+                        Text::fixed(
+                            "Die Leistung wurde seit dem Anlegen des Entwurfs geändert. Bitte legen Sie einen neuen Antrag an.",
+                            "The procedure has changed since the draft was created. Please start a new application.",
+                        ),
+                    ));
+                }
+                let p = &procedure.procedure;
+                if session_level < p.trust_level {
+                    return Err(ApplicationError::Internal("trust level checked before".into()));
+                }
+                let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
+                let mut errors = procedure.violations(&data);
+                let attached: Vec<String> = application_attachments::table
+                    .filter(application_attachments::application_id.eq(&id))
+                    .select(application_attachments::document_type)
+                    .load(conn)?;
+                for document in p.documents.iter().filter(|d| d.required) {
+                    if !attached.contains(&document.kind) {
+                        errors.push(FieldError::at_pointer(
+                            format!("/attachments/{}", document.kind),
+                            "document_missing",
+                            Text::new(
+                                format!("Bitte fügen Sie „{}“ bei.", document.name.de),
+                                format!("Please attach “{}”.", document.name.en),
+                            ),
+                        ));
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(ApplicationError::Validation(errors));
+                }
+                let fee = procedure.assess_fee(&data).map_err(|err| {
+                    ApplicationError::field(
+                        "/data",
+                        "fee_not_computable",
+                        Text::new(
+                            format!("Die Gebühr lässt sich nicht berechnen: {err}"),
+                            format!("The fee cannot be computed: {err}"),
+                        ),
+                    )
+                })?;
+                let workflow = service
+                    .workflow(&p.workflow)
+                    .ok_or_else(|| ApplicationError::Internal(format!("workflow {} is not loaded", p.workflow)))?;
+                let workflow_hash = service
+                    .inner
+                    .workflows
+                    .get(&p.workflow)
+                    .map(|w| w.sha256.clone())
+                    .unwrap_or_default();
+                let applicant = match &row.on_behalf_of {
+                    Some(organisation) => directory::contact(conn, organisation)?,
+                    None => directory::contact(conn, &person)?,
+                }
+                .map(|contact| contact.name)
+                .unwrap_or_default();
+
+                let year = chrono::Datelike::year(&amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc()));
+                let seq = case_number::next(conn)?;
+                let number = case_number::render(service.inner.settings.format_for(&p.unit.id), &p.unit.id, year, seq);
+
+                let updated = diesel::update(
+                    applications::table
+                        .find(&id)
+                        .filter(applications::version.eq(row.version))
+                        .filter(applications::status.eq("draft")),
+                )
+                .set((
+                    applications::status.eq("submitted"),
+                    applications::case_number.eq(&number),
+                    applications::workflow_id.eq(&workflow.id),
+                    applications::workflow_hash.eq(&workflow_hash),
+                    applications::state.eq(&workflow.initial),
+                    applications::version.eq(row.version + 1),
+                    applications::applicant_name.eq(&applicant),
+                    applications::fee_cents.eq(fee.total.get()),
+                    applications::submitted_at.eq(now),
+                    applications::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                if updated == 0 {
+                    return Err(ApplicationError::Conflict(
+                        "application_changed",
+                        Text::fixed(
+                            "Der Antrag wurde gerade geändert. Bitte laden Sie ihn neu und reichen Sie ihn erneut ein.",
+                            "The application was changed just now. Please reload it and submit again.",
+                        ),
+                    ));
+                }
+                let mut seq_no = 0;
+                let mut step = |conn: &mut DbConnection, action: &str, from: Option<&str>, to: &str, actor: (&str, Option<&str>)| {
+                    seq_no += 1;
+                    diesel::insert_into(application_steps::table)
+                        .values((
+                            application_steps::application_id.eq(&id),
+                            application_steps::seq.eq(seq_no),
+                            application_steps::at.eq(now),
+                            application_steps::action.eq(action),
+                            application_steps::from_state.eq(from),
+                            application_steps::to_state.eq(to),
+                            application_steps::actor_kind.eq(actor.0),
+                            application_steps::actor_id.eq(actor.1),
+                            application_steps::comment.eq(None::<String>),
+                            application_steps::public.eq(false),
+                        ))
+                        .execute(conn)
+                };
+                step(conn, "submit", None, &workflow.initial, ("citizen", Some(&person)))?;
+                let effects = workflow.state(&workflow.initial).map(|s| s.on_enter.clone()).unwrap_or_default();
+                let context = EffectContext {
+                    application_id: &id,
+                    person: &person,
+                    case_number: &number,
+                    procedure: &procedure,
+                    calendar: &service.inner.settings.calendar,
+                    now,
+                };
+                run_effects(conn, &context, &workflow, &effects)?;
+
+                // Automatic system steps whose guards hold now.
+                let facts = Facts {
+                    by: Caller::System,
+                    documents_complete: true,
+                    payment_settled: p.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeSubmission,
+                    ..Facts::default()
+                };
+                let mut state = workflow.initial.clone();
+                for _ in 0..AUTOMATIC_LIMIT {
+                    let Some(transition) = workflow.automatic(&state, &facts) else { break };
+                    let taken = workflow
+                        .fire(&state, &transition.action, &facts, None)
+                        .map_err(|refusal| ApplicationError::Internal(format!("automatic step refused: {refusal:?}")))?;
+                    step(conn, &transition.action, Some(&state), &taken.to.id, ("system", None))?;
+                    let effects: Vec<Effect> = taken.effects.into_iter().cloned().collect();
+                    state = taken.to.id.clone();
+                    run_effects(conn, &context, &workflow, &effects)?;
+                }
+                if state != workflow.initial {
+                    diesel::update(applications::table.find(&id))
+                        .set(applications::state.eq(&state))
+                        .execute(conn)?;
+                }
+                audit(conn, &person, "application.submitted", &id, now)?;
+                events::submitted(conn, &id, &row.procedure_id, &row.unit_id, &number, &state, now)?;
+                let row = load(conn, &id)?;
+                let view = service.view(conn, &row, lang, true)?;
+                also(conn, &view)?;
+                Ok(view)
+            })
+            .await
+    }
+
+    /// Renders a row for the citizen.
+    pub(crate) fn view(
+        &self,
+        conn: &mut DbConnection,
+        row: &ApplicationRow,
+        lang: Lang,
+        with_timeline: bool,
+    ) -> Result<ApplicationView, ApplicationError> {
+        let attachments: Vec<AttachmentRow> = application_attachments::table
+            .filter(application_attachments::application_id.eq(&row.id))
+            .select(AttachmentRow::as_select())
+            .order(application_attachments::id)
+            .load(conn)?;
+        let business_status = match (&row.state, &row.workflow_id) {
+            (Some(state), Some(workflow_id)) => {
+                let workflow = self.workflow(workflow_id);
+                let label = |state: &str| {
+                    workflow
+                        .as_ref()
+                        .and_then(|w| w.state(state))
+                        .map_or_else(|| state.to_owned(), |s| pick(&s.label, lang))
+                };
+                let current = workflow.as_ref().and_then(|w| w.state(state));
+                let timeline = if with_timeline {
+                    let steps: Vec<StepRow> = application_steps::table
+                        .filter(application_steps::application_id.eq(&row.id))
+                        .select(StepRow::as_select())
+                        .order(application_steps::seq)
+                        .load(conn)?;
+                    steps
+                        .iter()
+                        .map(|step| TimelineStep {
+                            at: step.at,
+                            state: step.to_state.clone(),
+                            label: label(&step.to_state),
+                            comment: step.comment.clone().filter(|_| step.public),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let due_on: Option<String> = application_timers::table
+                    .filter(application_timers::application_id.eq(&row.id))
+                    .filter(application_timers::timer_id.eq_any(deadline_timers(workflow.as_deref())))
+                    .select(application_timers::due_on)
+                    .order(application_timers::due_on)
+                    .first(conn)
+                    .optional()?;
+                Some(BusinessStatus {
+                    state: state.clone(),
+                    label: label(state),
+                    next_step: current
+                        .and_then(|s| s.next_step.as_ref())
+                        .map(|text| pick(text, lang)),
+                    terminal: current.is_some_and(|s| s.terminal),
+                    waiting_for: current.and_then(|s| s.waits_for).map(|w| match w {
+                        amtsweg_workflow::Waits::Citizen => "citizen",
+                        amtsweg_workflow::Waits::Payment => "payment",
+                        amtsweg_workflow::Waits::Delivery => "delivery",
+                    }),
+                    processing_deadline: due_on,
+                    timeline,
+                })
+            }
+            _ => None,
+        };
+        Ok(ApplicationView {
+            id: row.id.clone(),
+            procedure_id: row.procedure_id.clone(),
+            procedure_version: u32::try_from(row.procedure_version).unwrap_or_default(),
+            on_behalf_of: row.on_behalf_of.clone(),
+            status: row.status.clone(),
+            case_number: row.case_number.clone(),
+            data: serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
+            attachments: attachments.iter().map(AttachmentView::of).collect(),
+            business_status,
+            fee_cents: row.fee_cents,
+            version: row.version,
+            submitted_at: row.submitted_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// The timers whose end the citizen sees as the processing deadline.
+fn deadline_timers(workflow: Option<&Definition>) -> Vec<String> {
+    workflow
+        .map(|w| {
+            w.timers
+                .iter()
+                .filter(|t| t.kind == amtsweg_workflow::TimerKind::Deadline)
+                .map(|t| t.id.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pick(label: &amtsweg_workflow::Label, lang: Lang) -> String {
+    match lang {
+        Lang::De => label.de.clone(),
+        Lang::En => label.en.clone(),
+    }
+}
+
+pub(crate) struct EffectContext<'a> {
+    pub application_id: &'a str,
+    pub person: &'a str,
+    pub case_number: &'a str,
+    pub procedure: &'a LoadedProcedure,
+    pub calendar: &'a Calendar,
+    pub now: Timestamp,
+}
+
+/// Runs the effects of a step inside its transaction: mails are queued, timers set or cleared, events recorded.
+/// Payment requests and decision delivery belong to the ePayment module and the Virtuelle Poststelle, which do
+/// not exist yet: a case waiting for them shows so in its status (`waiting_for`).
+pub(crate) fn run_effects(
+    conn: &mut DbConnection,
+    context: &EffectContext<'_>,
+    workflow: &Definition,
+    effects: &[Effect],
+) -> Result<(), ApplicationError> {
+    for effect in effects {
+        match effect {
+            Effect::Notify(template) => {
+                if let Some(contact) = directory::contact(conn, context.person)?
+                    && let Some(email) = contact.email
+                {
+                    let mail = templates::notice(
+                        template,
+                        contact.lang,
+                        context.case_number,
+                        &context.procedure.procedure.title,
+                    );
+                    amtsweg_mail::enqueue(
+                        conn,
+                        &amtsweg_mail::Message {
+                            to: email,
+                            subject: mail.0,
+                            body: mail.1,
+                            kind: "applications.notice",
+                            account_id: Some(context.person.to_owned()),
+                        },
+                        context.now,
+                    )?;
+                }
+            }
+            Effect::StartTimer(timer_id) => {
+                let Some(timer) = workflow.timer(timer_id) else {
+                    continue;
+                };
+                let today = amtsweg_workflow::deadline::berlin_date(context.now.utc().naive_utc());
+                let fixed_end = timer.kind == amtsweg_workflow::TimerKind::ReplyWindow;
+                let due = context
+                    .calendar
+                    .deadline(today, timer.period, fixed_end)
+                    .ok_or_else(|| ApplicationError::Internal("deadline beyond the calendar".into()))?;
+                let alert = timer.alert_before.and_then(|before| before.before(due));
+                diesel::delete(
+                    application_timers::table
+                        .filter(application_timers::application_id.eq(context.application_id))
+                        .filter(application_timers::timer_id.eq(timer_id)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(application_timers::table)
+                    .values((
+                        application_timers::application_id.eq(context.application_id),
+                        application_timers::timer_id.eq(timer_id),
+                        application_timers::started_at.eq(context.now),
+                        application_timers::due_on.eq(due.to_string()),
+                        application_timers::alert_on.eq(alert.map(|d| d.to_string())),
+                    ))
+                    .execute(conn)?;
+            }
+            Effect::StopTimer(timer_id) => {
+                diesel::delete(
+                    application_timers::table
+                        .filter(application_timers::application_id.eq(context.application_id))
+                        .filter(application_timers::timer_id.eq(timer_id)),
+                )
+                .execute(conn)?;
+            }
+            Effect::Publish(name) => {
+                events::milestone(conn, name, context.application_id, context.now)?;
+            }
+            Effect::RequestPayment | Effect::DeliverDecision => {}
+        }
+    }
+    Ok(())
+}
+
+/// An application the caller may see: their own, or one made for an organisation they act for. Anything else is
+/// not found — the same answer as for an id that does not exist.
+pub(crate) fn visible(
+    conn: &mut DbConnection,
+    id: &str,
+    person: &str,
+) -> Result<ApplicationRow, ApplicationError> {
+    let row = applications::table
+        .find(id)
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApplicationError::NotFound)?;
+    let allowed = row.account_id == person
+        || match &row.on_behalf_of {
+            Some(organisation) => directory::is_member(conn, organisation, person)?,
+            None => false,
+        };
+    if allowed {
+        Ok(row)
+    } else {
+        Err(ApplicationError::NotFound)
+    }
+}
+
+fn load(conn: &mut DbConnection, id: &str) -> Result<ApplicationRow, DbError> {
+    Ok(applications::table
+        .find(id)
+        .select(ApplicationRow::as_select())
+        .first(conn)?)
+}
+
+/// Marks a change of the application (its version and time) for optimistic concurrency and caches.
+fn bump(conn: &mut DbConnection, row: &ApplicationRow, now: Timestamp) -> Result<(), DbError> {
+    diesel::update(applications::table.find(&row.id))
+        .set((
+            applications::version.eq(applications::version + 1),
+            applications::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn audit(
+    conn: &mut DbConnection,
+    person: &str,
+    action: &str,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    amtsweg_audit::append(
+        conn,
+        &Event {
+            actor: &Actor::new(ActorKind::Citizen, person, None),
+            action,
+            object: Some(("application", id)),
+            outcome: Outcome::Success,
+            at: now,
+        },
+    )
+}
+
+/// RFC 7396: members set to `null` are removed, objects merge recursively, everything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(members) = target {
+        for (name, value) in patch {
+            if value.is_null() {
+                members.remove(name);
+            } else {
+                merge_patch(members.entry(name.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_patch;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
+        let mut target = json!({"a": [1, 2]});
+        merge_patch(&mut target, &json!({"a": [3], "n": {"x": 1}}));
+        assert_eq!(target, json!({"a": [3], "n": {"x": 1}}));
+    }
+}

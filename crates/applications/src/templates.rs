@@ -1,0 +1,58 @@
+//! Mails about applications: they say that there is news in the account and never carry form content.
+
+use amtsweg_kernel::{Lang, Text};
+
+/// The templates workflows may name in `notify:`.
+pub const NOTICES: [&str; 6] = [
+    "eingang",
+    "rueckfrage",
+    "nachforderung",
+    "eingestellt",
+    "angebot",
+    "entscheidung",
+];
+
+/// Subject and body of the notice `template` about case `case_number`.
+pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -> (String, String) {
+    let title = procedure.get(lang);
+    let (de, en) = match template {
+        "eingang" => (
+            "Ihr Antrag ist eingegangen.",
+            "Your application has been received.",
+        ),
+        "rueckfrage" => (
+            "Die Behörde hat eine Rückfrage zu Ihrem Antrag.",
+            "The authority has a question about your application.",
+        ),
+        "nachforderung" => (
+            "Die Behörde bittet um weitere Unterlagen.",
+            "The authority asks for further documents.",
+        ),
+        "eingestellt" => (
+            "Ihr Antrag wurde eingestellt, weil die Gebühr nicht bezahlt wurde.",
+            "Your application was discontinued because the fee was not paid.",
+        ),
+        "angebot" => (
+            "Sie haben ein Angebot zu Ihrem Antrag erhalten.",
+            "You have received an offer about your application.",
+        ),
+        _ => (
+            "Es gibt Neuigkeiten zu Ihrem Antrag.",
+            "There is news about your application.",
+        ),
+    };
+    match lang {
+        Lang::De => (
+            format!("{title} – Aktenzeichen {case_number}"),
+            format!(
+                "Guten Tag,\n\n{de}\n\nLeistung: {title}\nAktenzeichen: {case_number}\n\nDie Einzelheiten finden Sie in Ihrem Konto.\n\nDiese Nachricht wurde automatisch erstellt.\n"
+            ),
+        ),
+        Lang::En => (
+            format!("{title} – case number {case_number}"),
+            format!(
+                "Hello,\n\n{en}\n\nService: {title}\nCase number: {case_number}\n\nThe details are in your account.\n\nThis message was generated automatically.\n"
+            ),
+        ),
+    }
+}
