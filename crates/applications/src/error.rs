@@ -9,6 +9,12 @@ pub enum ApplicationError {
     /// No such application, or not one the caller may see: the same answer for both.
     #[error("not found")]
     NotFound,
+    /// Not found, with its own code (`case_not_found`, `queue_not_found`).
+    #[error("not found")]
+    NotFoundAs(&'static str, Text),
+    /// The caller's `If-Match` names an older version.
+    #[error("stale version")]
+    StaleVersion { current: i64 },
     #[error("no such procedure")]
     UnknownProcedure,
     #[error("{0}")]
@@ -53,6 +59,16 @@ impl From<ApplicationError> for ApiError {
                 "application_not_found",
                 Text::fixed("Antrag nicht gefunden.", "Application not found."),
             ),
+            ApplicationError::NotFoundAs(code, text) => ApiError::not_found(code, text),
+            ApplicationError::StaleVersion { current } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                Text::fixed(
+                    "Der Vorgang wurde inzwischen geändert. Bitte laden Sie ihn neu.",
+                    "The case has changed in the meantime. Please reload it.",
+                ),
+            )
+            .with_extension("current_version", serde_json::json!(current)),
             ApplicationError::UnknownProcedure => ApiError::validation(vec![FieldError::at_pointer(
                 "/procedure_id",
                 "unknown_procedure",

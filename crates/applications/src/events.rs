@@ -12,6 +12,23 @@ pub const SUBMITTED: EventType = EventType {
     name: "de.amtsweg.application.submitted.v1",
 };
 
+pub const TRANSITIONED: EventType = EventType {
+    source: SOURCE,
+    name: "de.amtsweg.application.transitioned.v1",
+};
+
+pub(crate) fn transitioned(
+    conn: &mut DbConnection,
+    application_id: &str,
+    from: &str,
+    to: &str,
+    action: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let data = json!({"application_id": application_id, "from": from, "to": to, "action": action});
+    amtsweg_events::publish(conn, &TRANSITIONED, Some(application_id), &data, now).map(|_| ())
+}
+
 /// The milestones workflows may publish (`publish: <name>`), by name.
 pub const MILESTONES: [EventType; 4] = [
     EventType {

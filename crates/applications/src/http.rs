@@ -27,12 +27,14 @@ const ATTACHMENTS: UploadPolicy = UploadPolicy {
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    crate::staff_http::configure(cfg);
     cfg.service(create)
         .service(list)
         .service(fetch)
         .service(change)
         .service(remove)
         .service(submit)
+        .service(withdraw)
         .service(attach)
         .service(download)
         .service(detach);
@@ -276,6 +278,27 @@ async fn submit(
         )
         .await?;
     json_response(StatusCode::CREATED, &submitted)
+}
+
+/// Withdraws a submitted application while its workflow allows it.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "Withdrawn", body = ApplicationView),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`withdrawal_not_possible` at this stage (or a draft: delete it instead)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications/{id}/withdraw")]
+async fn withdraw(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.withdraw(&auth.account_id, &id.into_inner(), lang).await?)
 }
 
 /// The attachment form.

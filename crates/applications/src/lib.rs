@@ -2,6 +2,7 @@
 //! application for a catalogue procedure, attaches documents, submits it once and gets the final case number at
 //! once; the business status and its timeline follow the workflow the procedure names.
 
+mod case;
 mod case_number;
 mod error;
 pub mod events;
@@ -9,6 +10,8 @@ pub mod http;
 mod privacy;
 mod schema;
 pub mod service;
+pub mod staff;
+mod staff_http;
 mod templates;
 pub mod view;
 

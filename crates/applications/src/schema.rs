@@ -20,6 +20,10 @@ diesel::table! {
         submitted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        queued -> Bool,
+        queued_since -> Nullable<Timestamp>,
+        assignee -> Nullable<Text>,
+        claimed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -60,6 +64,7 @@ diesel::table! {
         started_at -> Timestamp,
         due_on -> Text,
         alert_on -> Nullable<Text>,
+        kind -> Text,
     }
 }
 

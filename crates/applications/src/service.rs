@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::case::{self, Step, StepActor};
 use crate::error::ApplicationError;
 use crate::schema::{application_attachments, application_steps, application_timers, applications};
 use crate::view::{ApplicationView, AttachmentView, BusinessStatus, TimelineStep, Warning};
@@ -115,10 +116,12 @@ pub(crate) struct ApplicationRow {
     pub workflow_id: Option<String>,
     pub state: Option<String>,
     pub version: i64,
+    pub applicant_name: Option<String>,
     pub fee_cents: Option<i64>,
     pub submitted_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -143,9 +146,6 @@ pub(crate) struct StepRow {
     pub comment: Option<String>,
     pub public: bool,
 }
-
-/// The most steps automatic transitions may take in a row (a definition that loops is stopped there).
-const AUTOMATIC_LIMIT: usize = 16;
 
 impl ApplicationService {
     pub fn new(deps: ApplicationDeps) -> ApplicationService {
@@ -172,6 +172,38 @@ impl ApplicationService {
 
     pub fn files(&self) -> &FileStore {
         &self.inner.files
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub(crate) fn catalogue(&self) -> &amtsweg_catalogue::Catalogue {
+        self.inner.catalogue.catalogue()
+    }
+
+    pub(crate) fn calendar(&self) -> &Calendar {
+        &self.inner.settings.calendar
+    }
+
+    /// The workflow and procedure a submitted case runs under.
+    pub(crate) fn case_parts(
+        &self,
+        row: &ApplicationRow,
+    ) -> Result<(Arc<Definition>, Arc<LoadedProcedure>), ApplicationError> {
+        let procedure = self.procedure(&row.procedure_id)?;
+        let workflow_id = row
+            .workflow_id
+            .as_deref()
+            .unwrap_or(procedure.procedure.workflow.as_str());
+        let workflow = self
+            .workflow(workflow_id)
+            .ok_or_else(|| ApplicationError::Internal(format!("workflow {workflow_id} is not loaded")))?;
+        Ok((workflow, procedure))
     }
 
     /// Creates a draft pinned to the procedure's current version.
@@ -680,65 +712,119 @@ impl ApplicationService {
                         ),
                     ));
                 }
-                let mut seq_no = 0;
-                let mut step = |conn: &mut DbConnection, action: &str, from: Option<&str>, to: &str, actor: (&str, Option<&str>)| {
-                    seq_no += 1;
-                    diesel::insert_into(application_steps::table)
-                        .values((
-                            application_steps::application_id.eq(&id),
-                            application_steps::seq.eq(seq_no),
-                            application_steps::at.eq(now),
-                            application_steps::action.eq(action),
-                            application_steps::from_state.eq(from),
-                            application_steps::to_state.eq(to),
-                            application_steps::actor_kind.eq(actor.0),
-                            application_steps::actor_id.eq(actor.1),
-                            application_steps::comment.eq(None::<String>),
-                            application_steps::public.eq(false),
-                        ))
-                        .execute(conn)
+                let submit_step = Step {
+                    action: "submit",
+                    from: None,
+                    to: &workflow.initial,
+                    actor: StepActor::Citizen(&person),
+                    comment: None,
+                    public: false,
                 };
-                step(conn, "submit", None, &workflow.initial, ("citizen", Some(&person)))?;
+                case::record(conn, &id, &submit_step, now)?;
+                case::enter(conn, &id, &workflow, None, &workflow.initial, now)?;
                 let effects = workflow.state(&workflow.initial).map(|s| s.on_enter.clone()).unwrap_or_default();
                 let context = EffectContext {
                     application_id: &id,
-                    person: &person,
+                    person: &row.account_id,
                     case_number: &number,
                     procedure: &procedure,
                     calendar: &service.inner.settings.calendar,
                     now,
                 };
                 run_effects(conn, &context, &workflow, &effects)?;
-
-                // Automatic system steps whose guards hold now.
                 let facts = Facts {
                     by: Caller::System,
                     documents_complete: true,
-                    payment_settled: p.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeSubmission,
+                    payment_settled: payment_settled(&procedure),
                     ..Facts::default()
                 };
-                let mut state = workflow.initial.clone();
-                for _ in 0..AUTOMATIC_LIMIT {
-                    let Some(transition) = workflow.automatic(&state, &facts) else { break };
-                    let taken = workflow
-                        .fire(&state, &transition.action, &facts, None)
-                        .map_err(|refusal| ApplicationError::Internal(format!("automatic step refused: {refusal:?}")))?;
-                    step(conn, &transition.action, Some(&state), &taken.to.id, ("system", None))?;
-                    let effects: Vec<Effect> = taken.effects.into_iter().cloned().collect();
-                    state = taken.to.id.clone();
-                    run_effects(conn, &context, &workflow, &effects)?;
-                }
-                if state != workflow.initial {
-                    diesel::update(applications::table.find(&id))
-                        .set(applications::state.eq(&state))
-                        .execute(conn)?;
-                }
+                let state = case::run_automatic(conn, &context, &workflow, &facts, &workflow.initial)?;
                 audit(conn, &person, "application.submitted", &id, now)?;
                 events::submitted(conn, &id, &row.procedure_id, &row.unit_id, &number, &state, now)?;
                 let row = load(conn, &id)?;
                 let view = service.view(conn, &row, lang, true)?;
                 also(conn, &view)?;
                 Ok(view)
+            })
+            .await
+    }
+
+    /// Withdraws a submitted application while its workflow lets the citizen: the citizen's transition from the
+    /// current state into a final state.
+    pub async fn withdraw(
+        &self,
+        person: &str,
+        id: &str,
+        lang: Lang,
+    ) -> Result<ApplicationView, ApplicationError> {
+        let (person, id) = (person.to_owned(), id.to_owned());
+        let now = self.now();
+        let service = self.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                let row = visible(conn, &id, &person)?;
+                let not_now = || {
+                    ApplicationError::Conflict(
+                        "withdrawal_not_possible",
+                        Text::fixed(
+                            "Der Antrag kann in diesem Stand nicht zurückgezogen werden.",
+                            "The application cannot be withdrawn at this stage.",
+                        ),
+                    )
+                };
+                if row.status != "submitted" {
+                    return Err(not_now());
+                }
+                let (workflow, procedure) = service.case_parts(&row)?;
+                let state = row.state.clone().unwrap_or_default();
+                let facts = Facts {
+                    by: Caller::Citizen,
+                    documents_complete: crate::staff::documents_complete(conn, &id, &procedure)?,
+                    payment_settled: payment_settled(&procedure),
+                    ..Facts::default()
+                };
+                let action = workflow
+                    .available(&state, &facts)
+                    .find(|t| {
+                        t.by == amtsweg_workflow::By::Citizen
+                            && workflow.state(&t.to).is_some_and(|s| s.terminal)
+                    })
+                    .map(|t| t.action.clone())
+                    .ok_or_else(not_now)?;
+                let step = workflow
+                    .fire(&state, &action, &facts, None)
+                    .map_err(|_| not_now())?;
+                diesel::update(
+                    applications::table
+                        .find(&id)
+                        .filter(applications::version.eq(row.version)),
+                )
+                .set((
+                    applications::version.eq(row.version + 1),
+                    applications::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                let context = EffectContext {
+                    application_id: &id,
+                    person: &row.account_id,
+                    case_number: row.case_number.as_deref().unwrap_or_default(),
+                    procedure: &procedure,
+                    calendar: &service.inner.settings.calendar,
+                    now,
+                };
+                case::advance(
+                    conn,
+                    &context,
+                    &workflow,
+                    &state,
+                    step,
+                    (StepActor::Citizen(&person), None),
+                    &facts,
+                )?;
+                audit(conn, &person, "application.withdrawn", &id, now)?;
+                let row = load(conn, &id)?;
+                service.view(conn, &row, lang, true)
             })
             .await
     }
@@ -829,6 +915,12 @@ impl ApplicationService {
     }
 }
 
+/// Whether the payment the procedure's policy requires before processing is settled. Online payment comes with
+/// the ePayment module; until then a procedure paid before processing waits at its `payment_settled` guard.
+pub(crate) fn payment_settled(procedure: &LoadedProcedure) -> bool {
+    procedure.procedure.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeSubmission
+}
+
 /// The timers whose end the citizen sees as the processing deadline.
 fn deadline_timers(workflow: Option<&Definition>) -> Vec<String> {
     workflow
@@ -842,7 +934,16 @@ fn deadline_timers(workflow: Option<&Definition>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn pick(label: &amtsweg_workflow::Label, lang: Lang) -> String {
+fn timer_kind(kind: amtsweg_workflow::TimerKind) -> &'static str {
+    match kind {
+        amtsweg_workflow::TimerKind::Deadline => "deadline",
+        amtsweg_workflow::TimerKind::ReplyWindow => "reply_window",
+        amtsweg_workflow::TimerKind::Resubmission => "resubmission",
+        amtsweg_workflow::TimerKind::ApprovalFiction => "approval_fiction",
+    }
+}
+
+pub(crate) fn pick(label: &amtsweg_workflow::Label, lang: Lang) -> String {
     match lang {
         Lang::De => label.de.clone(),
         Lang::En => label.en.clone(),
@@ -916,6 +1017,7 @@ pub(crate) fn run_effects(
                         application_timers::started_at.eq(context.now),
                         application_timers::due_on.eq(due.to_string()),
                         application_timers::alert_on.eq(alert.map(|d| d.to_string())),
+                        application_timers::kind.eq(timer_kind(timer.kind)),
                     ))
                     .execute(conn)?;
             }

@@ -94,6 +94,7 @@ impl Modify for SecuritySchemes {
         (name = "me", description = "The logged-in citizen's own account, profile, consents and data"),
         (name = "organisations", description = "Organisation accounts acting through their member persons"),
         (name = "applications", description = "Antragsmanagement: the citizen's applications from draft to submission, attachments, business status"),
+        (name = "casework", description = "Antragsmanagement for staff: queues, claims, cases and workflow actions"),
         (name = "staff", description = "Login for staff"),
         (name = "admin", description = "Administration: staff, API clients, keys, jobs"),
         (name = "auth", description = "Tokens for specialised procedures and the public keys that verify tokens"),

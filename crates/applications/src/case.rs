@@ -1,0 +1,193 @@
+//! The steps of a case, shared by every use case that moves one: record the step, enter the new state (queue
+//! membership and claim follow the state), run the effects, then any automatic steps whose guards now hold.
+
+use amtsweg_db::{DbConnection, DbError};
+use amtsweg_kernel::Timestamp;
+use amtsweg_workflow::{Definition, Effect, Facts};
+use diesel::prelude::*;
+
+use crate::error::ApplicationError;
+use crate::schema::{application_steps, applications};
+use crate::service::{EffectContext, run_effects};
+
+/// Who took a step.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StepActor<'a> {
+    Citizen(&'a str),
+    Staff(&'a str),
+    System,
+}
+
+impl StepActor<'_> {
+    fn parts(&self) -> (&'static str, Option<&str>) {
+        match self {
+            StepActor::Citizen(id) => ("citizen", Some(id)),
+            StepActor::Staff(id) => ("staff", Some(id)),
+            StepActor::System => ("system", None),
+        }
+    }
+}
+
+/// One step to record.
+pub(crate) struct Step<'a> {
+    pub action: &'a str,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub actor: StepActor<'a>,
+    pub comment: Option<&'a str>,
+    pub public: bool,
+}
+
+pub(crate) fn record(
+    conn: &mut DbConnection,
+    id: &str,
+    step: &Step<'_>,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let last: Option<i32> = application_steps::table
+        .filter(application_steps::application_id.eq(id))
+        .select(diesel::dsl::max(application_steps::seq))
+        .first(conn)?;
+    let (actor_kind, actor_id) = step.actor.parts();
+    diesel::insert_into(application_steps::table)
+        .values((
+            application_steps::application_id.eq(id),
+            application_steps::seq.eq(last.unwrap_or(0) + 1),
+            application_steps::at.eq(now),
+            application_steps::action.eq(step.action),
+            application_steps::from_state.eq(step.from),
+            application_steps::to_state.eq(step.to),
+            application_steps::actor_kind.eq(actor_kind),
+            application_steps::actor_id.eq(actor_id),
+            application_steps::comment.eq(step.comment),
+            application_steps::public.eq(step.public),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Puts the case into `to`: a queued state keeps the case's holder when it comes from another queued state and
+/// puts it back into the queue (unclaimed, queued from now) when it comes from elsewhere; any other state releases it.
+pub(crate) fn enter(
+    conn: &mut DbConnection,
+    id: &str,
+    workflow: &Definition,
+    from: Option<&str>,
+    to: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let queued = workflow.state(to).is_some_and(|s| s.queued);
+    let was_queued = from.and_then(|f| workflow.state(f)).is_some_and(|s| s.queued);
+    let target = applications::table.find(id);
+    match (queued, was_queued) {
+        (true, true) => diesel::update(target)
+            .set(applications::state.eq(to))
+            .execute(conn)?,
+        (true, false) => diesel::update(target)
+            .set((
+                applications::state.eq(to),
+                applications::queued.eq(true),
+                applications::queued_since.eq(now),
+                applications::assignee.eq(None::<String>),
+                applications::claimed_at.eq(None::<Timestamp>),
+            ))
+            .execute(conn)?,
+        (false, _) => diesel::update(target)
+            .set((
+                applications::state.eq(to),
+                applications::queued.eq(false),
+                applications::queued_since.eq(None::<Timestamp>),
+                applications::assignee.eq(None::<String>),
+                applications::claimed_at.eq(None::<Timestamp>),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Takes the automatic system steps whose guards hold, from `state` on; answers the state reached.
+pub(crate) fn run_automatic(
+    conn: &mut DbConnection,
+    context: &EffectContext<'_>,
+    workflow: &Definition,
+    facts: &Facts<'_>,
+    state: &str,
+) -> Result<String, ApplicationError> {
+    /// The most automatic steps in a row (a definition that loops is stopped there).
+    const LIMIT: usize = 16;
+    let mut state = state.to_owned();
+    for _ in 0..LIMIT {
+        let Some(transition) = workflow.automatic(&state, facts) else {
+            break;
+        };
+        let taken = workflow
+            .fire(&state, &transition.action, facts, None)
+            .map_err(|refusal| ApplicationError::Internal(format!("automatic step refused: {refusal:?}")))?;
+        let step = Step {
+            action: &transition.action,
+            from: Some(&state),
+            to: &taken.to.id,
+            actor: StepActor::System,
+            comment: None,
+            public: false,
+        };
+        record(conn, context.application_id, &step, context.now)?;
+        enter(
+            conn,
+            context.application_id,
+            workflow,
+            Some(&state),
+            &taken.to.id,
+            context.now,
+        )?;
+        let effects: Vec<Effect> = taken.effects.into_iter().cloned().collect();
+        state = taken.to.id.clone();
+        run_effects(conn, context, workflow, &effects)?;
+    }
+    Ok(state)
+}
+
+/// Takes a step the engine allowed: records it, enters the new state, runs its effects and any automatic steps
+/// after it, and publishes the transition. Answers the state reached.
+pub(crate) fn advance(
+    conn: &mut DbConnection,
+    context: &EffectContext<'_>,
+    workflow: &Definition,
+    from: &str,
+    step: amtsweg_workflow::Step<'_>,
+    (actor, comment): (StepActor<'_>, Option<&str>),
+    facts: &Facts<'_>,
+) -> Result<String, ApplicationError> {
+    let to = step.to.id.clone();
+    let action = step.transition.action.clone();
+    record(
+        conn,
+        context.application_id,
+        &Step {
+            action: &action,
+            from: Some(from),
+            to: &to,
+            actor,
+            comment,
+            public: step.transition.public,
+        },
+        context.now,
+    )?;
+    enter(
+        conn,
+        context.application_id,
+        workflow,
+        Some(from),
+        &to,
+        context.now,
+    )?;
+    let effects: Vec<Effect> = step.effects.into_iter().cloned().collect();
+    run_effects(conn, context, workflow, &effects)?;
+    let system = Facts {
+        by: amtsweg_workflow::Caller::System,
+        ..facts.clone()
+    };
+    let reached = run_automatic(conn, context, workflow, &system, &to)?;
+    crate::events::transitioned(conn, context.application_id, from, &reached, &action, context.now)?;
+    Ok(reached)
+}

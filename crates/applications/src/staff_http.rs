@@ -1,0 +1,214 @@
+//! The case workers' routes. A staff token with a case-work role (`case_worker`, `supervisor`) in the case's unit
+//! is needed; cases of other units do not exist for the caller.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ETAG, IF_MATCH};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use amtsweg_auth::StaffAuth;
+use amtsweg_kernel::http::{Json, Path, json_response, ok};
+use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, Lang, Text};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::service::ApplicationService;
+use crate::staff::{CaseSummary, CaseWorker, QueueView, StaffCaseView};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(queues)
+        .service(claim_next)
+        .service(claim)
+        .service(release)
+        .service(fetch)
+        .service(transition);
+}
+
+fn worker(auth: &StaffAuth) -> CaseWorker {
+    CaseWorker::new(&auth.account_id, &auth.roles)
+}
+
+/// The queues of the caller's units: one per unit and procedure, with waiting and claimed counts, the oldest
+/// waiting case and how many are overdue.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    responses((status = 200, description = "Queues", body = Vec<QueueView>))
+)]
+#[get("/staff/queues")]
+async fn queues(service: web::Data<ApplicationService>, auth: StaffAuth) -> Result<HttpResponse, ApiError> {
+    ok(&service.queues(worker(&auth)).await?)
+}
+
+/// Hands the longest-waiting unclaimed case of the queue to the caller; each case goes to exactly one caller,
+/// however many claim at once. 204 when the queue is empty.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("queue_id" = String, Path, description = "`{unit}.{procedure}`")),
+    responses(
+        (status = 200, description = "The claimed case", body = CaseSummary),
+        (status = 204, description = "Nothing waits"),
+        (status = 404, description = "`queue_not_found` (or not one of the caller's units)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/queues/{queue_id}/claim-next")]
+async fn claim_next(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    queue_id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    match service.claim_next(worker(&auth), &queue_id.into_inner()).await? {
+        Some(case) => ok(&case),
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
+}
+
+/// Claims a waiting case.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    responses(
+        (status = 200, description = "Claimed by the caller", body = CaseSummary),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`case_not_claimable`: held by someone else or not waiting", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/claim")]
+async fn claim(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.claim(worker(&auth), &id.into_inner()).await?)
+}
+
+/// Gives a claimed case back to its queue (its holder, or a supervisor of the unit).
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    responses(
+        (status = 200, description = "Back in the queue", body = CaseSummary),
+        (status = 403, description = "Held by someone else", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/release")]
+async fn release(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.release(worker(&auth), &id.into_inner()).await?)
+}
+
+/// The case: form data with labels, attachments, fee, documents and payment status, every step, and the actions
+/// the caller may take now. The `ETag` is the case version for `If-Match`. The read is recorded.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    responses(
+        (status = 200, description = "The case", body = StaffCaseView, headers(("ETag" = String, description = "The case version, quoted"))),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/staff/cases/{id}")]
+async fn fetch(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let case = service.staff_case(worker(&auth), &id.into_inner(), lang).await?;
+    with_etag(StatusCode::OK, &case)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// A workflow action the case offers now (see `actions` of the case).
+    action: String,
+    /// The reason; required where the action says so.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Takes a workflow action. Needs `If-Match` with the case's `ETag`: without it 428, with a stale one 412
+/// (`version_mismatch`, nothing changed). Decisions go through the decision route.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("If-Match" = String, Header, description = "The case's ETag"),
+    ),
+    request_body = TransitionRequest,
+    responses(
+        (status = 200, description = "The case after the step", body = StaffCaseView, headers(("ETag" = String, description = "The new version"))),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_action`, `action_not_available`, `action_not_allowed`, `guard_not_satisfied`, `comment_required`, `decision_action`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "`if_match_required`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/transitions")]
+async fn transition(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+    req: HttpRequest,
+    body: Json<TransitionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let version = if_match(&req)?;
+    let body = body.into_inner();
+    let case = service
+        .transition(
+            worker(&auth),
+            &id.into_inner(),
+            version,
+            &body.action,
+            body.comment,
+            lang,
+        )
+        .await?;
+    with_etag(StatusCode::OK, &case)
+}
+
+fn with_etag(status: StatusCode, case: &StaffCaseView) -> Result<HttpResponse, ApiError> {
+    let mut response = json_response(status, case)?;
+    if let Ok(value) = format!("\"{}\"", case.summary.version).parse() {
+        response.headers_mut().insert(ETAG, value);
+    }
+    Ok(response)
+}
+
+/// The version named by `If-Match` (`"7"`, also `W/"7"`).
+fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
+    let Some(value) = req.headers().get(IF_MATCH) else {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "if_match_required",
+            Text::fixed(
+                "Bitte senden Sie If-Match mit dem ETag des Vorgangs.",
+                "Please send If-Match with the case's ETag.",
+            ),
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_if_match",
+                Text::fixed(
+                    "If-Match muss ein ETag des Vorgangs sein, z. B. \"3\".",
+                    "If-Match must be an ETag of the case, e.g. \"3\".",
+                ),
+            )
+        })
+}

@@ -1,0 +1,404 @@
+//! Case work: queues per unit and procedure, claims that hand a case to exactly one case worker, transitions with
+//! `If-Match`, the citizen's timeline following along, and units that never see each other's cases.
+
+use amtsweg_test_support::{Backend, TestApp, backend_tests};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn body(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+fn dog(chip: u32) -> Value {
+    json!({
+        "halter": {"vorname": "Erika", "nachname": "Mustermann", "geburtsdatum": "1980-04-01"},
+        "hund": {"name": "Bello", "rasse": "Labrador", "chipnummer": format!("276098106{chip:06}")},
+        "haltung_seit": "2026-11-01"
+    })
+}
+
+/// A member of staff with `roles` (`(role, unit)`), logged in; answers the access token.
+async fn staff(app: &TestApp, admin: &str, email: &str, roles: &[(&str, &str)]) -> String {
+    let roles: Vec<Value> = roles
+        .iter()
+        .map(|(role, unit)| json!({"role": role, "unit": unit}))
+        .collect();
+    let created = app
+        .post_as(
+            "/api/v1/admin/staff",
+            admin,
+            &json!({"email": email, "name": "Sachbearbeitung", "roles": roles}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let password = body(created).await["initial_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (tokens, _) = app.staff_login(email, &password, None).await;
+    tokens.access_token
+}
+
+/// Submits a dog registration for a new citizen; answers (citizen token, application id).
+async fn submitted_dog(app: &TestApp, email: &str, chip: u32) -> (String, String) {
+    let citizen = app.citizen(email).await;
+    let token = citizen.tokens.access_token;
+    let created = body(
+        app.post_as(
+            "/api/v1/applications",
+            &token,
+            &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
+        )
+        .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let submitted = app
+        .client
+        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
+        .bearer_auth(&token)
+        .header("idempotency-key", format!("k-{chip}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    (token, id)
+}
+
+async fn transition(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    etag: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/api/v1/staff/cases/{id}/transitions")))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(etag) = etag {
+        request = request.header("if-match", etag);
+    }
+    request.send().await.unwrap()
+}
+
+async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let worker = staff(&app, &admin, "sb@stadt.example", &[("case_worker", "steueramt")]).await;
+    let (citizen, id) = submitted_dog(&app, "halter@example.de", 1).await;
+
+    let queues = body(app.get_as("/api/v1/staff/queues", &worker).await).await;
+    let queue = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue_id"] == "steueramt.hundesteuer-anmeldung")
+        .unwrap_or_else(|| panic!("{queues}"))
+        .clone();
+    assert_eq!(queue["count"], 1);
+    assert_eq!(queue["overdue"], 0);
+    assert!(queue["oldest_since"].is_string());
+    assert!(
+        queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["unit_id"] == "steueramt"),
+        "only the caller's unit: {queues}"
+    );
+
+    let claimed = app
+        .post_as(
+            "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    let claimed = body(claimed).await;
+    assert_eq!(claimed["id"], id.as_str());
+    assert!(claimed["case_number"].as_str().unwrap().starts_with("steueramt-"));
+    let empty = app
+        .post_as(
+            "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(empty.status(), StatusCode::NO_CONTENT);
+
+    let case = app.get_as(&format!("/api/v1/staff/cases/{id}"), &worker).await;
+    assert_eq!(case.status(), StatusCode::OK);
+    let etag = case.headers()["etag"].to_str().unwrap().to_owned();
+    let case = body(case).await;
+    assert_eq!(case["state"], "eingegangen");
+    assert_eq!(case["assignee"], claimed["assignee"]);
+    assert_eq!(case["fields"][0]["label"], "Vorname", "labels from the form");
+    let actions: Vec<&str> = case["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["bearbeitung_beginnen"]);
+
+    let without = transition(
+        &app,
+        &worker,
+        &id,
+        None,
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(without.status(), StatusCode::PRECONDITION_REQUIRED);
+    let started = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let new_etag = started.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let started = body(started).await;
+    assert_eq!(started["state"], "in_bearbeitung");
+    assert_eq!(
+        started["assignee"], claimed["assignee"],
+        "the holder keeps a case moving between queued states"
+    );
+
+    // The same version twice: the second is stale and changes nothing.
+    let stale = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "unterlagen_anfordern", "comment": "x"}),
+    )
+    .await;
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(body(stale).await["code"], "version_mismatch");
+
+    let no_reason = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&new_etag),
+        json!({"action": "unterlagen_anfordern"}),
+    )
+    .await;
+    assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body(no_reason).await["errors"][0]["code"], "comment_required");
+    let unknown = transition(&app, &worker, &id, Some(&new_etag), json!({"action": "tanzen"})).await;
+    assert_eq!(body(unknown).await["errors"][0]["code"], "unknown_action");
+    let decision = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&new_etag),
+        json!({"action": "festsetzen"}),
+    )
+    .await;
+    assert_eq!(body(decision).await["errors"][0]["code"], "decision_action");
+
+    let asked = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&new_etag),
+        json!({"action": "unterlagen_anfordern", "comment": "Bitte den Impfpass nachreichen."}),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = body(asked).await;
+    assert_eq!(asked["state"], "nachforderung");
+    assert!(
+        asked.get("assignee").is_none(),
+        "waiting for the citizen, the case leaves the queue"
+    );
+
+    // The citizen sees the new status, what to do, and the public comment — not who wrote it.
+    let seen = body(app.get_as(&format!("/api/v1/applications/{id}"), &citizen).await).await;
+    let status = &seen["business_status"];
+    assert_eq!(status["state"], "nachforderung");
+    assert_eq!(status["waiting_for"], "citizen");
+    assert_eq!(
+        status["next_step"],
+        "Bitte reichen Sie die angeforderten Unterlagen nach."
+    );
+    let timeline = status["timeline"].as_array().unwrap();
+    assert_eq!(
+        timeline.last().unwrap()["comment"],
+        "Bitte den Impfpass nachreichen."
+    );
+    assert!(!seen.to_string().contains("sb@stadt.example"));
+
+    // Withdrawing ends it.
+    let withdrawn = app
+        .post_as(
+            &format!("/api/v1/applications/{id}/withdraw"),
+            &citizen,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::OK);
+    let withdrawn = body(withdrawn).await;
+    assert_eq!(withdrawn["business_status"]["state"], "zurueckgezogen");
+    assert_eq!(withdrawn["business_status"]["terminal"], true);
+    let again = app
+        .post_as(
+            &format!("/api/v1/applications/{id}/withdraw"),
+            &citizen,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}
+
+async fn claim_next_hands_every_case_to_exactly_one_caller(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let mut workers = Vec::new();
+    for n in 0..4 {
+        workers.push(
+            staff(
+                &app,
+                &admin,
+                &format!("sb{n}@stadt.example"),
+                &[("case_worker", "steueramt")],
+            )
+            .await,
+        );
+    }
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(submitted_dog(&app, &format!("halter{n}@example.de"), n).await.1);
+    }
+    let url = "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next";
+    let empty = json!({});
+    let claims = (0..12).map(|n| app.post_as(url, &workers[n % workers.len()], &empty));
+    let answers = futures_util::future::join_all(claims).await;
+    let mut handed_out = Vec::new();
+    for answer in answers {
+        match answer.status() {
+            StatusCode::OK => handed_out.push(body(answer).await["id"].as_str().unwrap().to_owned()),
+            StatusCode::NO_CONTENT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    handed_out.sort();
+    ids.sort();
+    assert_eq!(handed_out, ids, "each case exactly once");
+}
+
+async fn units_never_see_each_others_cases(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let tax = staff(
+        &app,
+        &admin,
+        "steuer@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let order = staff(
+        &app,
+        &admin,
+        "ordnung@stadt.example",
+        &[("case_worker", "ordnungsamt")],
+    )
+    .await;
+    let catalogue = staff(
+        &app,
+        &admin,
+        "katalog@stadt.example",
+        &[("catalogue_admin", "steueramt")],
+    )
+    .await;
+    let (_, id) = submitted_dog(&app, "hund@example.de", 7).await;
+
+    for token in [&order, &catalogue] {
+        let queues = body(app.get_as("/api/v1/staff/queues", token).await).await;
+        assert!(
+            queues
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|q| q["unit_id"] != "steueramt"),
+            "{queues}"
+        );
+        let case = app.get_as(&format!("/api/v1/staff/cases/{id}"), token).await;
+        assert_eq!(case.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(case).await["code"], "case_not_found");
+        let claim = app
+            .post_as(&format!("/api/v1/staff/cases/{id}/claim"), token, &json!({}))
+            .await;
+        assert_eq!(claim.status(), StatusCode::NOT_FOUND);
+        let next = app
+            .post_as(
+                "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
+                token,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(next.status(), StatusCode::NOT_FOUND);
+        let moved = transition(
+            &app,
+            token,
+            &id,
+            Some("\"2\""),
+            json!({"action": "bearbeitung_beginnen"}),
+        )
+        .await;
+        assert_eq!(moved.status(), StatusCode::NOT_FOUND);
+    }
+    // Citizens' tokens are not staff tokens.
+    let citizen = app.citizen("neugierig@example.de").await;
+    let refused = app
+        .get_as("/api/v1/staff/queues", &citizen.tokens.access_token)
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // The unit's own case worker claims; a colleague cannot take it over, only wait for its release.
+    let colleague = staff(
+        &app,
+        &admin,
+        "kollege@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let claimed = app
+        .post_as(&format!("/api/v1/staff/cases/{id}/claim"), &tax, &json!({}))
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    let taken = app
+        .post_as(&format!("/api/v1/staff/cases/{id}/claim"), &colleague, &json!({}))
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let foreign_release = app
+        .post_as(
+            &format!("/api/v1/staff/cases/{id}/release"),
+            &colleague,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(foreign_release.status(), StatusCode::FORBIDDEN);
+    let released = app
+        .post_as(&format!("/api/v1/staff/cases/{id}/release"), &tax, &json!({}))
+        .await;
+    assert_eq!(released.status(), StatusCode::OK);
+    let now_theirs = app
+        .post_as(&format!("/api/v1/staff/cases/{id}/claim"), &colleague, &json!({}))
+        .await;
+    assert_eq!(now_theirs.status(), StatusCode::OK);
+}
+
+backend_tests!(
+    a_case_is_claimed_and_processed_with_the_citizen_following,
+    claim_next_hands_every_case_to_exactly_one_caller,
+    units_never_see_each_others_cases,
+);
