@@ -1,7 +1,7 @@
 //! Case work: queues per unit and procedure, claims that hand a case to exactly one case worker, transitions with
 //! `If-Match`, the citizen's timeline following along, and units that never see each other's cases.
 
-use amtsweg_test_support::{Backend, TestApp, backend_tests};
+use amtsweg_test_support::{Backend, TestApp, backend_tests, inspect_pdf};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -397,7 +397,214 @@ async fn units_never_see_each_others_cases(backend: Backend) {
     assert_eq!(now_theirs.status(), StatusCode::OK);
 }
 
+const BOUNDARY: &str = "amtsweg-casework-boundary";
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+
+async fn attach(app: &TestApp, token: &str, id: &str, document_type: &str) {
+    let mut form = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"document_type\"\r\n\r\n{document_type}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{document_type}.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(PDF);
+    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let attached = app
+        .client
+        .post(app.url(&format!("/api/v1/applications/{id}/attachments")))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attached.status(), StatusCode::CREATED);
+}
+
+async fn etag_of(app: &TestApp, token: &str, id: &str) -> String {
+    let case = app.get_as(&format!("/api/v1/staff/cases/{id}"), token).await;
+    assert_eq!(case.status(), StatusCode::OK);
+    case.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+async fn decide(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    path: &str,
+    etag: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/staff/cases/{id}/{path}")))
+        .bearer_auth(token)
+        .header("if-match", etag)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let author = staff(
+        &app,
+        &admin,
+        "bau1@stadt.example",
+        &[("case_worker", "bauordnungsamt")],
+    )
+    .await;
+    let second = staff(
+        &app,
+        &admin,
+        "bau2@stadt.example",
+        &[("supervisor", "bauordnungsamt")],
+    )
+    .await;
+
+    // The permit needs `substantial`: a citizen with two factors.
+    let citizen = app.citizen("bauherrin@example.de").await;
+    let citizen = app.with_totp(citizen).await;
+    let token = &citizen.tokens.access_token;
+    let data = json!({
+        "bauherr": {"name": "Erika Mustermann", "anschrift": "Markt 1, 04109 Leipzig"},
+        "grundstueck": {"gemarkung": "Leipzig", "flurstueck": "1234/5"},
+        "vorhaben": {"art": "anbau", "beschreibung": "Wintergarten an der Südseite"},
+        "baukosten_euro": 40000
+    });
+    let created = body(
+        app.post_as(
+            "/api/v1/applications",
+            token,
+            &json!({"procedure_id": "baugenehmigung", "data": data}),
+        )
+        .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    for document in ["lageplan", "bauzeichnungen", "baubeschreibung"] {
+        attach(&app, token, &id, document).await;
+    }
+    let submitted = app
+        .client
+        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
+        .bearer_auth(token)
+        .header("idempotency-key", "bau-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+
+    let claimed = app
+        .post_as(
+            "/api/v1/staff/queues/bauordnungsamt.baugenehmigung/claim-next",
+            &author,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    for action in ["pruefung_beginnen", "vollstaendig"] {
+        let etag = etag_of(&app, &author, &id).await;
+        let moved = transition(&app, &author, &id, Some(&etag), json!({"action": action})).await;
+        assert_eq!(moved.status(), StatusCode::OK, "{action}");
+    }
+    let case = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), &author).await).await;
+    assert_eq!(case["state"], "fachpruefung");
+    let decisions: Vec<&str> = case["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["approved", "partially_approved", "rejected"]);
+
+    let etag = etag_of(&app, &author, &id).await;
+    let invalid = decide(
+        &app,
+        &author,
+        &id,
+        "decision",
+        &etag,
+        &json!({"result": "vielleicht", "reasons": ""}),
+    )
+    .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = body(invalid).await;
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
+    let decided = decide(
+        &app,
+        &author,
+        &id,
+        "decision",
+        &etag,
+        &json!({"result": "approved", "reasons": "Das Vorhaben entspricht den öffentlich-rechtlichen Vorschriften."}),
+    )
+    .await;
+    assert_eq!(decided.status(), StatusCode::OK);
+    let decided = body(decided).await;
+    assert_eq!(
+        decided["state"], "mitzeichnung",
+        "four eyes: the decision waits for its second signature"
+    );
+
+    // The decision document is in the case file: a tagged PDF/A in the applicant's language with the remedies.
+    let document = app
+        .get_as(&format!("/api/v1/staff/cases/{id}/decision/document"), &author)
+        .await;
+    assert_eq!(document.status(), StatusCode::OK);
+    let read = inspect_pdf(&document.bytes().await.unwrap());
+    let text = read["text"].as_str().unwrap();
+    assert!(text.contains("Bescheid") && text.contains("Genehmigt"), "{text}");
+    assert!(
+        text.contains("Rechtsbehelfsbelehrung") && text.contains("innerhalb eines Monats"),
+        "{text}"
+    );
+    assert!(text.contains(decided["case_number"].as_str().unwrap()), "{text}");
+    assert_eq!(read["lang"], "de");
+    assert_eq!(read["pdfa_part"], "2");
+
+    // The author cannot co-sign; a second member of the unit can, and the case goes to delivery.
+    let etag = etag_of(&app, &author, &id).await;
+    let own = decide(&app, &author, &id, "decision/cosign", &etag, &json!({})).await;
+    assert_eq!(own.status(), StatusCode::FORBIDDEN);
+    let back = transition(
+        &app,
+        &author,
+        &id,
+        Some(&etag),
+        json!({"action": "zurueckweisen", "comment": "x"}),
+    )
+    .await;
+    assert_eq!(
+        back.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nor send it back as its own reviewer"
+    );
+    let cosigned = decide(&app, &second, &id, "decision/cosign", &etag, &json!({})).await;
+    assert_eq!(cosigned.status(), StatusCode::OK);
+    assert_eq!(body(cosigned).await["state"], "bescheid_zustellung");
+    let twice = decide(
+        &app,
+        &second,
+        &id,
+        "decision/cosign",
+        &etag_of(&app, &second, &id).await,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+
+    // The citizen sees that a decision is on its way, not yet its result.
+    let seen = body(app.get_as(&format!("/api/v1/applications/{id}"), token).await).await;
+    assert_eq!(seen["business_status"]["label"], "Bescheid wird zugestellt");
+    assert_eq!(seen["business_status"]["waiting_for"], "delivery");
+    assert!(!seen.to_string().contains("approved"), "{seen}");
+}
+
 backend_tests!(
+    a_building_permit_is_decided_with_four_eyes,
     a_case_is_claimed_and_processed_with_the_citizen_following,
     claim_next_hands_every_case_to_exactly_one_caller,
     units_never_see_each_others_cases,

@@ -4,6 +4,7 @@
 
 mod case;
 mod case_number;
+pub mod decision;
 mod error;
 pub mod events;
 pub mod http;

@@ -77,3 +77,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     application_steps,
     application_timers
 );
+
+diesel::table! {
+    application_decisions (id) {
+        id -> Text,
+        application_id -> Text,
+        result -> Text,
+        reasons -> Text,
+        fee_cents -> Nullable<BigInt>,
+        author -> Text,
+        created_at -> Timestamp,
+        file_id -> Text,
+        pdf_sha256 -> Text,
+        data_sha256 -> Text,
+        cosigned_by -> Nullable<Text>,
+        cosigned_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(application_decisions -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, application_decisions);

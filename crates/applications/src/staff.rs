@@ -410,11 +410,13 @@ impl ApplicationService {
                 let state = row.state.clone().unwrap_or_default();
                 let roles = worker.roles_in(&row.unit_id);
                 let expired = expired_timers(conn, &id, now)?;
+                let author = crate::decision::pending(conn, &id)?.map(|(_, author)| author);
                 let facts = Facts {
                     by: Caller::Staff(&roles),
                     documents_complete: documents_complete(conn, &id, &procedure)?,
                     payment_settled: payment_settled(&procedure),
                     expired_timers: &expired,
+                    caller_is_author: author.as_deref() == Some(worker.id.as_str()),
                     ..Facts::default()
                 };
                 let comment = comment.filter(|c| !c.trim().is_empty());
@@ -454,7 +456,7 @@ impl ApplicationService {
             .await
     }
 
-    fn staff_view(
+    pub(crate) fn staff_view(
         &self,
         conn: &mut DbConnection,
         row: &ApplicationRow,
@@ -561,7 +563,7 @@ fn queue_not_found() -> ApplicationError {
     )
 }
 
-fn refused(refusal: Refusal, action: &str) -> ApplicationError {
+pub(crate) fn refused(refusal: Refusal, action: &str) -> ApplicationError {
     let code = refusal.code();
     let text = match refusal {
         Refusal::UnknownAction => Text::new(
@@ -593,7 +595,7 @@ fn refused(refusal: Refusal, action: &str) -> ApplicationError {
 }
 
 /// A submitted case of a unit where the caller works; anything else is not found.
-fn case_of(
+pub(crate) fn case_of(
     conn: &mut DbConnection,
     id: &str,
     worker: &CaseWorker,
@@ -619,7 +621,7 @@ fn case_not_found() -> ApplicationError {
     )
 }
 
-fn load_row(conn: &mut DbConnection, id: &str) -> Result<ApplicationRow, DbError> {
+pub(crate) fn load_row(conn: &mut DbConnection, id: &str) -> Result<ApplicationRow, DbError> {
     Ok(applications::table
         .find(id)
         .select(ApplicationRow::as_select())
@@ -651,7 +653,11 @@ fn summary(row: &ApplicationRow) -> CaseSummary {
     }
 }
 
-fn expired_timers(conn: &mut DbConnection, id: &str, now: Timestamp) -> Result<Vec<String>, DbError> {
+pub(crate) fn expired_timers(
+    conn: &mut DbConnection,
+    id: &str,
+    now: Timestamp,
+) -> Result<Vec<String>, DbError> {
     let today = amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc()).to_string();
     Ok(application_timers::table
         .filter(application_timers::application_id.eq(id))
@@ -677,7 +683,7 @@ pub(crate) fn documents_complete(
         .all(|d| attached.contains(&d.kind)))
 }
 
-fn audit(
+pub(crate) fn audit(
     conn: &mut DbConnection,
     worker: &CaseWorker,
     action: &str,

@@ -11,8 +11,10 @@ use amtsweg_kernel::{ApiError, Lang, Text};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::decision::DecisionInput;
 use crate::service::ApplicationService;
 use crate::staff::{CaseSummary, CaseWorker, QueueView, StaffCaseView};
+use amtsweg_files::FileStore;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(queues)
@@ -20,7 +22,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(claim)
         .service(release)
         .service(fetch)
-        .service(transition);
+        .service(transition)
+        .service(decide)
+        .service(cosign)
+        .service(decision_document);
 }
 
 fn worker(auth: &StaffAuth) -> CaseWorker {
@@ -175,6 +180,115 @@ async fn transition(
         )
         .await?;
     with_etag(StatusCode::OK, &case)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `approved`, `rejected` or `partially_approved`.
+    result: String,
+    /// The reasons, printed in the decision document.
+    reasons: String,
+    /// Overrides the assessed fee (procedures invoiced with the decision only), e.g. a reduced fee for a rejection.
+    #[serde(default)]
+    fee_cents: Option<i64>,
+}
+
+/// Decides the case: the workflow's decision action for `result`, with the decision document (PDF/A, tagged, in
+/// the applicant's language, with the notice of legal remedies) rendered into the case file. Where the workflow
+/// needs four eyes the case then waits for `…/decision/cosign`. Needs `If-Match`.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("If-Match" = String, Header, description = "The case's ETag"),
+    ),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "The case after the decision", body = StaffCaseView, headers(("ETag" = String, description = "The new version"))),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`decision_not_available`, `fee_not_adjustable`, `guard_not_satisfied`, invalid fields", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "`if_match_required`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/decision")]
+async fn decide(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+    req: HttpRequest,
+    body: Json<DecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let version = if_match(&req)?;
+    let body = body.into_inner();
+    let input = DecisionInput {
+        result: body.result,
+        reasons: body.reasons,
+        fee_cents: body.fee_cents,
+    };
+    let case = service
+        .decide(worker(&auth), &id.into_inner(), version, input, lang)
+        .await?;
+    with_etag(StatusCode::OK, &case)
+}
+
+/// Co-signs the pending decision (four eyes): a second staff member of the unit, never its author. The case then
+/// goes on where its workflow waits for the co-signature. Needs `If-Match`.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("If-Match" = String, Header, description = "The case's ETag"),
+    ),
+    responses(
+        (status = 200, description = "The case after the co-signature", body = StaffCaseView, headers(("ETag" = String, description = "The new version"))),
+        (status = 403, description = "The author cannot co-sign", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`nothing_to_cosign`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "`if_match_required`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/decision/cosign")]
+async fn cosign(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let version = if_match(&req)?;
+    let case = service
+        .cosign(worker(&auth), &id.into_inner(), version, lang)
+        .await?;
+    with_etag(StatusCode::OK, &case)
+}
+
+/// The latest decision document of the case (PDF); supports `Range`.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    responses(
+        (status = 200, description = "The PDF", content_type = "application/pdf"),
+        (status = 404, description = "`case_not_found`, `decision_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/staff/cases/{id}/decision/document")]
+async fn decision_document(
+    service: web::Data<ApplicationService>,
+    store: web::Data<FileStore>,
+    auth: StaffAuth,
+    id: Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (file_id, holder) = service.decision_document(worker(&auth), &id.into_inner()).await?;
+    let file = store.file_of(&holder, &file_id).await?;
+    Ok(amtsweg_files::download(&store, &req, &file).await?)
 }
 
 fn with_etag(status: StatusCode, case: &StaffCaseView) -> Result<HttpResponse, ApiError> {
