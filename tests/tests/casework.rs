@@ -2,6 +2,8 @@
 //! `If-Match`, the citizen's timeline following along, and units that never see each other's cases.
 
 use amtsweg_test_support::{Backend, TestApp, backend_tests, inspect_pdf};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -603,7 +605,124 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     assert!(!seen.to_string().contains("approved"), "{seen}");
 }
 
+async fn run_timers(app: &TestApp) -> Value {
+    let admin = app.admin().await.access_token;
+    let run = app
+        .post_as(
+            "/api/v1/admin/schedules/application-timers/run",
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(run.status(), StatusCode::OK);
+    let run = body(run).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    run["result"].clone()
+}
+
+async fn a_reply_window_that_runs_out_brings_the_case_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let worker = staff(
+        &app,
+        &admin,
+        "frist@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let (_, id) = submitted_dog(&app, "saeumig@example.de", 9).await;
+    app.post_as(&format!("/api/v1/staff/cases/{id}/claim"), &worker, &json!({}))
+        .await;
+    let etag = etag_of(&app, &worker, &id).await;
+    transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    let etag = etag_of(&app, &worker, &id).await;
+    let asked = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "unterlagen_anfordern", "comment": "Bitte den Impfpass nachreichen."}),
+    )
+    .await;
+    assert_eq!(body(asked).await["state"], "nachforderung");
+    assert_eq!(run_timers(&app).await["fired"], 0, "nothing is due yet");
+
+    // Four weeks to answer; a day after the last one the case is back in the queue, unclaimed.
+    // (The hourly schedule may fire it by itself as soon as the clock moves; running it by hand as well must not
+    // fire it twice.)
+    app.clock.advance(chrono::Duration::days(30));
+    let fired = run_timers(&app).await["fired"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    while case_row(&app, &id).0 != "in_bearbeitung" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the timer did not fire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(fired <= 1);
+    assert_eq!(run_timers(&app).await["fired"], 0, "a timer fires once");
+    let steps: Vec<StepRow> = diesel::sql_query(
+        "SELECT action, actor_kind FROM application_steps WHERE application_id = $1 AND action = 'antwortfrist_abgelaufen'",
+    )
+    .bind::<Text, _>(&id)
+    .load(&mut app.connect())
+    .unwrap();
+    assert_eq!(steps.len(), 1, "one expiry step");
+    let (state, assignee, queued) = case_row(&app, &id);
+    assert_eq!(state, "in_bearbeitung");
+    assert_eq!(
+        (assignee, queued),
+        (None, true),
+        "back in the queue, for anyone to claim"
+    );
+    let last_step: StepRow = diesel::sql_query(
+        "SELECT action, actor_kind FROM application_steps WHERE application_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind::<Text, _>(&id)
+    .get_result(&mut app.connect())
+    .unwrap();
+    assert_eq!(
+        (last_step.action.as_str(), last_step.actor_kind.as_str()),
+        ("antwortfrist_abgelaufen", "system")
+    );
+}
+
+#[derive(QueryableByName)]
+struct StepRow {
+    #[diesel(sql_type = Text)]
+    action: String,
+    #[diesel(sql_type = Text)]
+    actor_kind: String,
+}
+
+#[derive(QueryableByName)]
+struct CaseRow {
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    assignee: Option<String>,
+    #[diesel(sql_type = Bool)]
+    queued: bool,
+}
+
+fn case_row(app: &TestApp, id: &str) -> (String, Option<String>, bool) {
+    let row: CaseRow = diesel::sql_query("SELECT state, assignee, queued FROM applications WHERE id = $1")
+        .bind::<Text, _>(id)
+        .get_result(&mut app.connect())
+        .unwrap();
+    (row.state, row.assignee, row.queued)
+}
+
 backend_tests!(
+    a_reply_window_that_runs_out_brings_the_case_back,
     a_building_permit_is_decided_with_four_eyes,
     a_case_is_claimed_and_processed_with_the_citizen_following,
     claim_next_hands_every_case_to_exactly_one_caller,

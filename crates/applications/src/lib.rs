@@ -14,6 +14,7 @@ pub mod service;
 pub mod staff;
 mod staff_http;
 mod templates;
+mod timers;
 pub mod view;
 
 use actix_web::web::{Data, ServiceConfig};
@@ -62,5 +63,10 @@ impl amtsweg_module::Module for ApplicationService {
 
     fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(Data::new(self.clone()));
+    }
+
+    /// Timers: the expiry transitions of reply windows and payment periods.
+    fn jobs(&self) -> amtsweg_jobs::Registry {
+        self.timer_jobs()
     }
 }

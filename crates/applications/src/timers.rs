@@ -1,0 +1,134 @@
+//! Running timers: a recurring job looks for timers whose last day has passed (in Europe/Berlin) and takes the
+//! system transition their workflow names — a reply window that ran out brings the case back to the queue, an
+//! unpaid fee discontinues it. Timers that only alert stay visible as overdue in the queues.
+
+use amtsweg_audit::{Actor, Event, Outcome};
+use amtsweg_db::DbError;
+use amtsweg_jobs::{JobError, Period, Registry, Schedule, handler_fn};
+use amtsweg_workflow::{Caller, Expiry, Facts};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::case::{self, StepActor};
+use crate::error::ApplicationError;
+use crate::schema::{application_timers, applications};
+use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled};
+use crate::staff::documents_complete;
+
+pub const FIRE_TIMERS: &str = "applications.fire_timers";
+
+impl ApplicationService {
+    /// The job handler and its hourly schedule.
+    pub(crate) fn timer_jobs(&self) -> Registry {
+        let service = self.clone();
+        Registry::new()
+            .handler(handler_fn(FIRE_TIMERS, 5, move |_job| {
+                let service = service.clone();
+                async move {
+                    match service.fire_due_timers().await {
+                        Ok(fired) => Ok(Some(json!({"fired": fired}))),
+                        Err(err) => Err(JobError::Transient(err.to_string())),
+                    }
+                }
+            }))
+            .schedule(Schedule {
+                name: "application-timers",
+                period: Period::Every(chrono::Duration::hours(1)),
+                kind: FIRE_TIMERS,
+                payload: json!({}),
+            })
+    }
+
+    /// Takes the expiry transition of every timer whose last day has passed; answers how many fired. Each timer
+    /// fires in its own transaction, so one broken case does not hold up the others, and a timer fires once: its
+    /// row goes in the same transaction.
+    pub async fn fire_due_timers(&self) -> Result<usize, ApplicationError> {
+        let now = self.clock().now();
+        let today = amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc()).to_string();
+        let due: Vec<(String, String)> = self
+            .db()
+            .read(move |conn| {
+                application_timers::table
+                    .filter(application_timers::due_on.lt(today))
+                    .select((application_timers::application_id, application_timers::timer_id))
+                    .order(application_timers::due_on)
+                    .load(conn)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        let mut fired = 0;
+        for (id, timer_id) in due {
+            let service = self.clone();
+            let took = self
+                .db()
+                .write(move |conn| {
+                    let row: Option<ApplicationRow> = applications::table
+                        .find(&id)
+                        .select(ApplicationRow::as_select())
+                        .first(conn)
+                        .optional()?;
+                    let Some(row) = row else { return Ok(false) };
+                    let (workflow, procedure) = service.case_parts(&row)?;
+                    let Some(Expiry::Action(action)) = workflow.timer(&timer_id).map(|t| t.on_expiry.clone())
+                    else {
+                        // Alerts stay until their timer is stopped; the queues count them as overdue.
+                        return Ok(false);
+                    };
+                    let timer = application_timers::table
+                        .filter(application_timers::application_id.eq(&id))
+                        .filter(application_timers::timer_id.eq(&timer_id));
+                    let removed = diesel::delete(timer).execute(conn)?;
+                    if removed == 0 {
+                        return Ok(false);
+                    }
+                    let state = row.state.clone().unwrap_or_default();
+                    let expired = vec![timer_id.clone()];
+                    let facts = Facts {
+                        by: Caller::System,
+                        documents_complete: documents_complete(conn, &id, &procedure)?,
+                        payment_settled: payment_settled(&procedure),
+                        expired_timers: &expired,
+                        ..Facts::default()
+                    };
+                    // A timer whose transition no longer leaves the current state has nothing left to do.
+                    let Ok(step) = workflow.fire(&state, &action, &facts, None) else {
+                        return Ok(false);
+                    };
+                    diesel::update(applications::table.find(&id))
+                        .set(applications::version.eq(row.version + 1))
+                        .execute(conn)?;
+                    let context = EffectContext {
+                        application_id: &id,
+                        person: &row.account_id,
+                        case_number: row.case_number.as_deref().unwrap_or_default(),
+                        procedure: &procedure,
+                        calendar: service.calendar(),
+                        now,
+                    };
+                    case::advance(
+                        conn,
+                        &context,
+                        &workflow,
+                        &state,
+                        step,
+                        (StepActor::System, None),
+                        &facts,
+                    )?;
+                    amtsweg_audit::append(
+                        conn,
+                        &Event {
+                            actor: &Actor::system(),
+                            action: "case.timer_expired",
+                            object: Some(("application", &id)),
+                            outcome: Outcome::Success,
+                            at: now,
+                        },
+                    )?;
+                    Ok::<_, ApplicationError>(true)
+                })
+                .await?;
+            fired += usize::from(took);
+        }
+        Ok(fired)
+    }
+}
