@@ -284,14 +284,7 @@ impl ApplicationService {
                         applications::fee_cents.eq(fee_cents),
                     ))
                     .execute(conn)?;
-                let context = EffectContext {
-                    application_id: &id,
-                    person: &row.account_id,
-                    case_number: row.case_number.as_deref().unwrap_or_default(),
-                    procedure: &procedure,
-                    calendar: service.calendar(),
-                    now,
-                };
+                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = (StepActor::Staff(&worker.id), None);
                 case::advance(conn, &context, &workflow, &state, step, actor, &facts)?;
                 crate::staff::audit(conn, &worker, "case.decided", &id, now)?;
@@ -367,14 +360,7 @@ impl ApplicationService {
                     expired_timers: &expired,
                     ..Facts::default()
                 };
-                let context = EffectContext {
-                    application_id: &id,
-                    person: &row.account_id,
-                    case_number: row.case_number.as_deref().unwrap_or_default(),
-                    procedure: &procedure,
-                    calendar: service.calendar(),
-                    now,
-                };
+                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let reached = case::run_automatic(conn, &context, &workflow, &facts, &state)?;
                 crate::events::transitioned(conn, &id, &state, &reached, "cosign", now)?;
                 crate::staff::audit(conn, &worker, "case.cosigned", &id, now)?;

@@ -371,10 +371,7 @@ impl ApplicationService {
         self.inner
             .db
             .write(move |conn| {
-                let row = visible(conn, &id, &person)?;
-                if row.status != "draft" {
-                    return Err(ApplicationError::not_draft());
-                }
+                let row = draft_of(conn, &id, &person)?;
                 let mut data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
                 merge_patch(&mut data, &data_patch);
                 diesel::update(
@@ -409,10 +406,7 @@ impl ApplicationService {
         self.inner
             .db
             .write(move |conn| {
-                let row = visible(conn, &id, &person)?;
-                if row.status != "draft" {
-                    return Err(ApplicationError::not_draft());
-                }
+                draft_of(conn, &id, &person)?;
                 let files: Vec<String> = application_attachments::table
                     .filter(application_attachments::application_id.eq(&id))
                     .select(application_attachments::file_id)
@@ -446,10 +440,7 @@ impl ApplicationService {
         self.inner
             .db
             .write(move |conn| {
-                let row = visible(conn, &id, &person)?;
-                if row.status != "draft" {
-                    return Err(ApplicationError::not_draft());
-                }
+                let row = draft_of(conn, &id, &person)?;
                 let procedure = service.procedure(&row.procedure_id)?;
                 let Some(rule) = procedure
                     .procedure
@@ -563,10 +554,7 @@ impl ApplicationService {
         self.inner
             .db
             .write(move |conn| {
-                let row = visible(conn, &id, &person)?;
-                if row.status != "draft" {
-                    return Err(ApplicationError::not_draft());
-                }
+                let row = draft_of(conn, &id, &person)?;
                 let file: String = application_attachments::table
                     .find(&attachment_id)
                     .filter(application_attachments::application_id.eq(&id))
@@ -615,10 +603,7 @@ impl ApplicationService {
         self.inner
             .db
             .write(move |conn| {
-                let row = visible(conn, &id, &person)?;
-                if row.status != "draft" {
-                    return Err(ApplicationError::not_draft());
-                }
+                let row = draft_of(conn, &id, &person)?;
                 let procedure = service.procedure(&row.procedure_id)?;
                 if procedure.content_hash != row.procedure_hash {
                     return Err(ApplicationError::Conflict(
@@ -805,14 +790,7 @@ impl ApplicationService {
                     applications::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-                let context = EffectContext {
-                    application_id: &id,
-                    person: &row.account_id,
-                    case_number: row.case_number.as_deref().unwrap_or_default(),
-                    procedure: &procedure,
-                    calendar: &service.inner.settings.calendar,
-                    now,
-                };
+                let context = EffectContext::of(&row, &procedure, &service.inner.settings.calendar, now);
                 case::advance(
                     conn,
                     &context,
@@ -959,6 +937,25 @@ pub(crate) struct EffectContext<'a> {
     pub now: Timestamp,
 }
 
+impl<'a> EffectContext<'a> {
+    /// The context of a submitted case: effects concern its applicant and carry its case number.
+    pub(crate) fn of(
+        row: &'a ApplicationRow,
+        procedure: &'a LoadedProcedure,
+        calendar: &'a Calendar,
+        now: Timestamp,
+    ) -> EffectContext<'a> {
+        EffectContext {
+            application_id: &row.id,
+            person: &row.account_id,
+            case_number: row.case_number.as_deref().unwrap_or_default(),
+            procedure,
+            calendar,
+            now,
+        }
+    }
+}
+
 /// Runs the effects of a step inside its transaction: mails are queued, timers set or cleared, events recorded.
 /// Payment requests and decision delivery belong to the ePayment module and the Virtuelle Poststelle, which do
 /// not exist yet: a case waiting for them shows so in its status (`waiting_for`).
@@ -1061,6 +1058,15 @@ pub(crate) fn visible(
     } else {
         Err(ApplicationError::NotFound)
     }
+}
+
+/// A draft the caller may change; a submitted application answers 409 `application_not_draft`.
+fn draft_of(conn: &mut DbConnection, id: &str, person: &str) -> Result<ApplicationRow, ApplicationError> {
+    let row = visible(conn, id, person)?;
+    if row.status != "draft" {
+        return Err(ApplicationError::not_draft());
+    }
+    Ok(row)
 }
 
 fn load(conn: &mut DbConnection, id: &str) -> Result<ApplicationRow, DbError> {

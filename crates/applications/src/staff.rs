@@ -439,14 +439,7 @@ impl ApplicationService {
                 if updated == 0 {
                     return Err(ApplicationError::StaleVersion { current: version + 1 });
                 }
-                let context = EffectContext {
-                    application_id: &id,
-                    person: &row.account_id,
-                    case_number: row.case_number.as_deref().unwrap_or_default(),
-                    procedure: &procedure,
-                    calendar: service.calendar(),
-                    now,
-                };
+                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = StepActor::Staff(&worker.id);
                 case::advance(conn, &context, &workflow, &state, step, (actor, comment.as_deref()), &facts)?;
                 audit(conn, &worker, "case.transition", &id, now)?;

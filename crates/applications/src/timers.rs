@@ -97,14 +97,7 @@ impl ApplicationService {
                     diesel::update(applications::table.find(&id))
                         .set(applications::version.eq(row.version + 1))
                         .execute(conn)?;
-                    let context = EffectContext {
-                        application_id: &id,
-                        person: &row.account_id,
-                        case_number: row.case_number.as_deref().unwrap_or_default(),
-                        procedure: &procedure,
-                        calendar: service.calendar(),
-                        now,
-                    };
+                    let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                     case::advance(
                         conn,
                         &context,
