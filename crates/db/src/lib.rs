@@ -15,6 +15,7 @@ pub use commit::{InTransaction, after_commit, nothing};
 pub use connection::{DbConnection, MultiBackend};
 pub use database::{Database, DbError, Manager, PoolOptions, PoolStatus, Pooled};
 pub use migrations::{
-    MigrationError, applied_migrations, revert_last_migration, run_migrations, run_next_migration,
+    FINGERPRINT as MIGRATIONS_FINGERPRINT, MigrationError, applied_migrations, revert_last_migration,
+    run_migrations, run_next_migration,
 };
 pub use url::{Backend, DatabaseUrl, UrlError};

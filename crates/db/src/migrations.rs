@@ -4,6 +4,9 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::DbConnection;
 
+/// Changes with every migration file (see `build.rs`); reading it makes a changed set rebuild this crate.
+pub const FINGERPRINT: &str = env!("AMTSWEG_MIGRATIONS_FINGERPRINT");
+
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
