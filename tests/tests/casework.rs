@@ -721,7 +721,93 @@ fn case_row(app: &TestApp, id: &str) -> (String, Option<String>, bool) {
     (row.state, row.assignee, row.queued)
 }
 
+async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let worker = staff(
+        &app,
+        &admin,
+        "notiz@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let lead = staff(
+        &app,
+        &admin,
+        "leitung@stadt.example",
+        &[("supervisor", "steueramt")],
+    )
+    .await;
+    let elsewhere = staff(
+        &app,
+        &admin,
+        "woanders@stadt.example",
+        &[("case_worker", "ordnungsamt")],
+    )
+    .await;
+    let (citizen, id) = submitted_dog(&app, "notiert@example.de", 11).await;
+    let staff_id = |token: &str| {
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            body(app.get_as("/api/v1/staff/me", &token).await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    let note = app
+        .post_as(
+            &format!("/api/v1/staff/cases/{id}/notes"),
+            &worker,
+            &json!({"text": "Halter telefonisch erreicht."}),
+        )
+        .await;
+    assert_eq!(note.status(), StatusCode::CREATED);
+    let empty = app
+        .post_as(
+            &format!("/api/v1/staff/cases/{id}/notes"),
+            &worker,
+            &json!({"text": "  "}),
+        )
+        .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let foreign = app
+        .post_as(
+            &format!("/api/v1/staff/cases/{id}/notes"),
+            &elsewhere,
+            &json!({"text": "x"}),
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let case = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), &lead).await).await;
+    assert_eq!(case["notes"][0]["text"], "Halter telefonisch erreicht.");
+    let seen = body(app.get_as(&format!("/api/v1/applications/{id}"), &citizen).await).await;
+    assert!(
+        !seen.to_string().contains("telefonisch"),
+        "notes are internal: {seen}"
+    );
+
+    let path = format!("/api/v1/staff/cases/{id}/assign");
+    let worker_id = staff_id(&worker).await;
+    let not_lead = app.post_as(&path, &worker, &json!({"staff_id": worker_id})).await;
+    assert_eq!(not_lead.status(), StatusCode::FORBIDDEN);
+    let outsider = app
+        .post_as(&path, &lead, &json!({"staff_id": staff_id(&elsewhere).await}))
+        .await;
+    assert_eq!(outsider.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body(outsider).await["errors"][0]["code"],
+        "not_a_case_worker_here"
+    );
+    let assigned = app.post_as(&path, &lead, &json!({"staff_id": worker_id})).await;
+    assert_eq!(assigned.status(), StatusCode::OK);
+    assert_eq!(body(assigned).await["assignee"], worker_id.as_str());
+}
+
 backend_tests!(
+    notes_stay_internal_and_supervisors_assign,
     a_reply_window_that_runs_out_brings_the_case_back,
     a_building_permit_is_decided_with_four_eyes,
     a_case_is_claimed_and_processed_with_the_citizen_following,

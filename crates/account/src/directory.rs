@@ -57,3 +57,22 @@ pub fn organisations_of(conn: &mut DbConnection, person: &str) -> Result<Vec<Str
         .select(organisation_members::organisation_id)
         .load(conn)?)
 }
+
+/// The roles an active member of staff holds in `unit` (directly or for every unit, `*`).
+pub fn staff_roles_in(conn: &mut DbConnection, staff_id: &str, unit: &str) -> Result<Vec<String>, DbError> {
+    use crate::store::schema::staff_roles;
+    let active: i64 = accounts::table
+        .find(staff_id)
+        .filter(accounts::realm.eq("staff"))
+        .filter(accounts::status.eq("active"))
+        .count()
+        .get_result(conn)?;
+    if active == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(staff_roles::table
+        .filter(staff_roles::account_id.eq(staff_id))
+        .filter(staff_roles::unit.eq(unit).or(staff_roles::unit.eq("*")))
+        .select(staff_roles::role)
+        .load(conn)?)
+}

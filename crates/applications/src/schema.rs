@@ -97,3 +97,16 @@ diesel::table! {
 
 diesel::joinable!(application_decisions -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(applications, application_decisions);
+
+diesel::table! {
+    application_notes (id) {
+        id -> Text,
+        application_id -> Text,
+        author -> Text,
+        text -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(application_notes -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, application_notes);

@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 
 use crate::case::{self, StepActor};
 use crate::error::ApplicationError;
-use crate::schema::{application_attachments, application_steps, application_timers, applications};
+use crate::schema::{
+    application_attachments, application_notes, application_steps, application_timers, applications,
+};
 use crate::service::AttachmentRow;
 use crate::service::{ApplicationRow, ApplicationService, EffectContext, StepRow, payment_settled, pick};
 use crate::view::AttachmentView;
@@ -154,7 +156,18 @@ pub struct StaffCaseView {
     pub documents_complete: bool,
     pub payment_settled: bool,
     pub steps: Vec<CaseStep>,
+    /// Internal notes, oldest first; never shown to the citizen.
+    pub notes: Vec<NoteView>,
     pub actions: Vec<ActionView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, Queryable, Selectable)]
+#[diesel(table_name = application_notes)]
+pub struct NoteView {
+    pub id: String,
+    pub author: String,
+    pub text: String,
+    pub created_at: Timestamp,
 }
 
 struct QueueRow {
@@ -367,6 +380,102 @@ impl ApplicationService {
             .await
     }
 
+    /// Adds an internal note to a case.
+    pub async fn add_note(
+        &self,
+        worker: CaseWorker,
+        id: &str,
+        text: &str,
+    ) -> Result<NoteView, ApplicationError> {
+        let text = text.trim().to_owned();
+        if text.is_empty() || text.chars().count() > 10_000 {
+            return Err(ApplicationError::field(
+                "/text",
+                "invalid_length",
+                Text::fixed("Bitte 1 bis 10.000 Zeichen.", "Please 1 to 10,000 characters."),
+            ));
+        }
+        let id = id.to_owned();
+        let now = self.clock().now();
+        self.db()
+            .write(move |conn| {
+                case_of(conn, &id, &worker)?;
+                let note = NoteView {
+                    id: amtsweg_kernel::id::new_id(),
+                    author: worker.id.clone(),
+                    text,
+                    created_at: now,
+                };
+                diesel::insert_into(application_notes::table)
+                    .values((
+                        application_notes::id.eq(&note.id),
+                        application_notes::application_id.eq(&id),
+                        application_notes::author.eq(&note.author),
+                        application_notes::text.eq(&note.text),
+                        application_notes::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                audit(conn, &worker, "case.note_added", &id, now)?;
+                Ok(note)
+            })
+            .await
+    }
+
+    /// A supervisor of the unit hands a waiting case to a member of staff with a case-work role in that unit.
+    pub async fn assign(
+        &self,
+        worker: CaseWorker,
+        id: &str,
+        staff_id: &str,
+    ) -> Result<CaseSummary, ApplicationError> {
+        let (id, staff_id) = (id.to_owned(), staff_id.to_owned());
+        let now = self.clock().now();
+        self.db()
+            .write(move |conn| {
+                let row = case_of(conn, &id, &worker)?;
+                if !worker.roles_in(&row.unit_id).iter().any(|r| r == "supervisor") {
+                    return Err(ApplicationError::Forbidden(Text::fixed(
+                        "Vorgänge zuweisen kann die Leitung der Einheit.",
+                        "Cases are assigned by a supervisor of the unit.",
+                    )));
+                }
+                let roles = amtsweg_account::directory::staff_roles_in(conn, &staff_id, &row.unit_id)?;
+                if !roles.iter().any(|role| CASE_ROLES.contains(&role.as_str())) {
+                    return Err(ApplicationError::field(
+                        "/staff_id",
+                        "not_a_case_worker_here",
+                        Text::fixed(
+                            "Diese Person bearbeitet keine Vorgänge dieser Einheit.",
+                            "This person does not work on cases of this unit.",
+                        ),
+                    ));
+                }
+                let assigned = diesel::update(
+                    applications::table
+                        .find(&id)
+                        .filter(applications::queued.eq(true)),
+                )
+                .set((
+                    applications::assignee.eq(&staff_id),
+                    applications::claimed_at.eq(now),
+                    applications::version.eq(applications::version + 1),
+                ))
+                .execute(conn)?;
+                if assigned == 0 {
+                    return Err(ApplicationError::Conflict(
+                        "case_not_claimable",
+                        Text::fixed(
+                            "Der Vorgang wartet nicht in einer Warteschlange.",
+                            "The case does not wait in a queue.",
+                        ),
+                    ));
+                }
+                audit(conn, &worker, "case.assigned", &id, now)?;
+                Ok(summary(&load_row(conn, &id)?))
+            })
+            .await
+    }
+
     /// The case as staff see it, with the actions the caller may take now. The read is recorded.
     pub async fn staff_case(
         &self,
@@ -530,6 +639,11 @@ impl ApplicationService {
             fee_cents: row.fee_cents,
             documents_complete,
             payment_settled,
+            notes: application_notes::table
+                .filter(application_notes::application_id.eq(&row.id))
+                .order(application_notes::created_at)
+                .select(NoteView::as_select())
+                .load(conn)?,
             steps: steps
                 .into_iter()
                 .zip(kinds)

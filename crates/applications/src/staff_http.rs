@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::decision::DecisionInput;
 use crate::service::ApplicationService;
-use crate::staff::{CaseSummary, CaseWorker, QueueView, StaffCaseView};
+use crate::staff::{CaseSummary, CaseWorker, NoteView, QueueView, StaffCaseView};
 use amtsweg_files::FileStore;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -25,7 +25,74 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(transition)
         .service(decide)
         .service(cosign)
-        .service(decision_document);
+        .service(decision_document)
+        .service(add_note)
+        .service(assign);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    /// 1–10,000 characters; internal, never shown to the citizen.
+    text: String,
+}
+
+/// Adds an internal note to the case.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    request_body = NewNote,
+    responses(
+        (status = 201, description = "The note", body = NoteView),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_length`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/notes")]
+async fn add_note(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    id: Path<String>,
+    body: Json<NewNote>,
+) -> Result<HttpResponse, ApiError> {
+    let note = service
+        .add_note(worker(&auth), &id.into_inner(), &body.into_inner().text)
+        .await?;
+    json_response(StatusCode::CREATED, &note)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// A member of staff with a case-work role in the case's unit.
+    staff_id: String,
+}
+
+/// A supervisor of the unit hands a waiting case to a case worker of the unit.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    request_body = Assignment,
+    responses(
+        (status = 200, description = "Assigned", body = CaseSummary),
+        (status = 403, description = "Not a supervisor of the unit", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`case_not_claimable`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`not_a_case_worker_here`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/assign")]
+async fn assign(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    id: Path<String>,
+    body: Json<Assignment>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .assign(worker(&auth), &id.into_inner(), &body.into_inner().staff_id)
+        .await?)
 }
 
 fn worker(auth: &StaffAuth) -> CaseWorker {

@@ -140,6 +140,7 @@ pub async fn begin(
     request: &impl Serialize,
 ) -> Result<Begun, ApiError> {
     let request_hash = hash(request)?;
+    releasing::settle(&caller, &route, &key).await;
     let now = clock.now();
     let (c, r, k) = (caller.clone(), route.clone(), key.clone());
     let found = db
@@ -382,7 +383,9 @@ impl Drop for Claim {
             self.key.clone(),
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pending = releasing::start(&caller, &route, &key);
             runtime.spawn(async move {
+                let _pending = pending;
                 let released = db
                     .write(move |conn| {
                         diesel::delete(
@@ -441,6 +444,55 @@ fn jobs(db: Database, clock: SharedClock) -> Registry {
             kind: PURGE,
             payload: json!({}),
         })
+}
+
+/// Keys of failed requests whose release has not committed yet. The release runs after the failed request has
+/// answered; a client retrying at once with the same key (and another body, say a corrected one) must find the
+/// key free, not still claimed — so, within this process, a new request with that key waits for the release.
+mod releasing {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::{Duration, Instant};
+
+    type Key = (String, String, String);
+
+    static KEYS: Mutex<Option<HashSet<Key>>> = Mutex::new(None);
+
+    fn keys() -> MutexGuard<'static, Option<HashSet<Key>>> {
+        KEYS.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn key(caller: &str, route: &str, key: &str) -> Key {
+        (caller.to_owned(), route.to_owned(), key.to_owned())
+    }
+
+    /// Marks a key as being released until the returned guard is dropped.
+    pub(super) fn start(caller: &str, route: &str, id: &str) -> Pending {
+        let pending = key(caller, route, id);
+        keys().get_or_insert_with(HashSet::new).insert(pending.clone());
+        Pending(pending)
+    }
+
+    pub(super) struct Pending(Key);
+
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            if let Some(set) = keys().as_mut() {
+                set.remove(&self.0);
+            }
+        }
+    }
+
+    /// Waits (at most two seconds) until a release of this key has committed.
+    pub(super) async fn settle(caller: &str, route: &str, id: &str) {
+        let wanted = key(caller, route, id);
+        let started = Instant::now();
+        while keys().as_ref().is_some_and(|set| set.contains(&wanted))
+            && started.elapsed() < Duration::from_secs(2)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// Stored responses may name the account (an organisation's members, say): they belong to its export, and an
