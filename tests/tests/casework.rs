@@ -551,6 +551,31 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
         "four eyes: the decision waits for its second signature"
     );
 
+    // Staff read the attachments of their unit's cases; each read is recorded; other units find nothing.
+    let attachment_id = case["attachments"][0]["id"].as_str().unwrap().to_owned();
+    let read = app
+        .get_as(
+            &format!("/api/v1/staff/cases/{id}/attachments/{attachment_id}"),
+            &author,
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.bytes().await.unwrap().as_ref(), PDF);
+    let outsider = staff(
+        &app,
+        &admin,
+        "fremd@stadt.example",
+        &[("case_worker", "ordnungsamt")],
+    )
+    .await;
+    let refused = app
+        .get_as(
+            &format!("/api/v1/staff/cases/{id}/attachments/{attachment_id}"),
+            &outsider,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
     // The decision document is in the case file: a tagged PDF/A in the applicant's language with the remedies.
     let document = app
         .get_as(&format!("/api/v1/staff/cases/{id}/decision/document"), &author)

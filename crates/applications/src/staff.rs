@@ -380,6 +380,34 @@ impl ApplicationService {
             .await
     }
 
+    /// An attachment of a case the caller works on, (file, holder) for the download; the read is recorded.
+    pub async fn staff_attachment(
+        &self,
+        worker: CaseWorker,
+        id: &str,
+        attachment_id: &str,
+    ) -> Result<(amtsweg_files::FileId, String), ApplicationError> {
+        let (id, attachment_id) = (id.to_owned(), attachment_id.to_owned());
+        let now = self.clock().now();
+        self.db()
+            .write(move |conn| {
+                case_of(conn, &id, &worker)?;
+                let (file, holder): (String, String) = application_attachments::table
+                    .find(&attachment_id)
+                    .filter(application_attachments::application_id.eq(&id))
+                    .select((
+                        application_attachments::file_id,
+                        application_attachments::uploaded_by,
+                    ))
+                    .first(conn)
+                    .optional()?
+                    .ok_or(ApplicationError::NotFound)?;
+                audit(conn, &worker, "case.attachment_viewed", &id, now)?;
+                Ok((amtsweg_files::FileId::from_string(file), holder))
+            })
+            .await
+    }
+
     /// Adds an internal note to a case.
     pub async fn add_note(
         &self,

@@ -27,7 +27,38 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(cosign)
         .service(decision_document)
         .service(add_note)
+        .service(attachment)
         .service(assign);
+}
+
+/// Downloads an attachment of the case; supports `Range`. The read is recorded.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("attachment_id" = String, Path, description = "Attachment id"),
+    ),
+    responses(
+        (status = 200, description = "The content", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 404, description = "`case_not_found`, `application_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/staff/cases/{id}/attachments/{attachment_id}")]
+async fn attachment(
+    service: web::Data<ApplicationService>,
+    store: web::Data<FileStore>,
+    auth: StaffAuth,
+    ids: Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, attachment_id) = ids.into_inner();
+    let (file_id, holder) = service
+        .staff_attachment(worker(&auth), &id, &attachment_id)
+        .await?;
+    let file = store.file_of(&holder, &file_id).await?;
+    Ok(amtsweg_files::download(&store, &req, &file).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
