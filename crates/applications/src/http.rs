@@ -272,7 +272,6 @@ async fn submit(
         .submit(
             &auth.account_id,
             &id,
-            auth.level,
             lang,
             idempotency::recorder(Some(&claim), StatusCode::CREATED),
         )

@@ -586,14 +586,13 @@ impl ApplicationService {
         Ok(self.procedure(&row.procedure_id)?.procedure.trust_level)
     }
 
-    /// Submits a draft: full validation, required documents, the procedure's trust level (checked by the caller's
-    /// extractor before), then in one transaction the final case number, the workflow's first state (and any
+    /// Submits a draft: full validation, required documents (the procedure's trust level is checked by the route
+    /// against `required_level`; a changed procedure is refused below), then in one transaction the final case number, the workflow's first state (and any
     /// automatic steps after it), the fee, the audit entry and the event.
     pub async fn submit(
         &self,
         person: &str,
         id: &str,
-        session_level: amtsweg_kernel::TrustLevel,
         lang: Lang,
         also: InTransaction<ApplicationView>,
     ) -> Result<ApplicationView, ApplicationError> {
@@ -615,9 +614,6 @@ impl ApplicationService {
                     ));
                 }
                 let p = &procedure.procedure;
-                if session_level < p.trust_level {
-                    return Err(ApplicationError::Internal("trust level checked before".into()));
-                }
                 let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
                 let mut errors = procedure.violations(&data);
                 let attached: Vec<String> = application_attachments::table

@@ -20,7 +20,7 @@ use crate::schema::{
     application_attachments, application_notes, application_steps, application_timers, applications,
 };
 use crate::service::AttachmentRow;
-use crate::service::{ApplicationRow, ApplicationService, EffectContext, StepRow, payment_settled, pick};
+use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled, pick};
 use crate::view::AttachmentView;
 
 /// The roles that work on cases.
@@ -110,7 +110,8 @@ pub struct LabelledField {
 }
 
 /// A step of the case as staff see it (with who took it).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, Queryable, Selectable)]
+#[diesel(table_name = application_steps)]
 pub struct CaseStep {
     pub at: Timestamp,
     pub action: String,
@@ -615,20 +616,10 @@ impl ApplicationService {
             .select(AttachmentRow::as_select())
             .order(application_attachments::id)
             .load(conn)?;
-        let steps: Vec<(StepRow, String, Option<String>, Option<String>)> = application_steps::table
+        let steps: Vec<CaseStep> = application_steps::table
             .filter(application_steps::application_id.eq(&row.id))
             .order(application_steps::seq)
-            .select((
-                StepRow::as_select(),
-                application_steps::action,
-                application_steps::from_state,
-                application_steps::actor_id,
-            ))
-            .load(conn)?;
-        let kinds: Vec<String> = application_steps::table
-            .filter(application_steps::application_id.eq(&row.id))
-            .order(application_steps::seq)
-            .select(application_steps::actor_kind)
+            .select(CaseStep::as_select())
             .load(conn)?;
         let roles = worker.roles_in(&row.unit_id);
         let expired = expired_timers(conn, &row.id, now)?;
@@ -672,20 +663,7 @@ impl ApplicationService {
                 .order(application_notes::created_at)
                 .select(NoteView::as_select())
                 .load(conn)?,
-            steps: steps
-                .into_iter()
-                .zip(kinds)
-                .map(|((step, action, from_state, actor_id), actor_kind)| CaseStep {
-                    at: step.at,
-                    action,
-                    from_state,
-                    to_state: step.to_state,
-                    actor_kind,
-                    actor_id,
-                    comment: step.comment,
-                    public: step.public,
-                })
-                .collect(),
+            steps,
             actions,
         })
     }
