@@ -85,6 +85,24 @@ async fn transition(
     request.send().await.unwrap()
 }
 
+async fn request_information(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    etag: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/api/v1/staff/cases/{id}/information-requests")))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(etag) = etag {
+        request = request.header("if-match", etag);
+    }
+    request.send().await.unwrap()
+}
+
 async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin().await.access_token;
@@ -207,7 +225,7 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
     .await;
     assert_eq!(body(decision).await["errors"][0]["code"], "decision_action");
 
-    let asked = transition(
+    let through_transitions = transition(
         &app,
         &worker,
         &id,
@@ -215,9 +233,22 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
         json!({"action": "unterlagen_anfordern", "comment": "Bitte den Impfpass nachreichen."}),
     )
     .await;
-    assert_eq!(asked.status(), StatusCode::OK);
+    assert_eq!(
+        body(through_transitions).await["errors"][0]["code"],
+        "information_request_action"
+    );
+    let asked = request_information(
+        &app,
+        &worker,
+        &id,
+        Some(&new_etag),
+        json!({"message": "Bitte den Impfpass nachreichen.", "documents": ["haftpflichtnachweis"]}),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::CREATED);
     let asked = body(asked).await;
     assert_eq!(asked["state"], "nachforderung");
+    assert_eq!(asked["information_requests"][0]["status"], "open");
     assert!(
         asked.get("assignee").is_none(),
         "waiting for the citizen, the case leaves the queue"
@@ -251,6 +282,12 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
     let withdrawn = body(withdrawn).await;
     assert_eq!(withdrawn["business_status"]["state"], "zurueckgezogen");
     assert_eq!(withdrawn["business_status"]["terminal"], true);
+    let requests = body(
+        app.get_as(&format!("/api/v1/applications/{id}/requests"), &citizen)
+            .await,
+    )
+    .await;
+    assert_eq!(requests[0]["status"], "closed", "{requests}");
     let again = app
         .post_as(
             &format!("/api/v1/applications/{id}/withdraw"),
@@ -424,6 +461,30 @@ async fn attach(app: &TestApp, token: &str, id: &str, document_type: &str) {
     assert_eq!(attached.status(), StatusCode::CREATED);
 }
 
+/// Uploads a PDF through the files API; answers its id.
+async fn upload(app: &TestApp, token: &str) -> String {
+    let mut form = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"statik.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(PDF);
+    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let uploaded = app
+        .client
+        .post(app.url("/api/v1/files"))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    body(uploaded).await["id"].as_str().unwrap().to_owned()
+}
+
 async fn etag_of(app: &TestApp, token: &str, id: &str) -> String {
     let case = app.get_as(&format!("/api/v1/staff/cases/{id}"), token).await;
     assert_eq!(case.status(), StatusCode::OK);
@@ -507,11 +568,156 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
         )
         .await;
     assert_eq!(claimed.status(), StatusCode::OK);
-    for action in ["pruefung_beginnen", "vollstaendig"] {
-        let etag = etag_of(&app, &author, &id).await;
-        let moved = transition(&app, &author, &id, Some(&etag), json!({"action": action})).await;
-        assert_eq!(moved.status(), StatusCode::OK, "{action}");
-    }
+    let etag = etag_of(&app, &author, &id).await;
+    let moved = transition(
+        &app,
+        &author,
+        &id,
+        Some(&etag),
+        json!({"action": "pruefung_beginnen"}),
+    )
+    .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+
+    // The unit asks for the structural analysis and a fuller description, with three weeks to answer.
+    let etag = etag_of(&app, &author, &id).await;
+    let unknown = request_information(
+        &app,
+        &author,
+        &id,
+        Some(&etag),
+        json!({"message": "x", "fields": ["/gibt/es/nicht"], "documents": ["steuerbescheid"]}),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = body(unknown).await;
+    let pointers: Vec<&str> = unknown["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/fields/0", "/documents/0"], "{unknown}");
+    let asked = request_information(
+        &app,
+        &author,
+        &id,
+        Some(&etag),
+        json!({
+            "message": "Bitte reichen Sie den Standsicherheitsnachweis nach und beschreiben Sie das Vorhaben genauer.",
+            "fields": ["/vorhaben/beschreibung"],
+            "documents": ["standsicherheitsnachweis"],
+            "reply_days": 21
+        }),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::CREATED);
+    let asked = body(asked).await;
+    assert_eq!(asked["state"], "nachforderung");
+    let again = request_information(
+        &app,
+        &author,
+        &id,
+        Some(&etag_of(&app, &author, &id).await),
+        json!({"message": "Noch etwas."}),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "one open request at a time");
+
+    // The citizen sees what is asked, with labels, and answers with the document and the changed field.
+    let requests = body(
+        app.get_as(&format!("/api/v1/applications/{id}/requests"), token)
+            .await,
+    )
+    .await;
+    let request = &requests[0];
+    assert_eq!(request["status"], "open");
+    assert_eq!(
+        request["fields"][0]["label"], "Beschreibung des Vorhabens",
+        "{request}"
+    );
+    assert_eq!(request["documents"][0]["name"], "Standsicherheitsnachweis");
+    assert!(request["due_on"].is_string());
+    assert!(!requests.to_string().contains("bau1@stadt.example"));
+    let request_id = request["id"].as_str().unwrap().to_owned();
+    let answer_path = format!("/api/v1/applications/{id}/requests/{request_id}/answer");
+    let empty = app.post_as(&answer_path, token, &json!({})).await;
+    assert_eq!(body(empty).await["errors"][0]["code"], "empty_answer");
+    let outside = app
+        .post_as(
+            &answer_path,
+            token,
+            &json!({"data": {"baukosten_euro": 1, "vorhaben": {"beschreibung": "Wintergarten, 12 m², Holz"}}}),
+        )
+        .await;
+    assert_eq!(outside.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let outside = body(outside).await;
+    let codes: Vec<(&str, &str)> = outside["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["pointer"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert!(
+        codes.contains(&("/data/baukosten_euro", "field_not_requested")),
+        "{outside}"
+    );
+    assert!(codes.contains(&("/attachments", "document_missing")), "{outside}");
+    let file_id = upload(&app, token).await;
+    let other = app.citizen("fremde@example.de").await.tokens.access_token;
+    let foreign = app
+        .post_as(&answer_path, &other, &json!({"comment": "Hallo"}))
+        .await;
+    assert_eq!(
+        foreign.status(),
+        StatusCode::NOT_FOUND,
+        "another citizen finds nothing"
+    );
+    let answered = app
+        .post_as(
+            &answer_path,
+            token,
+            &json!({
+                "comment": "Anbei der Nachweis.",
+                "data": {"vorhaben": {"beschreibung": "Wintergarten, 12 m², Holz"}},
+                "attachments": [{"document_type": "standsicherheitsnachweis", "file_id": file_id}]
+            }),
+        )
+        .await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    let answered = body(answered).await;
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answer"], "Anbei der Nachweis.");
+    assert_eq!(
+        answered["attachments"][0]["document_type"],
+        "standsicherheitsnachweis"
+    );
+    let twice = app
+        .post_as(&answer_path, token, &json!({"comment": "Nochmal"}))
+        .await;
+    assert_eq!(body(twice).await["code"], "request_not_open");
+    let seen = body(app.get_as(&format!("/api/v1/applications/{id}"), token).await).await;
+    assert_eq!(seen["business_status"]["state"], "vollstaendigkeitspruefung");
+    assert_eq!(
+        seen["data"]["vorhaben"]["beschreibung"],
+        "Wintergarten, 12 m², Holz"
+    );
+    assert_eq!(seen["attachments"].as_array().unwrap().len(), 4);
+
+    // Back in the queue, unclaimed: the unit takes it up again.
+    let (_, assignee, queued) = case_row(&app, &id);
+    assert_eq!((assignee, queued), (None, true));
+    let claimed = app
+        .post_as(
+            "/api/v1/staff/queues/bauordnungsamt.baugenehmigung/claim-next",
+            &author,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(body(claimed).await["id"], id.as_str());
+    let etag = etag_of(&app, &author, &id).await;
+    let moved = transition(&app, &author, &id, Some(&etag), json!({"action": "vollstaendig"})).await;
+    assert_eq!(moved.status(), StatusCode::OK);
     let case = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), &author).await).await;
     assert_eq!(case["state"], "fachpruefung");
     let decisions: Vec<&str> = case["actions"]
@@ -668,15 +874,17 @@ async fn a_reply_window_that_runs_out_brings_the_case_back(backend: Backend) {
     )
     .await;
     let etag = etag_of(&app, &worker, &id).await;
-    let asked = transition(
+    let asked = request_information(
         &app,
         &worker,
         &id,
         Some(&etag),
-        json!({"action": "unterlagen_anfordern", "comment": "Bitte den Impfpass nachreichen."}),
+        json!({"message": "Bitte den Impfpass nachreichen.", "reply_days": 28}),
     )
     .await;
-    assert_eq!(body(asked).await["state"], "nachforderung");
+    assert_eq!(asked.status(), StatusCode::CREATED);
+    let asked = body(asked).await;
+    assert_eq!(asked["state"], "nachforderung");
     assert_eq!(run_timers(&app).await["fired"], 0, "nothing is due yet");
 
     // Four weeks to answer; a day after the last one the case is back in the queue, unclaimed.
@@ -718,6 +926,25 @@ async fn a_reply_window_that_runs_out_brings_the_case_back(backend: Backend) {
         (last_step.action.as_str(), last_step.actor_kind.as_str()),
         ("antwortfrist_abgelaufen", "system")
     );
+    // (The staff token has expired with the clock moved; the record is read directly.)
+    let request: RequestRow =
+        diesel::sql_query("SELECT status, due_on FROM information_requests WHERE application_id = $1")
+            .bind::<Text, _>(&id)
+            .get_result(&mut app.connect())
+            .unwrap();
+    assert_eq!(request.status, "expired");
+    assert_eq!(
+        request.due_on,
+        asked["information_requests"][0]["due_on"].as_str().unwrap()
+    );
+}
+
+#[derive(QueryableByName)]
+struct RequestRow {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    due_on: String,
 }
 
 #[derive(QueryableByName)]

@@ -160,6 +160,14 @@ pub(crate) fn advance(
 ) -> Result<String, ApplicationError> {
     let to = step.to.id.clone();
     let action = step.transition.action.clone();
+    if workflow
+        .state(from)
+        .is_some_and(|s| s.waits_for == Some(amtsweg_workflow::Waits::Citizen))
+    {
+        // An answered request is closed by its answer before this step; one left open ends here.
+        let expired = matches!(actor, StepActor::System);
+        crate::requests::close_open(conn, context.application_id, expired, context.now)?;
+    }
     record(
         conn,
         context.application_id,

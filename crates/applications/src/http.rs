@@ -16,6 +16,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApplicationError;
+use crate::requests::{Answer, InformationRequestView};
 use crate::service::{ApplicationService, ListFilter, NewDraft};
 use crate::view::{ApplicationView, AttachmentView};
 
@@ -37,7 +38,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(withdraw)
         .service(attach)
         .service(download)
-        .service(detach);
+        .service(detach)
+        .service(requests)
+        .service(answer);
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -423,4 +426,59 @@ async fn detach(
     let (id, attachment_id) = ids.into_inner();
     service.detach(&auth.account_id, &id, &attachment_id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The information requests of the authority on this application, newest first: what is asked, until when, and
+/// how each ended.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The requests", body = Vec<InformationRequestView>),
+        (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/applications/{id}/requests")]
+async fn requests(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .information_requests(&auth.account_id, &id.into_inner(), lang)
+        .await?)
+}
+
+/// Answers an open information request: a message, changed details (a merge patch limited to the fields asked
+/// for) and the documents asked for (uploaded first through `POST /api/v1/files`). The case goes back to the
+/// authority's queue at once.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(
+        ("id" = String, Path, description = "Application id"),
+        ("request_id" = String, Path, description = "Request id"),
+    ),
+    request_body = Answer,
+    responses(
+        (status = 200, description = "The answered request", body = InformationRequestView),
+        (status = 404, description = "`application_not_found`, `request_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`request_not_open`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`empty_answer`, `field_not_requested`, `document_missing`, `unknown_file`, `file_not_available`, form violations under `/data`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications/{id}/requests/{request_id}/answer")]
+async fn answer(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    lang: Lang,
+    ids: Path<(String, String)>,
+    body: Json<Answer>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, request_id) = ids.into_inner();
+    ok(&service
+        .answer_request(&auth.account_id, &id, &request_id, body.into_inner(), lang)
+        .await?)
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod events;
 pub mod http;
 mod privacy;
+pub mod requests;
 mod schema;
 pub mod service;
 pub mod staff;

@@ -39,6 +39,7 @@ diesel::table! {
         size -> BigInt,
         sha256 -> Text,
         created_at -> Timestamp,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -110,3 +111,24 @@ diesel::table! {
 
 diesel::joinable!(application_notes -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(applications, application_notes);
+
+diesel::table! {
+    information_requests (id) {
+        id -> Text,
+        application_id -> Text,
+        requested_by -> Text,
+        message -> Text,
+        fields -> Text,
+        documents -> Text,
+        due_on -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        answer -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+        answered_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(information_requests -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, information_requests);

@@ -442,77 +442,10 @@ impl ApplicationService {
             .write(move |conn| {
                 let row = draft_of(conn, &id, &person)?;
                 let procedure = service.procedure(&row.procedure_id)?;
-                let Some(rule) = procedure
-                    .procedure
-                    .documents
-                    .iter()
-                    .find(|d| d.kind == document_type)
-                else {
-                    let known: Vec<&str> = procedure
-                        .procedure
-                        .documents
-                        .iter()
-                        .map(|d| d.kind.as_str())
-                        .collect();
-                    return Err(ApplicationError::field(
-                        "/document_type",
-                        "unknown_document_type",
-                        Text::new(
-                            format!(
-                                "Für diese Leistung gibt es diese Unterlagen: {}.",
-                                known.join(", ")
-                            ),
-                            format!("This procedure takes these documents: {}.", known.join(", ")),
-                        ),
-                    ));
-                };
-                if !rule.media_types.contains(&file.media_type) {
-                    return Err(ApplicationError::field(
-                        "/file",
-                        "media_type_not_allowed",
-                        Text::new(
-                            format!("Angenommen werden: {}.", rule.media_types.join(", ")),
-                            format!("Accepted are: {}.", rule.media_types.join(", ")),
-                        ),
-                    ));
-                }
-                if u64::try_from(file.size).unwrap_or(u64::MAX) > rule.max_size_bytes {
-                    return Err(ApplicationError::field(
-                        "/file",
-                        "file_too_large",
-                        Text::new(
-                            format!("Höchstens {} MB.", rule.max_size_bytes / 1_000_000),
-                            format!("At most {} MB.", rule.max_size_bytes / 1_000_000),
-                        ),
-                    ));
-                }
+                check_document(&procedure, &document_type, &file)?;
                 let taken = amtsweg_files::take_up(conn, &file.id, &person, OWNER_MODULE)?
                     .ok_or(ApplicationError::NotFound)?;
-                let attachment = AttachmentRow {
-                    id: amtsweg_kernel::id::new_id(),
-                    document_type,
-                    file_id: taken.id.as_str().to_owned(),
-                    uploaded_by: person.clone(),
-                    name: taken.name,
-                    media_type: taken.media_type,
-                    size: taken.size,
-                    sha256: taken.sha256,
-                    created_at: now,
-                };
-                diesel::insert_into(application_attachments::table)
-                    .values((
-                        application_attachments::id.eq(&attachment.id),
-                        application_attachments::application_id.eq(&id),
-                        application_attachments::document_type.eq(&attachment.document_type),
-                        application_attachments::file_id.eq(&attachment.file_id),
-                        application_attachments::uploaded_by.eq(&attachment.uploaded_by),
-                        application_attachments::name.eq(&attachment.name),
-                        application_attachments::media_type.eq(&attachment.media_type),
-                        application_attachments::size.eq(attachment.size),
-                        application_attachments::sha256.eq(&attachment.sha256),
-                        application_attachments::created_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                let attachment = insert_attachment(conn, &id, &document_type, taken, &person, None, now)?;
                 bump(conn, &row, now)?;
                 audit(conn, &person, "application.attachment_added", &id, now)?;
                 Ok(AttachmentView::of(&attachment))
@@ -1031,6 +964,90 @@ pub(crate) fn run_effects(
     Ok(())
 }
 
+/// Checks an upload against the procedure's rule for `document_type`: a known type, an accepted media type (as
+/// sniffed from the content) and the size limit.
+pub(crate) fn check_document(
+    procedure: &LoadedProcedure,
+    document_type: &str,
+    file: &amtsweg_files::FileView,
+) -> Result<(), ApplicationError> {
+    let documents = &procedure.procedure.documents;
+    let Some(rule) = documents.iter().find(|d| d.kind == document_type) else {
+        let known: Vec<&str> = documents.iter().map(|d| d.kind.as_str()).collect();
+        return Err(ApplicationError::field(
+            "/document_type",
+            "unknown_document_type",
+            Text::new(
+                format!(
+                    "Für diese Leistung gibt es diese Unterlagen: {}.",
+                    known.join(", ")
+                ),
+                format!("This procedure takes these documents: {}.", known.join(", ")),
+            ),
+        ));
+    };
+    if !rule.media_types.contains(&file.media_type) {
+        return Err(ApplicationError::field(
+            "/file",
+            "media_type_not_allowed",
+            Text::new(
+                format!("Angenommen werden: {}.", rule.media_types.join(", ")),
+                format!("Accepted are: {}.", rule.media_types.join(", ")),
+            ),
+        ));
+    }
+    if u64::try_from(file.size).unwrap_or(u64::MAX) > rule.max_size_bytes {
+        return Err(ApplicationError::field(
+            "/file",
+            "file_too_large",
+            Text::new(
+                format!("Höchstens {} MB.", rule.max_size_bytes / 1_000_000),
+                format!("At most {} MB.", rule.max_size_bytes / 1_000_000),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Records a file taken up by the module as an attachment of application `id` (answering `request`, if any).
+pub(crate) fn insert_attachment(
+    conn: &mut DbConnection,
+    id: &str,
+    document_type: &str,
+    file: amtsweg_files::FileView,
+    person: &str,
+    request: Option<&str>,
+    now: Timestamp,
+) -> Result<AttachmentRow, DbError> {
+    let attachment = AttachmentRow {
+        id: amtsweg_kernel::id::new_id(),
+        document_type: document_type.to_owned(),
+        file_id: file.id.as_str().to_owned(),
+        uploaded_by: person.to_owned(),
+        name: file.name,
+        media_type: file.media_type,
+        size: file.size,
+        sha256: file.sha256,
+        created_at: now,
+    };
+    diesel::insert_into(application_attachments::table)
+        .values((
+            application_attachments::id.eq(&attachment.id),
+            application_attachments::application_id.eq(id),
+            application_attachments::document_type.eq(&attachment.document_type),
+            application_attachments::file_id.eq(&attachment.file_id),
+            application_attachments::uploaded_by.eq(&attachment.uploaded_by),
+            application_attachments::name.eq(&attachment.name),
+            application_attachments::media_type.eq(&attachment.media_type),
+            application_attachments::size.eq(attachment.size),
+            application_attachments::sha256.eq(&attachment.sha256),
+            application_attachments::created_at.eq(now),
+            application_attachments::request_id.eq(request),
+        ))
+        .execute(conn)?;
+    Ok(attachment)
+}
+
 /// An application the caller may see: their own, or one made for an organisation they act for. Anything else is
 /// not found — the same answer as for an id that does not exist.
 pub(crate) fn visible(
@@ -1103,7 +1120,7 @@ fn audit(
 }
 
 /// RFC 7396: members set to `null` are removed, objects merge recursively, everything else replaces.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;

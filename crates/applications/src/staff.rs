@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::case::{self, StepActor};
 use crate::error::ApplicationError;
+use crate::requests::InformationRequestView;
 use crate::schema::{
     application_attachments, application_notes, application_steps, application_timers, applications,
 };
@@ -139,6 +140,9 @@ pub struct ActionView {
     /// `approved`, `rejected` or `partially_approved`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<&'static str>,
+    /// Taken by opening an information request (`…/information-requests`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub information_request: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -159,6 +163,8 @@ pub struct StaffCaseView {
     pub steps: Vec<CaseStep>,
     /// Internal notes, oldest first; never shown to the citizen.
     pub notes: Vec<NoteView>,
+    /// Information requests to the applicant, newest first.
+    pub information_requests: Vec<InformationRequestView>,
     pub actions: Vec<ActionView>,
 }
 
@@ -561,6 +567,16 @@ impl ApplicationService {
                 let step = workflow
                     .fire(&state, &action, &facts, comment.as_deref())
                     .map_err(|refusal| refused(refusal, &action))?;
+                if step.transition.information_request {
+                    return Err(ApplicationError::field(
+                        "/action",
+                        "information_request_action",
+                        Text::fixed(
+                            "Nachfragen werden über …/information-requests gestellt (Nachricht, Felder, Unterlagen, Frist).",
+                            "Information is requested through …/information-requests (message, fields, documents, reply window).",
+                        ),
+                    ));
+                }
                 if step.transition.decision.is_some() {
                     return Err(ApplicationError::field(
                         "/action",
@@ -640,6 +656,7 @@ impl ApplicationService {
                 label: pick(&t.label, lang),
                 to_state: t.to.clone(),
                 comment_required: t.comment_required,
+                information_request: t.information_request,
                 decision: t.decision.map(|d| match d {
                     amtsweg_workflow::Decision::Approved => "approved",
                     amtsweg_workflow::Decision::Rejected => "rejected",
@@ -663,6 +680,7 @@ impl ApplicationService {
                 .order(application_notes::created_at)
                 .select(NoteView::as_select())
                 .load(conn)?,
+            information_requests: crate::requests::requests_of(conn, &row.id, Some(&procedure), lang)?,
             steps,
             actions,
         })

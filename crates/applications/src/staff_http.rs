@@ -12,6 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::decision::DecisionInput;
+use crate::requests::NewInformationRequest;
 use crate::service::ApplicationService;
 use crate::staff::{CaseSummary, CaseWorker, NoteView, QueueView, StaffCaseView};
 use amtsweg_files::FileStore;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(cosign)
         .service(decision_document)
         .service(add_note)
+        .service(request_information)
         .service(attachment)
         .service(assign);
 }
@@ -278,6 +280,42 @@ async fn transition(
         )
         .await?;
     with_etag(StatusCode::OK, &case)
+}
+
+/// Asks the applicant for more: a message, form fields they may change, documents they must send, and a reply
+/// window. The case then waits for the citizen (the workflow's `information_request` action) and comes back into
+/// its queue when answered or when the window has run out. Needs `If-Match`.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("If-Match" = String, Header, description = "The case's ETag"),
+    ),
+    request_body = NewInformationRequest,
+    responses(
+        (status = 201, description = "The case with the open request", body = StaffCaseView, headers(("ETag" = String, description = "The new version"))),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`information_request_not_possible` at this stage", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_length`, `out_of_range`, `unknown_field`, `unknown_document_type`, `action_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "`if_match_required`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/information-requests")]
+async fn request_information(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+    req: HttpRequest,
+    body: Json<NewInformationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let version = if_match(&req)?;
+    let case = service
+        .request_information(worker(&auth), &id.into_inner(), version, body.into_inner(), lang)
+        .await?;
+    with_etag(StatusCode::CREATED, &case)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

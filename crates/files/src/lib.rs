@@ -373,14 +373,19 @@ impl FileStore {
 }
 
 /// Hands an upload of `account_id` over to `owner_module` in the caller's transaction: it no longer expires and
-/// from now on it is that module's. Answers the file, or `None` when the account has no such file.
+/// from now on it is that module's. Answers the file, or `None` when the account has no such file waiting to be
+/// taken up (a file already taken up is not handed over twice).
 pub fn take_up(
     conn: &mut DbConnection,
     id: &FileId,
     account_id: &str,
     owner_module: &'static str,
 ) -> Result<Option<FileView>, DbError> {
-    let updated = diesel::update(files::table.find(id).filter(files::account_id.eq(account_id)))
+    let waiting = files::table
+        .find(id)
+        .filter(files::account_id.eq(account_id))
+        .filter(files::expires_at.is_not_null());
+    let updated = diesel::update(waiting)
         .set((
             files::owner_module.eq(owner_module),
             files::expires_at.eq(None::<Timestamp>),

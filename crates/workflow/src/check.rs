@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
-use crate::definition::{By, Definition, Effect, Expiry, Guard};
+use crate::definition::{By, Definition, Effect, Expiry, Guard, Waits};
 
 /// One mistake: where in the file (`transitions[2].to`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,55 @@ pub fn check(definition: &Definition, known_roles: &[&str]) -> Vec<Problem> {
         if t.four_eyes && t.by != By::Staff {
             report(at("four_eyes"), "four eyes apply to staff transitions".into());
         }
+        if t.information_request {
+            if t.by != By::Staff {
+                report(
+                    at("information_request"),
+                    "information requests are opened by staff".into(),
+                );
+            }
+            if t.decision.is_some() {
+                report(
+                    at("information_request"),
+                    "a transition asks for information or records a decision, not both".into(),
+                );
+            }
+            if let Some(target) = definition.state(&t.to) {
+                if target.waits_for != Some(Waits::Citizen) {
+                    report(
+                        at("to"),
+                        format!("{:?} must wait for the citizen (`waits_for: citizen`)", t.to),
+                    );
+                }
+                if definition.answer(&t.to).is_none() {
+                    report(
+                        at("to"),
+                        format!(
+                            "nothing answers the request: {:?} needs exactly one citizen transition to a state that is not terminal",
+                            t.to
+                        ),
+                    );
+                }
+            }
+        }
         check_effects(&at("effects"), &t.effects, &mut report);
+    }
+
+    for (i, state) in definition.states.iter().enumerate() {
+        if definition
+            .leaving(&state.id)
+            .filter(|t| t.information_request)
+            .count()
+            > 1
+        {
+            report(
+                format!("states[{i}]"),
+                format!(
+                    "more than one transition opens an information request from {:?}",
+                    state.id
+                ),
+            );
+        }
     }
 
     for (i, timer) in definition.timers.iter().enumerate() {

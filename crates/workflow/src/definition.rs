@@ -93,6 +93,10 @@ pub struct Transition {
     /// Whether the citizen's timeline shows the comment (never the staff member's name).
     #[serde(default)]
     pub public: bool,
+    /// Taken by opening an information request (message, fields and documents asked for, reply window): the
+    /// target state waits for the citizen, whose one answering transition brings the case back.
+    #[serde(default)]
+    pub information_request: bool,
     /// Effects of taking this transition, before those of entering `to`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
@@ -249,5 +253,20 @@ impl Definition {
         self.transitions
             .iter()
             .filter(move |transition| transition.from.iter().any(|from| from == state))
+    }
+
+    /// The citizen's answer to an information request waiting in `state`: the one citizen transition from there
+    /// to a state that is not terminal (withdrawing is the other way out).
+    pub fn answer<'a>(&'a self, state: &'a str) -> Option<&'a Transition> {
+        let mut answers = self
+            .leaving(state)
+            .filter(|t| t.by == By::Citizen && self.state(&t.to).is_some_and(|to| !to.terminal));
+        let answer = answers.next()?;
+        answers.next().is_none().then_some(answer)
+    }
+
+    /// The staff transition from `state` that opens an information request, if there is one.
+    pub fn information_request<'a>(&'a self, state: &'a str) -> Option<&'a Transition> {
+        self.leaving(state).find(|t| t.information_request)
     }
 }

@@ -28,6 +28,7 @@ transitions:
     to: rueckfrage
     roles: [case_worker]
     comment_required: true
+    information_request: true
   - action: antworten
     label: { de: Antworten, en: Answer }
     from: [rueckfrage]
@@ -224,6 +225,34 @@ fn timers_need_a_target_and_a_start() {
         "",
         "timers[0]",
         "missing field `on_expiry`",
+    );
+}
+
+#[test]
+fn an_information_request_needs_a_state_that_waits_for_one_answer() {
+    assert_one(
+        "    waits_for: citizen\n",
+        "",
+        "transitions[0].to",
+        "must wait for the citizen",
+    );
+    assert_one(
+        "    to: eingegangen\n    by: citizen",
+        "    to: entschieden\n    by: citizen",
+        "transitions[0].to",
+        "nothing answers the request",
+    );
+    assert_one(
+        "    roles: [case_worker]\n    comment_required: true\n    information_request: true",
+        "    by: system\n    information_request: true",
+        "transitions[0].information_request",
+        "opened by staff",
+    );
+    assert_one(
+        "    decision: approved",
+        "    decision: approved\n    information_request: true",
+        "transitions[3].information_request",
+        "not both",
     );
 }
 
