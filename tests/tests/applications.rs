@@ -424,6 +424,8 @@ async fn strangers_never_see_an_application(backend: Backend) {
             .await,
         app.delete_as(&format!("{path}/attachments/{attachment_id}"), theirs)
             .await,
+        app.get_as(&format!("{path}/receipt"), theirs).await,
+        app.get_as(&format!("{path}/requests"), theirs).await,
     ] {
         assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{}", answer.url());
         assert_eq!(body(answer).await["code"], "application_not_found");
@@ -433,6 +435,12 @@ async fn strangers_never_see_an_application(backend: Backend) {
     // Nothing was changed by the attempts.
     let still = body(app.get_as(&path, mine).await).await;
     assert_eq!(still["status"], "draft");
+    let no_receipt = app.get_as(&format!("{path}/receipt"), mine).await;
+    assert_eq!(
+        body(no_receipt).await["code"],
+        "receipt_not_found",
+        "a draft has no receipt"
+    );
     assert_eq!(still["attachments"].as_array().unwrap().len(), 1);
     assert_eq!(
         count(&app, "SELECT COUNT(*) AS n FROM files"),

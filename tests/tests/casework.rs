@@ -834,6 +834,56 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     assert_eq!(seen["business_status"]["label"], "Bescheid wird zugestellt");
     assert_eq!(seen["business_status"]["waiting_for"], "delivery");
     assert!(!seen.to_string().contains("approved"), "{seen}");
+
+    // The receipt shows what was submitted then (not the later answer), under the form's labels, with the
+    // attachments' names and hashes; a mail says it is there, without any form content.
+    let receipt = app
+        .get_as(&format!("/api/v1/applications/{id}/receipt"), token)
+        .await;
+    assert_eq!(receipt.status(), StatusCode::OK);
+    assert_eq!(receipt.headers()["content-type"], "application/pdf");
+    let read = inspect_pdf(&receipt.bytes().await.unwrap());
+    let text = read["text"].as_str().unwrap().replace('\n', " ");
+    assert!(text.contains("Eingangsbestätigung"), "{text}");
+    assert!(text.contains(seen["case_number"].as_str().unwrap()), "{text}");
+    assert!(
+        text.contains("Beschreibung des Vorhabens") && text.contains("Wintergarten an der Südseite"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("12 m²"),
+        "the receipt is of the submission: {text}"
+    );
+    let sha = seen["attachments"][0]["sha256"].as_str().unwrap();
+    assert!(text.contains(&format!("SHA-256 {sha}")), "{text}");
+    assert!(text.contains("lageplan.pdf"), "{text}");
+    assert_eq!(read["lang"], "de");
+    let started = std::time::Instant::now();
+    let notice = loop {
+        let mails = app.mails_to("bauherrin@example.de", 1).await;
+        if let Some(notice) = mails.into_iter().find(|m| m.body.contains("Eingangsbestätigung")) {
+            break notice;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no receipt mail"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(notice.subject.contains("Baugenehmigung"), "{notice:?}");
+    assert!(
+        !notice.body.contains("Wintergarten"),
+        "no form content in the mail"
+    );
+    let again = app
+        .get_as(&format!("/api/v1/applications/{id}/receipt"), token)
+        .await;
+    assert_eq!(again.status(), StatusCode::OK, "the same receipt again");
+    let other = app.citizen("neugierig@example.de").await.tokens.access_token;
+    let foreign = app
+        .get_as(&format!("/api/v1/applications/{id}/receipt"), &other)
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
 }
 
 async fn run_timers(app: &TestApp) -> Value {

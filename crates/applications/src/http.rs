@@ -40,7 +40,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(download)
         .service(detach)
         .service(requests)
-        .service(answer);
+        .service(answer)
+        .service(receipt);
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -481,4 +482,28 @@ async fn answer(
     ok(&service
         .answer_request(&auth.account_id, &id, &request_id, body.into_inner(), lang)
         .await?)
+}
+
+/// The receipt of a submitted application (Eingangsbestätigung): an accessible PDF with every submitted field under
+/// the form's label and in its order, the attachments' names and SHA-256, the case number and the submission time.
+#[utoipa::path(
+    tag = "applications",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The receipt", content_type = "application/pdf"),
+        (status = 404, description = "`application_not_found`, `receipt_not_found` (a draft)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/applications/{id}/receipt")]
+async fn receipt(
+    service: web::Data<ApplicationService>,
+    store: web::Data<FileStore>,
+    auth: CitizenAuth,
+    id: Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (file_id, holder) = service.receipt(&auth.account_id, &id.into_inner()).await?;
+    let file = store.file_of(&holder, &file_id).await?;
+    Ok(amtsweg_files::download(&store, &req, &file).await?)
 }

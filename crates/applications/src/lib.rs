@@ -7,8 +7,10 @@ mod case_number;
 pub mod decision;
 mod error;
 pub mod events;
+mod form;
 pub mod http;
 mod privacy;
+pub mod receipt;
 pub mod requests;
 mod schema;
 pub mod service;
@@ -66,8 +68,8 @@ impl amtsweg_module::Module for ApplicationService {
         cfg.app_data(Data::new(self.clone()));
     }
 
-    /// Timers: the expiry transitions of reply windows and payment periods.
+    /// Timers (the expiry transitions of reply windows and payment periods) and receipts.
     fn jobs(&self) -> amtsweg_jobs::Registry {
-        self.timer_jobs()
+        self.timer_jobs().merge(self.receipt_jobs())
     }
 }

@@ -355,7 +355,7 @@ impl ApplicationService {
                         ));
                     }
                     let mut changed = Vec::new();
-                    leaves(patch, String::new(), &mut changed);
+                    crate::form::leaves(patch, String::new(), &mut changed);
                     for pointer in changed.iter().filter(|p| !asked_for(p, &fields)) {
                         errors.push(FieldError::at_pointer(
                             format!("/data{pointer}"),
@@ -673,19 +673,6 @@ fn reply_window(
         .execute(conn)?;
     }
     Ok(due)
-}
-
-/// The JSON Pointers of the values a merge patch sets or removes.
-fn leaves(patch: &Value, prefix: String, out: &mut Vec<String>) {
-    match patch {
-        Value::Object(members) if !members.is_empty() => {
-            for (name, value) in members {
-                let token = name.replace('~', "~0").replace('/', "~1");
-                leaves(value, format!("{prefix}/{token}"), out);
-            }
-        }
-        _ => out.push(prefix),
-    }
 }
 
 /// Whether `pointer` is one of the fields asked for or lies inside one.

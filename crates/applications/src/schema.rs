@@ -132,3 +132,16 @@ diesel::table! {
 
 diesel::joinable!(information_requests -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(applications, information_requests);
+
+diesel::table! {
+    application_receipts (application_id) {
+        application_id -> Text,
+        snapshot -> Text,
+        file_id -> Nullable<Text>,
+        pdf_sha256 -> Nullable<Text>,
+        rendered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(application_receipts -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, application_receipts);

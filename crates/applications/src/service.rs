@@ -532,7 +532,8 @@ impl ApplicationService {
         let (person, id) = (person.to_owned(), id.to_owned());
         let now = self.now();
         let service = self.clone();
-        self.inner
+        let submitted = self
+            .inner
             .db
             .write(move |conn| {
                 let row = draft_of(conn, &id, &person)?;
@@ -657,10 +658,15 @@ impl ApplicationService {
                 events::submitted(conn, &id, &row.procedure_id, &row.unit_id, &number, &state, now)?;
                 let row = load(conn, &id)?;
                 let view = service.view(conn, &row, lang, true)?;
+                crate::receipt::take_snapshot(conn, &row, &view.attachments, lang, now)?;
                 also(conn, &view)?;
                 Ok(view)
             })
-            .await
+            .await;
+        if submitted.is_ok() {
+            amtsweg_jobs::wake();
+        }
+        submitted
     }
 
     /// Withdraws a submitted application while its workflow lets the citizen: the citizen's transition from the

@@ -614,17 +614,12 @@ impl ApplicationService {
         let (workflow, procedure) = self.case_parts(row)?;
         let state = row.state.clone().unwrap_or_default();
         let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
-        let fields = procedure
-            .procedure
-            .form
-            .ui
-            .iter()
-            .filter_map(|hint| {
-                data.pointer(&hint.field).map(|value| LabelledField {
-                    pointer: hint.field.clone(),
-                    label: hint.label.get(lang).to_owned(),
-                    value: value.clone(),
-                })
+        let fields = crate::form::fields(&procedure, &data, lang)
+            .into_iter()
+            .map(|field| LabelledField {
+                pointer: field.pointer,
+                label: field.label,
+                value: field.value,
             })
             .collect();
         let attachments: Vec<AttachmentRow> = application_attachments::table

@@ -3,7 +3,8 @@
 use amtsweg_kernel::{Lang, Text};
 
 /// The templates workflows may name in `notify:`.
-pub const NOTICES: [&str; 6] = [
+pub const NOTICES: [&str; 7] = [
+    "quittung",
     "eingang",
     "rueckfrage",
     "nachforderung",
@@ -16,6 +17,10 @@ pub const NOTICES: [&str; 6] = [
 pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -> (String, String) {
     let title = procedure.get(lang);
     let (de, en) = match template {
+        "quittung" => (
+            "Ihre Eingangsbestätigung liegt in Ihrem Konto bereit.",
+            "Your receipt is ready in your account.",
+        ),
         "eingang" => (
             "Ihr Antrag ist eingegangen.",
             "Your application has been received.",

@@ -208,9 +208,14 @@ pub fn easter_sunday(year: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)
 }
 
-/// The calendar day in Europe/Berlin of a UTC instant: CET (UTC+1), and CEST (UTC+2) from 01:00 UTC on the last
-/// Sunday of March to 01:00 UTC on the last Sunday of October (the EU rule in force since 1996).
+/// The calendar day in Europe/Berlin of a UTC instant.
 pub fn berlin_date(utc: NaiveDateTime) -> NaiveDate {
+    berlin_time(utc).date()
+}
+
+/// The wall-clock time in Europe/Berlin of a UTC instant: CET (UTC+1), and CEST (UTC+2) from 01:00 UTC on the
+/// last Sunday of March to 01:00 UTC on the last Sunday of October (the EU rule in force since 1996).
+pub fn berlin_time(utc: NaiveDateTime) -> NaiveDateTime {
     let year = utc.year();
     let switch = |month: u32| {
         last_sunday(year, month)
@@ -221,7 +226,7 @@ pub fn berlin_date(utc: NaiveDateTime) -> NaiveDate {
         _ => false,
     };
     let offset = chrono::Duration::hours(if summer { 2 } else { 1 });
-    utc.checked_add_signed(offset).unwrap_or(utc).date()
+    utc.checked_add_signed(offset).unwrap_or(utc)
 }
 
 fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
