@@ -436,6 +436,150 @@ async fn units_never_see_each_others_cases(backend: Backend) {
     assert_eq!(now_theirs.status(), StatusCode::OK);
 }
 
+async fn search(app: &TestApp, token: &str, query: &str) -> Value {
+    let found = app.get_as(&format!("/api/v1/staff/cases?{query}"), token).await;
+    assert_eq!(found.status(), StatusCode::OK, "{query}");
+    body(found).await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| case["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn staff_search_filters_within_the_callers_units(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let tax = staff(
+        &app,
+        &admin,
+        "suche@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let order = staff(
+        &app,
+        &admin,
+        "anders@stadt.example",
+        &[("case_worker", "ordnungsamt")],
+    )
+    .await;
+    let (_, first) = submitted_dog(&app, "eins@example.de", 21).await;
+    let (_, second) = submitted_dog(&app, "zwei@example.de", 22).await;
+    // An organisation's application carries the organisation's name.
+    let member = app.citizen("verein@example.de").await.tokens.access_token;
+    let organisation = body(
+        app.post_as(
+            "/api/v1/organisations",
+            &member,
+            &json!({"name": "Hundefreunde Leipzig e.V."}),
+        )
+        .await,
+    )
+    .await;
+    let created = body(
+        app.post_as(
+            "/api/v1/applications",
+            &member,
+            &json!({"procedure_id": "hundesteuer-anmeldung", "on_behalf_of": organisation["id"], "data": dog(23)}),
+        )
+        .await,
+    )
+    .await;
+    let third = created["id"].as_str().unwrap().to_owned();
+    let submitted = app
+        .client
+        .post(app.url(&format!("/api/v1/applications/{third}/submit")))
+        .bearer_auth(&member)
+        .header("idempotency-key", "verein-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    let number = body(submitted).await["case_number"].as_str().unwrap().to_owned();
+
+    let all = search(&app, &tax, "").await;
+    assert_eq!(ids(&all).len(), 3, "{all}");
+    assert!(
+        ids(&search(&app, &order, "").await).is_empty(),
+        "another unit finds nothing"
+    );
+    assert!(ids(&search(&app, &order, "unit_id=steueramt").await).is_empty());
+    assert!(ids(&search(&app, &order, &format!("case_number={number}")).await).is_empty());
+
+    // Pages follow each other without gaps or repeats.
+    let page = search(&app, &tax, "limit=2").await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let rest = search(&app, &tax, &format!("limit=2&cursor={cursor}")).await;
+    assert!(rest.get("next_cursor").is_none());
+    let mut paged = ids(&page);
+    paged.extend(ids(&rest));
+    assert_eq!(paged, ids(&all));
+
+    assert_eq!(
+        ids(&search(&app, &tax, "applicant=hundefr").await),
+        [third.clone()]
+    );
+    assert_eq!(
+        ids(&search(&app, &tax, "applicant=LEIPZIG%20hunde").await),
+        [third.clone()]
+    );
+    let mustermann = ids(&search(&app, &tax, "applicant=erika%20must").await);
+    assert_eq!(
+        mustermann.len(),
+        2,
+        "the organisation's case carries its name, not its member's"
+    );
+    let people = ids(&search(&app, &tax, "applicant=muster").await);
+    assert!(people.contains(&first) && people.contains(&second) && !people.contains(&third));
+    assert!(ids(&search(&app, &tax, "applicant=xaver").await).is_empty());
+    assert_eq!(
+        ids(&search(&app, &tax, &format!("case_number={number}")).await),
+        [third.clone()]
+    );
+    assert_eq!(
+        ids(&search(&app, &tax, "state=eingegangen&procedure_id=hundesteuer-anmeldung").await).len(),
+        3
+    );
+    assert!(ids(&search(&app, &tax, "state=in_bearbeitung").await).is_empty());
+    assert_eq!(
+        ids(&search(&app, &tax, "submitted_from=2000-01-01").await).len(),
+        3
+    );
+    assert!(ids(&search(&app, &tax, "submitted_from=2000-01-01&submitted_to=2000-12-31").await).is_empty());
+
+    app.post_as(&format!("/api/v1/staff/cases/{first}/claim"), &tax, &json!({}))
+        .await;
+    assert_eq!(ids(&search(&app, &tax, "assignee=me").await), [first.clone()]);
+    assert_eq!(ids(&search(&app, &tax, "assignee=none").await).len(), 2);
+    assert!(ids(&search(&app, &tax, "overdue=true").await).is_empty());
+
+    let bad = app
+        .get_as("/api/v1/staff/cases?submitted_from=gestern", &tax)
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad = body(bad).await;
+    assert_eq!(bad["code"], "invalid_query");
+    assert_eq!(bad["errors"][0]["code"], "invalid_date");
+
+    // Past the processing deadline (three weeks for the dog tax) every case counts as overdue.
+    app.clock.advance(chrono::Duration::days(60));
+    let admin = app.admin().await.access_token;
+    let later = staff(
+        &app,
+        &admin,
+        "spaeter@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    assert_eq!(ids(&search(&app, &later, "overdue=true").await).len(), 3);
+    assert!(ids(&search(&app, &later, "overdue=false").await).is_empty());
+}
+
 const BOUNDARY: &str = "amtsweg-casework-boundary";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
 
@@ -1109,6 +1253,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 }
 
 backend_tests!(
+    staff_search_filters_within_the_callers_units,
     notes_stay_internal_and_supervisors_assign,
     a_reply_window_that_runs_out_brings_the_case_back,
     a_building_permit_is_decided_with_four_eyes,

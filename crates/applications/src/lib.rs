@@ -13,6 +13,7 @@ mod privacy;
 pub mod receipt;
 pub mod requests;
 mod schema;
+pub mod search;
 pub mod service;
 pub mod staff;
 mod staff_http;

@@ -145,3 +145,14 @@ diesel::table! {
 
 diesel::joinable!(application_receipts -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(applications, application_receipts);
+
+diesel::table! {
+    application_name_tokens (token, application_id) {
+        token -> Text,
+        application_id -> Text,
+    }
+}
+
+diesel::joinable!(application_name_tokens -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, application_name_tokens);
+diesel::allow_tables_to_appear_in_same_query!(application_name_tokens, application_timers);

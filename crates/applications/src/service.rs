@@ -627,6 +627,7 @@ impl ApplicationService {
                         ),
                     ));
                 }
+                crate::search::index_name(conn, &id, &applicant)?;
                 let submit_step = Step {
                     action: "submit",
                     from: None,

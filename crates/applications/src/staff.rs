@@ -765,7 +765,7 @@ fn take(conn: &mut DbConnection, id: &str, worker: &CaseWorker, now: Timestamp) 
     audit(conn, worker, "case.claimed", id, now)
 }
 
-fn summary(row: &ApplicationRow) -> CaseSummary {
+pub(crate) fn summary(row: &ApplicationRow) -> CaseSummary {
     CaseSummary {
         id: row.id.clone(),
         case_number: row.case_number.clone().unwrap_or_default(),

@@ -13,12 +13,17 @@ use utoipa::ToSchema;
 
 use crate::decision::DecisionInput;
 use crate::requests::NewInformationRequest;
+use crate::search::CaseFilter;
 use crate::service::ApplicationService;
 use crate::staff::{CaseSummary, CaseWorker, NoteView, QueueView, StaffCaseView};
 use amtsweg_files::FileStore;
+use amtsweg_kernel::http::Query;
+use amtsweg_kernel::pagination::{Page, PageQuery};
+use utoipa::IntoParams;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(queues)
+        .service(search)
         .service(claim_next)
         .service(claim)
         .service(release)
@@ -126,6 +131,98 @@ async fn assign(
     ok(&service
         .assign(worker(&auth), &id.into_inner(), &body.into_inner().staff_id)
         .await?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A workflow state, e.g. `in_pruefung`.
+    state: Option<String>,
+    procedure_id: Option<String>,
+    /// One of the caller's units.
+    unit_id: Option<String>,
+    /// A staff id, `me`, or `none` for unclaimed cases.
+    assignee: Option<String>,
+    /// `true`: only cases past their processing deadline; `false`: only those that are not.
+    overdue: Option<bool>,
+    /// First day of submission (`YYYY-MM-DD`, Europe/Berlin), included.
+    submitted_from: Option<String>,
+    /// Last day of submission (`YYYY-MM-DD`, Europe/Berlin), included.
+    submitted_to: Option<String>,
+    /// The exact case number (Aktenzeichen).
+    case_number: Option<String>,
+    /// Word prefixes of the applicant's name as recorded at submission (person or organisation), e.g. `muster`
+    /// or `erika must`; up to four words, case-insensitive.
+    applicant: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Searches the submitted cases of the caller's units, newest submission first. Cases of other units are never
+/// found, whatever the filters say.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "One page", body = Page<CaseSummary>),
+        (status = 400, description = "`invalid_query` (`invalid_date`, `out_of_range`, `invalid_cursor`, `too_many_words`)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/staff/cases")]
+async fn search(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    query: Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let date = |name: &str, value: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        value
+            .as_deref()
+            .map(|text| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
+                    )
+                    .with_errors(vec![amtsweg_kernel::FieldError::at_parameter(
+                        name,
+                        "invalid_date",
+                        Text::fixed("Ein Datum wie 2026-11-30.", "A date such as 2026-11-30."),
+                    )])
+                })
+            })
+            .transpose()
+    };
+    let filter = CaseFilter {
+        submitted_from: date("submitted_from", &query.submitted_from)?,
+        submitted_to: date("submitted_to", &query.submitted_to)?,
+        state: query.state,
+        procedure_id: query.procedure_id,
+        unit_id: query.unit_id,
+        assignee: query.assignee,
+        overdue: query.overdue,
+        case_number: query.case_number,
+        applicant: query.applicant,
+    };
+    let found = service
+        .search_cases(worker(&auth), filter, page)
+        .await
+        .map_err(|err| match err {
+            crate::ApplicationError::Validation(errors) => ApiError::bad_request(
+                "invalid_query",
+                Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
+            )
+            .with_errors(errors),
+            other => other.into(),
+        })?;
+    ok(&found)
 }
 
 fn worker(auth: &StaffAuth) -> CaseWorker {

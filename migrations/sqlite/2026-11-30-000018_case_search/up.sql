@@ -1,0 +1,17 @@
+-- Case search: the words of the applicant's name (lower case) as recorded at submission, byte-ordered (SQLite's
+-- BINARY collation) so that a prefix is a range of the index; and orderings for the search's filters.
+CREATE TABLE application_name_tokens (
+    token TEXT NOT NULL,
+    application_id TEXT NOT NULL REFERENCES applications (id),
+    PRIMARY KEY (token, application_id)
+);
+WITH RECURSIVE split (id, rest, word) AS (
+    SELECT id, lower(trim(applicant_name)) || ' ', '' FROM applications WHERE applicant_name IS NOT NULL
+    UNION ALL
+    SELECT id, substr(rest, instr(rest, ' ') + 1), substr(rest, 1, instr(rest, ' ') - 1) FROM split WHERE rest <> ''
+)
+INSERT OR IGNORE INTO application_name_tokens (token, application_id) SELECT word, id FROM split WHERE word <> '';
+
+CREATE INDEX applications_search_unit ON applications (unit_id, submitted_at, id) WHERE status = 'submitted';
+CREATE INDEX applications_search_procedure ON applications (unit_id, procedure_id, submitted_at, id) WHERE status = 'submitted';
+CREATE INDEX applications_search_state ON applications (unit_id, state, submitted_at, id) WHERE status = 'submitted';
