@@ -313,25 +313,157 @@ async fn claim_next_hands_every_case_to_exactly_one_caller(backend: Backend) {
             .await,
         );
     }
+    // Forty cases of one citizen; sixteen clients claim until the queue is empty.
+    let citizen = app.citizen("viele@example.de").await.tokens.access_token;
     let mut ids = Vec::new();
-    for n in 0..6 {
-        ids.push(submitted_dog(&app, &format!("halter{n}@example.de"), n).await.1);
+    for n in 0..40 {
+        ids.push(submit_dog_of(&app, &citizen, 100 + n).await);
     }
     let url = "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next";
-    let empty = json!({});
-    let claims = (0..12).map(|n| app.post_as(url, &workers[n % workers.len()], &empty));
-    let answers = futures_util::future::join_all(claims).await;
-    let mut handed_out = Vec::new();
-    for answer in answers {
-        match answer.status() {
-            StatusCode::OK => handed_out.push(body(answer).await["id"].as_str().unwrap().to_owned()),
-            StatusCode::NO_CONTENT => {}
-            other => panic!("unexpected {other}"),
+    let clients = (0..16).map(|n| {
+        let (app, token) = (&app, workers[n % workers.len()].clone());
+        async move {
+            let mut mine = Vec::new();
+            loop {
+                let answer = app.post_as(url, &token, &json!({})).await;
+                match answer.status() {
+                    StatusCode::OK => mine.push(body(answer).await["id"].as_str().unwrap().to_owned()),
+                    StatusCode::NO_CONTENT => return mine,
+                    other => panic!("unexpected {other}"),
+                }
+            }
         }
-    }
+    });
+    let mut handed_out: Vec<String> = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     handed_out.sort();
     ids.sort();
     assert_eq!(handed_out, ids, "each case exactly once");
+}
+
+/// Submits a dog registration of an existing citizen; answers the application id.
+async fn submit_dog_of(app: &TestApp, token: &str, chip: u32) -> String {
+    let created = body(
+        app.post_as(
+            "/api/v1/applications",
+            token,
+            &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
+        )
+        .await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let submitted = app
+        .client
+        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
+        .bearer_auth(token)
+        .header("idempotency-key", format!("dog-{chip}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    id
+}
+
+async fn racing_requests_on_one_case_have_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let mut workers = Vec::new();
+    for n in 0..3 {
+        workers.push(
+            staff(
+                &app,
+                &admin,
+                &format!("wett{n}@stadt.example"),
+                &[("case_worker", "steueramt")],
+            )
+            .await,
+        );
+    }
+    let citizen = app.citizen("wettlauf@example.de").await.tokens.access_token;
+    let id = submit_dog_of(&app, &citizen, 500).await;
+
+    // Eight claims of the same case at once: one holder, seven refusals.
+    let (path, empty) = (format!("/api/v1/staff/cases/{id}/claim"), json!({}));
+    let claims = (0..8).map(|n| app.post_as(&path, &workers[n % 3], &empty));
+    let answers = futures_util::future::join_all(claims).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(reqwest::Response::status).collect();
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    // The winner's own repeated claims answer 200 as well (it holds the case already).
+    assert!(won >= 1 && won + refused == 8, "{statuses:?}");
+    let (_, holder, _) = case_row(&app, &id);
+    let holder = holder.expect("someone holds it");
+    let claims = case_steps(&app, &id, "case.claimed");
+    assert_eq!(claims, 1, "one claim recorded");
+
+    // Eight transitions with the same version at once: one step, seven 412s, and the case moved once.
+    let holder_token = {
+        let mut found = None;
+        for token in &workers {
+            let seen = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), token).await).await;
+            if seen["assignee"] == holder.as_str() {
+                found = Some(token.clone());
+            }
+        }
+        found.unwrap_or_else(|| workers[0].clone())
+    };
+    let etag = etag_of(&app, &holder_token, &id).await;
+    let moves = (0..8).map(|n| {
+        transition(
+            &app,
+            &workers[n % 3],
+            &id,
+            Some(&etag),
+            json!({"action": "bearbeitung_beginnen"}),
+        )
+    });
+    let answers = futures_util::future::join_all(moves).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(reqwest::Response::status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+            .count(),
+        7,
+        "{statuses:?}"
+    );
+    let steps: i64 = count_rows(
+        &app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM application_steps WHERE application_id = '{id}' AND action = 'bearbeitung_beginnen'"
+        ),
+    );
+    assert_eq!(steps, 1, "the case moved once");
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count_rows(app: &TestApp, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut app.connect())
+        .unwrap()
+        .n
+}
+
+/// How many audit entries of `action` the case has.
+fn case_steps(app: &TestApp, id: &str, action: &str) -> i64 {
+    count_rows(
+        app,
+        &format!("SELECT COUNT(*) AS n FROM audit_log WHERE object_id = '{id}' AND action = '{action}'"),
+    )
 }
 
 async fn units_never_see_each_others_cases(backend: Backend) {
@@ -1256,6 +1388,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 }
 
 backend_tests!(
+    racing_requests_on_one_case_have_one_winner,
     staff_search_filters_within_the_callers_units,
     notes_stay_internal_and_supervisors_assign,
     a_reply_window_that_runs_out_brings_the_case_back,
