@@ -116,7 +116,7 @@ async fn a_dog_is_registered_from_draft_to_case_number(backend: Backend) {
     )
     .await;
     assert_eq!(created["status"], "draft");
-    assert_eq!(created["procedure_version"], 1);
+    assert_eq!(created["procedure_version"], 2);
     assert!(created.get("case_number").is_none());
     let id = created["id"].as_str().unwrap();
 
@@ -401,6 +401,82 @@ async fn a_procedure_needing_a_higher_trust_level_asks_to_step_up(backend: Backe
     );
 }
 
+async fn a_draft_is_prefilled_from_the_profile_only_under_consent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let citizen = app.citizen("profil@example.de").await;
+    let token = &citizen.tokens.access_token;
+    let profile = app
+        .patch_as(
+            "/api/v1/me",
+            token,
+            &json!({"given_name": "Erika", "family_name": "Mustermann", "date_of_birth": "1980-04-01"}),
+        )
+        .await;
+    assert_eq!(profile.status(), StatusCode::OK);
+
+    let without = draft(&app, token, "hundesteuer-anmeldung", json!({})).await;
+    assert_eq!(without["data"], json!({}), "no consent, nothing filled");
+    assert!(without.get("prefilled").is_none());
+
+    let consent = app
+        .post_as(
+            "/api/v1/me/consents",
+            token,
+            &json!({"recipient": {"kind": "procedure", "id": "hundesteuer-anmeldung"}, "attributes": ["given_name", "family_name"]}),
+        )
+        .await;
+    assert_eq!(consent.status(), StatusCode::CREATED);
+    let consent_id = body(consent).await["id"].as_str().unwrap().to_owned();
+    let filled = draft(
+        &app,
+        token,
+        "hundesteuer-anmeldung",
+        json!({"halter": {"vorname": "Eigene Angabe"}}),
+    )
+    .await;
+    assert_eq!(
+        filled["data"]["halter"]["vorname"], "Eigene Angabe",
+        "what the citizen sends wins"
+    );
+    assert_eq!(filled["data"]["halter"]["nachname"], "Mustermann");
+    assert!(
+        filled["data"]["halter"].get("geburtsdatum").is_none(),
+        "the date of birth was not consented to"
+    );
+    assert_eq!(
+        filled["prefilled"],
+        json!([{"pointer": "/halter/nachname", "attribute": "family_name", "consent_id": consent_id}])
+    );
+    let read = body(
+        app.get_as(
+            &format!("/api/v1/applications/{}", filled["id"].as_str().unwrap()),
+            token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(read["prefilled"], filled["prefilled"], "recorded with the draft");
+
+    let revoked = app
+        .delete_as(&format!("/api/v1/me/consents/{consent_id}"), token)
+        .await;
+    assert!(revoked.status().is_success());
+    let after = draft(&app, token, "hundesteuer-anmeldung", json!({})).await;
+    assert_eq!(after["data"], json!({}), "a revoked consent fills nothing");
+
+    // The catalogue says which fields a consent would fill.
+    let procedure = body(
+        app.get_as("/api/v1/procedures/hundesteuer-anmeldung", token)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        procedure["prefill"]["/halter/nachname"], "family_name",
+        "{procedure}"
+    );
+    assert_eq!(procedure["processed_by"], "staff");
+}
+
 async fn strangers_never_see_an_application(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.citizen("eigen@example.de").await;
@@ -484,6 +560,7 @@ async fn strangers_never_see_an_application(backend: Backend) {
 }
 
 backend_tests!(
+    a_draft_is_prefilled_from_the_profile_only_under_consent,
     a_dog_is_registered_from_draft_to_case_number,
     ten_simultaneous_submits_give_one_case_number,
     attachments_are_checked_and_required_documents_enforced,

@@ -5,7 +5,7 @@ use amtsweg_db::{DbConnection, DbError};
 use amtsweg_kernel::Lang;
 use diesel::prelude::*;
 
-use crate::store::schema::{accounts, organisation_members};
+use crate::store::schema::{accounts, consents, organisation_members, profiles};
 
 /// How to address an account holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +75,102 @@ pub fn staff_roles_in(conn: &mut DbConnection, staff_id: &str, unit: &str) -> Re
         .filter(staff_roles::unit.eq(unit).or(staff_roles::unit.eq("*")))
         .select(staff_roles::role)
         .load(conn)?)
+}
+
+/// The attributes of a profile that can be shared, by the names procedures use in `prefill:` — the consent
+/// attribute `address` covers its parts.
+pub const PREFILL_ATTRIBUTES: [&str; 10] = [
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "address.street",
+    "address.house_number",
+    "address.postal_code",
+    "address.city",
+    "address.country",
+    "phone",
+    "email",
+];
+
+/// The consent's id and the attributes shared under it, by name.
+pub type SharedProfile = (String, Vec<(&'static str, String)>);
+
+/// Profile values the account holder consented to share with a procedure (or with its authority, by AGS), with
+/// the consent that covers them; `None` without such a consent. Values the profile lacks are left out.
+pub fn shared_profile(
+    conn: &mut DbConnection,
+    account_id: &str,
+    procedure_id: &str,
+    authority_ags: &str,
+) -> Result<Option<SharedProfile>, DbError> {
+    let consent: Option<(String, String)> = consents::table
+        .filter(consents::account_id.eq(account_id))
+        .filter(consents::revoked_at.is_null())
+        .filter(
+            consents::recipient_kind
+                .eq("procedure")
+                .and(consents::recipient_id.eq(procedure_id))
+                .or(consents::recipient_kind
+                    .eq("authority")
+                    .and(consents::recipient_id.eq(authority_ags))),
+        )
+        .order(consents::granted_at.desc())
+        .select((consents::id, consents::attributes))
+        .first(conn)
+        .optional()?;
+    let Some((consent_id, granted)) = consent else {
+        return Ok(None);
+    };
+    let granted: Vec<&str> = granted.split(',').filter(|a| !a.is_empty()).collect();
+    #[allow(clippy::type_complexity, reason = "one row of the profile")]
+    let profile: Option<(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = profiles::table
+        .find(account_id)
+        .select((
+            profiles::given_name,
+            profiles::family_name,
+            profiles::date_of_birth,
+            profiles::street,
+            profiles::house_number,
+            profiles::postal_code,
+            profiles::city,
+            profiles::country,
+            profiles::phone,
+        ))
+        .first(conn)
+        .optional()?;
+    let email: Option<String> = accounts::table
+        .find(account_id)
+        .select(accounts::email)
+        .first(conn)
+        .optional()?
+        .flatten();
+    let (given, family, born, street, number, postal, city, country, phone) = profile.unwrap_or_default();
+    let values = [
+        ("given_name", "given_name", given),
+        ("family_name", "family_name", family),
+        ("date_of_birth", "date_of_birth", born),
+        ("address.street", "address", street),
+        ("address.house_number", "address", number),
+        ("address.postal_code", "address", postal),
+        ("address.city", "address", city),
+        ("address.country", "address", country),
+        ("phone", "phone", phone),
+        ("email", "email", email),
+    ];
+    let shared = values
+        .into_iter()
+        .filter(|(_, consented_as, _)| granted.contains(consented_as))
+        .filter_map(|(name, _, value)| value.map(|value| (name, value)))
+        .collect();
+    Ok(Some((consent_id, shared)))
 }

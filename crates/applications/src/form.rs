@@ -77,3 +77,32 @@ pub(crate) fn display(value: &Value, lang: Lang) -> String {
         Value::Object(_) => value.to_string(),
     }
 }
+
+/// Sets `value` at `pointer`, making the objects on the way; answers false where something other than an object
+/// is in the way.
+pub(crate) fn set(data: &mut Value, pointer: &str, value: Value) -> bool {
+    let mut target = data;
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, path)) = tokens.split_last() else {
+        return false;
+    };
+    for token in path {
+        let Value::Object(members) = target else {
+            return false;
+        };
+        target = members
+            .entry(token.clone())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    match target {
+        Value::Object(members) => {
+            members.insert(last.clone(), value);
+            true
+        }
+        _ => false,
+    }
+}

@@ -60,6 +60,31 @@ pub fn check_workflows(workflows: &Workflows) -> Vec<String> {
     problems
 }
 
+/// Every procedure's `prefill:` maps a field of its form to a profile attribute that can be shared. One line per
+/// problem.
+pub fn check_prefill(catalogue: &amtsweg_catalogue::Catalogue) -> Vec<String> {
+    let mut problems = Vec::new();
+    for procedure in catalogue.iter() {
+        let p = &procedure.procedure;
+        for (pointer, attribute) in &p.prefill {
+            if !amtsweg_account::directory::PREFILL_ATTRIBUTES.contains(&attribute.as_str()) {
+                problems.push(format!(
+                    "procedure {:?}: prefill: {pointer}: {attribute:?} is no profile attribute ({})",
+                    p.id,
+                    amtsweg_account::directory::PREFILL_ATTRIBUTES.join(", ")
+                ));
+            }
+            if !p.form.ui.iter().any(|hint| &hint.field == pointer) {
+                problems.push(format!(
+                    "procedure {:?}: prefill: {pointer:?} is no field of the form",
+                    p.id
+                ));
+            }
+        }
+    }
+    problems
+}
+
 impl amtsweg_module::Module for ApplicationService {
     fn name(&self) -> &'static str {
         "applications"

@@ -232,9 +232,10 @@ impl ApplicationService {
                         information_requests::created_at.eq(now),
                     ))
                     .execute(conn)?;
-                crate::staff::audit(conn, &worker, "case.information_requested", &id, now)?;
                 let row = load_row(conn, &id)?;
-                service.staff_view(conn, &row, &worker, lang, now)
+                let view = service.staff_view(conn, &row, &worker, lang, now)?;
+                crate::staff::audit(conn, &worker, "case.information_requested", &id, now)?;
+                Ok(view)
             })
             .await
     }

@@ -36,6 +36,8 @@ pub struct CaseFilter {
 
 /// The most words of a name search.
 const MAX_WORDS: usize = 4;
+/// Up to this many cases, a name prefix's cases are looked up by id.
+const FEW: i64 = 2_000;
 
 impl ApplicationService {
     pub async fn search_cases(
@@ -146,6 +148,22 @@ fn query(
         } else {
             query.filter(diesel::dsl::not(late))
         };
+    }
+    // A rare prefix drives the query: its few cases are looked up by id. A common one is checked per case along
+    // the ordered scan (through the tokens' index by application), which finds a page after a few rows.
+    let mut words: Vec<&String> = words.iter().collect();
+    words.sort_by_key(|word| std::cmp::Reverse(word.chars().count()));
+    if let Some(driver) = words.first() {
+        let few: Vec<String> = application_name_tokens::table
+            .filter(application_name_tokens::token.ge((*driver).clone()))
+            .filter(application_name_tokens::token.lt(format!("{driver}\u{10FFFF}")))
+            .select(application_name_tokens::application_id)
+            .limit(FEW + 1)
+            .load(conn)?;
+        if few.len() as i64 <= FEW {
+            query = query.filter(applications::id.eq_any(few));
+            words.remove(0);
+        }
     }
     for word in words {
         query = query.filter(exists(

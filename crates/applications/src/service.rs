@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::case::{self, Step, StepActor};
 use crate::error::ApplicationError;
 use crate::schema::{application_attachments, application_steps, application_timers, applications};
-use crate::view::{ApplicationView, AttachmentView, BusinessStatus, TimelineStep, Warning};
+use crate::view::{ApplicationView, AttachmentView, BusinessStatus, PrefilledField, TimelineStep, Warning};
 use crate::{case_number, events, templates};
 
 /// The documents the application module keeps (attachments taken up from uploads).
@@ -122,6 +122,7 @@ pub(crate) struct ApplicationRow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub assignee: Option<String>,
+    pub prefilled: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -243,6 +244,28 @@ impl ApplicationService {
                 }
                 let id = amtsweg_kernel::id::new_id();
                 let p = &procedure.procedure;
+                // Fields the citizen consented to fill from the profile, where the draft does not bring them.
+                let mut data = data;
+                let mut prefilled: Vec<PrefilledField> = Vec::new();
+                if !p.prefill.is_empty()
+                    && draft.on_behalf_of.is_none()
+                    && let Some((consent, shared)) =
+                        directory::shared_profile(conn, &person, &p.id, &p.authority.ags)?
+                {
+                    for (pointer, attribute) in &p.prefill {
+                        let value = shared.iter().find(|(name, _)| name == attribute);
+                        if let Some((_, value)) = value
+                            && data.pointer(pointer).is_none()
+                            && crate::form::set(&mut data, pointer, Value::String(value.clone()))
+                        {
+                            prefilled.push(PrefilledField {
+                                pointer: pointer.clone(),
+                                attribute: attribute.clone(),
+                                consent_id: consent.clone(),
+                            });
+                        }
+                    }
+                }
                 diesel::insert_into(applications::table)
                     .values((
                         applications::id.eq(&id),
@@ -253,7 +276,7 @@ impl ApplicationService {
                         applications::procedure_hash.eq(&procedure.content_hash),
                         applications::unit_id.eq(&p.unit.id),
                         applications::data.eq(data.to_string()),
-                        applications::prefilled.eq("[]"),
+                        applications::prefilled.eq(json!(prefilled).to_string()),
                         applications::status.eq("draft"),
                         applications::version.eq(1_i64),
                         applications::created_at.eq(now),
@@ -655,12 +678,13 @@ impl ApplicationService {
                     ..Facts::default()
                 };
                 let state = case::run_automatic(conn, &context, &workflow, &facts, &workflow.initial)?;
-                audit(conn, &person, "application.submitted", &id, now)?;
                 events::submitted(conn, &id, &row.procedure_id, &row.unit_id, &number, &state, now)?;
                 let row = load(conn, &id)?;
                 let view = service.view(conn, &row, lang, true)?;
                 crate::receipt::take_snapshot(conn, &row, &view.attachments, lang, now)?;
                 also(conn, &view)?;
+                // Last: the audit append locks the log's head row until the commit.
+                audit(conn, &person, "application.submitted", &id, now)?;
                 Ok(view)
             })
             .await;
@@ -824,6 +848,7 @@ impl ApplicationService {
             submitted_at: row.submitted_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            prefilled: serde_json::from_str(&row.prefilled).unwrap_or_default(),
             warnings: Vec::new(),
         })
     }

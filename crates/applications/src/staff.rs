@@ -314,7 +314,9 @@ impl ApplicationService {
                     return Ok(None);
                 };
                 take(conn, &id, &worker, now)?;
-                Ok(Some(summary(&load_row(conn, &id)?)))
+                let claimed = summary(&load_row(conn, &id)?);
+                audit(conn, &worker, "case.claimed", &id, now)?;
+                Ok(Some(claimed))
             })
             .await
     }
@@ -596,9 +598,11 @@ impl ApplicationService {
                 let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = StepActor::Staff(&worker.id);
                 case::advance(conn, &context, &workflow, &state, step, (actor, comment.as_deref()), &facts)?;
-                audit(conn, &worker, "case.transition", &id, now)?;
                 let row = load_row(conn, &id)?;
-                service.staff_view(conn, &row, &worker, lang, now)
+                let view = service.staff_view(conn, &row, &worker, lang, now)?;
+                // Last: the audit append locks the log's head row until the commit.
+                audit(conn, &worker, "case.transition", &id, now)?;
+                Ok(view)
             })
             .await
     }
@@ -762,7 +766,7 @@ fn take(conn: &mut DbConnection, id: &str, worker: &CaseWorker, now: Timestamp) 
             applications::version.eq(applications::version + 1),
         ))
         .execute(conn)?;
-    audit(conn, worker, "case.claimed", id, now)
+    Ok(())
 }
 
 pub(crate) fn summary(row: &ApplicationRow) -> CaseSummary {

@@ -37,9 +37,23 @@ pub struct ApplicationView {
     pub submitted_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The fields filled from the profile when the draft was made, and under which consent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prefilled: Vec<PrefilledField>,
     /// After a change of a draft: what the form still finds wrong (a draft may be incomplete).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+}
+
+/// A field filled from the citizen's profile.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct PrefilledField {
+    /// The form field (JSON Pointer).
+    pub pointer: String,
+    /// The profile attribute, e.g. `family_name`.
+    pub attribute: String,
+    /// The consent under which it was shared.
+    pub consent_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -172,6 +172,11 @@ pub struct ProcedureDetail {
     target_days: u32,
     retention_years: u32,
     workflow: String,
+    /// Who processes the applications: `staff`, `client` (a specialised procedure) or `both`.
+    processed_by: crate::domain::procedure::ProcessedBy,
+    /// Form fields (JSON Pointer) the profile fills where the citizen consented to share the attribute named.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    prefill: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -318,6 +323,8 @@ fn detail(p: &LoadedProcedure, lang: Lang) -> ProcedureDetail {
         target_days: d.processing.target_days,
         retention_years: d.retention.years,
         workflow: d.workflow.clone(),
+        processed_by: d.processing.by,
+        prefill: d.prefill.clone(),
     }
 }
 

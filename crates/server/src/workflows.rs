@@ -33,6 +33,7 @@ pub fn load(dir: Option<&Path>, catalogue: &Catalogue) -> Result<Workflows, Vec<
     let problems: Vec<String> = missing
         .into_iter()
         .chain(amtsweg_applications::check_workflows(&workflows))
+        .chain(amtsweg_applications::check_prefill(catalogue))
         .collect();
     if problems.is_empty() {
         Ok(workflows)

@@ -37,6 +37,11 @@ pub struct Procedure {
     pub retention: Retention,
     /// Name of the workflow that processes applications of this procedure.
     pub workflow: String,
+    /// Form fields (JSON Pointer) filled from the citizen's profile where they consented to share the attribute
+    /// named (`given_name`, `family_name`, `date_of_birth`, `address.street`, …, `phone`, `email`) with this
+    /// procedure or its authority. The applications module checks the names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefill: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -350,8 +355,28 @@ pub enum PaymentPolicy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Processing {
-    /// Target processing time in calendar days.
+    /// Target processing time in calendar days (a service norm, not a statutory period).
     pub target_days: u32,
+    /// Who processes the applications: case workers in the unit's queue (`staff`, the default), a specialised
+    /// procedure through the integration API (`client`, no staff queue shows them), or `both`.
+    #[serde(default)]
+    pub by: ProcessedBy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessedBy {
+    #[default]
+    Staff,
+    Client,
+    Both,
+}
+
+impl ProcessedBy {
+    /// Whether the unit's case workers see the cases in their queues.
+    pub fn staff(self) -> bool {
+        matches!(self, ProcessedBy::Staff | ProcessedBy::Both)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
