@@ -270,6 +270,19 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
     );
     assert!(!seen.to_string().contains("sb@stadt.example"));
 
+    // The citizen's data export says who saw the case file and when.
+    let export = body(app.get_as("/api/v1/me/export", &citizen).await).await;
+    let accessed = export["sections"]["applications"][0]["accessed_by_staff"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{export}"))
+        .clone();
+    assert!(
+        accessed
+            .iter()
+            .any(|a| a["action"] == "case.viewed" && a["staff_id"] == claimed["assignee"]),
+        "{accessed:?}"
+    );
+
     // Withdrawing ends it.
     let withdrawn = app
         .post_as(
@@ -566,6 +579,62 @@ async fn units_never_see_each_others_cases(backend: Backend) {
         .post_as(&format!("/api/v1/staff/cases/{id}/claim"), &colleague, &json!({}))
         .await;
     assert_eq!(now_theirs.status(), StatusCode::OK);
+}
+
+async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("procedures")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.ends_with("hundesteuer-anmeldung.yaml") {
+            text = text.replace(
+                "processing:\n  target_days: 21",
+                "processing:\n  target_days: 21\n  by: client",
+            );
+            assert!(text.contains("by: client"));
+        }
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let app = TestApp::builder(backend)
+        .procedures(dir.path())
+        .spawn()
+        .await
+        .unwrap();
+    let admin = app.admin().await.access_token;
+    let worker = staff(
+        &app,
+        &admin,
+        "kein@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let (_, id) = submitted_dog(&app, "fachverfahren@example.de", 31).await;
+    let queues = body(app.get_as("/api/v1/staff/queues", &worker).await).await;
+    assert!(
+        queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["procedure_id"] != "hundesteuer-anmeldung"),
+        "{queues}"
+    );
+    let next = app
+        .post_as(
+            "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(next.status(), StatusCode::NOT_FOUND);
+    let procedure = body(
+        app.get_as("/api/v1/procedures/hundesteuer-anmeldung", &worker)
+            .await,
+    )
+    .await;
+    assert_eq!(procedure["processed_by"], "client");
+    // The case exists all the same, for the specialised procedure to take.
+    let (state, _, _) = case_row(&app, &id);
+    assert_eq!(state, "eingegangen");
 }
 
 async fn search(app: &TestApp, token: &str, query: &str) -> Value {
@@ -1388,6 +1457,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 }
 
 backend_tests!(
+    a_procedure_processed_by_a_client_has_no_staff_queue,
     racing_requests_on_one_case_have_one_winner,
     staff_search_filters_within_the_callers_units,
     notes_stay_internal_and_supervisors_assign,

@@ -38,22 +38,30 @@ impl PersonalData for ApplicationsPersonalData {
             .select(Exported::as_select())
             .order(applications::id)
             .load(conn)?;
-        Ok(Value::Array(
-            rows.into_iter()
-                .map(|row| {
-                    json!({
-                        "id": row.id,
-                        "procedure_id": row.procedure_id,
-                        "status": row.status,
-                        "case_number": row.case_number,
-                        "state": row.state,
-                        "data": serde_json::from_str::<Value>(&row.data).unwrap_or(Value::Null),
-                        "submitted_at": row.submitted_at,
-                        "created_at": row.created_at,
-                    })
+        let mut exported = Vec::with_capacity(rows.len());
+        for row in rows {
+            // Who saw or worked on the case file: every staff read and step is in the audit log.
+            let accessed: Vec<Value> = amtsweg_audit::entries_for(conn, &row.id, 10_000)?
+                .into_iter()
+                .filter(|entry| {
+                    entry.actor_kind == "staff" && entry.object_id.as_deref() == Some(row.id.as_str())
                 })
-                .collect(),
-        ))
+                .rev()
+                .map(|entry| json!({"at": entry.at, "staff_id": entry.actor_id, "action": entry.action}))
+                .collect();
+            exported.push(json!({
+                "id": row.id,
+                "procedure_id": row.procedure_id,
+                "status": row.status,
+                "case_number": row.case_number,
+                "state": row.state,
+                "data": serde_json::from_str::<Value>(&row.data).unwrap_or(Value::Null),
+                "submitted_at": row.submitted_at,
+                "created_at": row.created_at,
+                "accessed_by_staff": accessed,
+            }));
+        }
+        Ok(Value::Array(exported))
     }
 
     /// Drafts go; submitted applications are records of administrative procedures and stay for their

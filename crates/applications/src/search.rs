@@ -59,27 +59,44 @@ impl ApplicationService {
             )]));
         }
         let today = amtsweg_workflow::deadline::berlin_date(self.clock().now().utc().naive_utc()).to_string();
+        // One query per unit, merged: a single unit per query keeps the index order (an `= ANY(…)` over several
+        // would make PostgreSQL sort every match).
         let everywhere = worker.roles.iter().any(|role| role.unit == "*");
-        let units: Vec<String> = worker.roles.iter().map(|role| role.unit.clone()).collect();
-        if units.is_empty() {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        }
+        let mut units: Vec<String> = worker
+            .roles
+            .iter()
+            .map(|role| role.unit.clone())
+            .filter(|unit| unit != "*")
+            .collect();
+        units.sort();
+        units.dedup();
+        let scopes: Vec<Option<String>> = match &filter.unit_id {
+            Some(unit) if everywhere || units.contains(unit) => vec![Some(unit.clone())],
+            Some(_) => Vec::new(),
+            None if everywhere => vec![None],
+            None => units.into_iter().map(Some).collect(),
+        };
         let me = worker.id.clone();
         self.db()
             .read(move |conn| {
-                let rows = query(
-                    conn,
-                    &filter,
-                    &words,
-                    (everywhere, &units),
-                    &me,
-                    &today,
-                    after,
-                    page.limit,
-                )?;
+                let mut rows = Vec::new();
+                for scope in &scopes {
+                    let found = query(
+                        conn,
+                        &filter,
+                        &words,
+                        scope.as_deref(),
+                        &me,
+                        &today,
+                        after.clone(),
+                        page.limit,
+                    )?;
+                    rows.extend(found);
+                }
+                rows.sort_by(|a: &ApplicationRow, b: &ApplicationRow| {
+                    (b.submitted_at, &b.id).cmp(&(a.submitted_at, &a.id))
+                });
+                rows.truncate(page.limit + 1);
                 Ok(Page::from_overfetched(
                     rows.iter().map(summary).collect(),
                     page.limit,
@@ -97,7 +114,7 @@ fn query(
     conn: &mut DbConnection,
     filter: &CaseFilter,
     words: &[String],
-    (everywhere, units): (bool, &[String]),
+    unit: Option<&str>,
     me: &str,
     today: &str,
     after: Option<(Timestamp, String)>,
@@ -109,11 +126,8 @@ fn query(
         .order((applications::submitted_at.desc(), applications::id.desc()))
         .limit(i64::try_from(limit + 1).unwrap_or(101))
         .into_boxed();
-    if !everywhere {
-        query = query.filter(applications::unit_id.eq_any(units.to_vec()));
-    }
-    if let Some(unit) = &filter.unit_id {
-        query = query.filter(applications::unit_id.eq(unit.clone()));
+    if let Some(unit) = unit {
+        query = query.filter(applications::unit_id.eq(unit.to_owned()));
     }
     if let Some(procedure) = &filter.procedure_id {
         query = query.filter(applications::procedure_id.eq(procedure.clone()));

@@ -193,7 +193,8 @@ impl ApplicationService {
         let mut queues: BTreeMap<(String, String), QueueView> = BTreeMap::new();
         for procedure in self.catalogue().iter() {
             let p = &procedure.procedure;
-            if worker.works_in(&p.unit.id) {
+            // Procedures processed by a specialised procedure alone (`processing.by: client`) have no staff queue.
+            if worker.works_in(&p.unit.id) && p.processing.by.staff() {
                 queues.insert(
                     (p.unit.id.clone(), p.id.clone()),
                     QueueView {
@@ -289,7 +290,7 @@ impl ApplicationService {
             || self
                 .catalogue()
                 .get(procedure)
-                .is_none_or(|p| p.procedure.unit.id != unit)
+                .is_none_or(|p| p.procedure.unit.id != unit || !p.procedure.processing.by.staff())
         {
             return Err(queue_not_found());
         }
