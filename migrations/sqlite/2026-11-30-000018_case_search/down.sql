@@ -1,3 +1,4 @@
+DROP INDEX applications_claimed;
 DROP INDEX applications_queue;
 CREATE INDEX applications_queue ON applications (unit_id, procedure_id, queued, assignee, queued_since);
 DROP INDEX applications_search_state;
