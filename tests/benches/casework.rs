@@ -611,7 +611,7 @@ fn main() {
         let columns = "id, account_id, on_behalf_of, procedure_id, procedure_version, procedure_hash, unit_id, data, status, case_number, workflow_id, state, version, applicant_name, fee_cents, submitted_at, created_at, updated_at, assignee";
         let session = format!("SELECT s.revoked_at, a.status FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = '{}'", ctx.staff_session);
         let filtered = format!("SELECT {columns} FROM applications WHERE status = 'submitted' AND unit_id IN ('steueramt') AND procedure_id = 'hundesteuer-anmeldung' AND state = 'eingegangen' ORDER BY submitted_at DESC, id DESC LIMIT 21");
-        let by_name = format!("SELECT {columns} FROM applications WHERE status = 'submitted' AND unit_id IN ('steueramt') AND EXISTS (SELECT 1 FROM application_name_tokens t WHERE t.application_id = applications.id AND t.token >= 'schm' AND t.token < 'schm\u{10FFFF}') ORDER BY submitted_at DESC, id DESC LIMIT 21");
+        let by_name = format!("SELECT {columns} FROM applications WHERE status = 'submitted' AND unit_id IN ('steueramt') AND EXISTS (SELECT 1 FROM application_name_tokens t WHERE t.application_id = applications.id AND t.token LIKE 'schm%' ESCAPE '\\') ORDER BY submitted_at DESC, id DESC LIMIT 21");
         for (label, query, sql) in [
             ("procedure and state", "procedure_id=hundesteuer-anmeldung&state=eingegangen", &filtered),
             ("applicant name prefix", "applicant=schm", &by_name),

@@ -43,28 +43,19 @@ async fn staff(app: &TestApp, admin: &str, email: &str, roles: &[(&str, &str)]) 
 
 /// Submits a dog registration for a new citizen; answers (citizen token, application id).
 async fn submitted_dog(app: &TestApp, email: &str, chip: u32) -> (String, String) {
-    let citizen = app.citizen(email).await;
-    let token = citizen.tokens.access_token;
-    let created = body(
-        app.post_as(
-            "/api/v1/applications",
-            &token,
-            &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
-        )
-        .await,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let submitted = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
-        .bearer_auth(&token)
-        .header("idempotency-key", format!("k-{chip}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(submitted.status(), StatusCode::CREATED);
+    let token = app.citizen(email).await.tokens.access_token;
+    let id = submit_dog_of(app, &token, chip).await;
     (token, id)
+}
+
+/// `n` case workers of the tax office, logged in; answers their tokens.
+async fn tax_office(app: &TestApp, admin: &str, prefix: &str, n: usize) -> Vec<String> {
+    let mut workers = Vec::new();
+    for i in 0..n {
+        let email = format!("{prefix}{i}@stadt.example");
+        workers.push(staff(app, admin, &email, &[("case_worker", "steueramt")]).await);
+    }
+    workers
 }
 
 async fn transition(
@@ -314,18 +305,7 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
 async fn claim_next_hands_every_case_to_exactly_one_caller(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin().await.access_token;
-    let mut workers = Vec::new();
-    for n in 0..4 {
-        workers.push(
-            staff(
-                &app,
-                &admin,
-                &format!("sb{n}@stadt.example"),
-                &[("case_worker", "steueramt")],
-            )
-            .await,
-        );
-    }
+    let workers = tax_office(&app, &admin, "sb", 4).await;
     // Forty cases of one citizen; sixteen clients claim until the queue is empty.
     let citizen = app.citizen("viele@example.de").await.tokens.access_token;
     let mut ids = Vec::new();
@@ -381,21 +361,105 @@ async fn submit_dog_of(app: &TestApp, token: &str, chip: u32) -> String {
     id
 }
 
+async fn two_instances_share_queues_and_timers(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let second = first.restart_builder().spawn().await.unwrap();
+    let admin = first.admin().await.access_token;
+    let workers = tax_office(&first, &admin, "zwei", 2).await;
+    let citizen = first.citizen("zwei@example.de").await.tokens.access_token;
+    let mut ids = Vec::new();
+    for n in 0..24 {
+        ids.push(submit_dog_of(&first, &citizen, 700 + n).await);
+    }
+
+    // Claims go through either instance; each case is handed out once.
+    let url = "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next";
+    let clients = (0..8).map(|n| {
+        let (app, token) = (if n % 2 == 0 { &first } else { &second }, workers[n % 2].clone());
+        async move {
+            let mut mine = Vec::new();
+            loop {
+                let answer = app.post_as(url, &token, &json!({})).await;
+                match answer.status() {
+                    StatusCode::OK => mine.push(body(answer).await["id"].as_str().unwrap().to_owned()),
+                    StatusCode::NO_CONTENT => return mine,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+        }
+    });
+    let mut handed_out: Vec<String> = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    handed_out.sort();
+    ids.sort();
+    assert_eq!(handed_out, ids, "each case exactly once across both instances");
+
+    // A reply window asked for on one instance runs out once, whichever instance's timers look.
+    let id = &ids[0];
+    let holder = if second
+        .post_as(
+            &format!("/api/v1/staff/cases/{id}/claim"),
+            &workers[0],
+            &json!({}),
+        )
+        .await
+        .status()
+        == StatusCode::OK
+    {
+        &workers[0]
+    } else {
+        &workers[1]
+    };
+    let etag = etag_of(&second, holder, id).await;
+    let started = transition(
+        &second,
+        holder,
+        id,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let etag = etag_of(&first, holder, id).await;
+    let asked = request_information(
+        &first,
+        holder,
+        id,
+        Some(&etag),
+        json!({"message": "Bitte nachreichen.", "reply_days": 7}),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::CREATED);
+    first.clock.advance(chrono::Duration::days(10));
+    let admin = first.admin().await.access_token;
+    let (a, b) =
+        futures_util::future::join(run_timers_as(&first, &admin), run_timers_as(&second, &admin)).await;
+    let fired = a["fired"].as_u64().unwrap() + b["fired"].as_u64().unwrap();
+    assert!(fired <= 1, "{a} {b}");
+    let started = std::time::Instant::now();
+    while case_row(&first, id).0 != "in_bearbeitung" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the timer did not fire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let expiries = count_rows(
+        &first,
+        &format!(
+            "SELECT COUNT(*) AS n FROM application_steps WHERE application_id = '{id}' AND action = 'antwortfrist_abgelaufen'"
+        ),
+    );
+    assert_eq!(expiries, 1, "one expiry step");
+}
+
 async fn racing_requests_on_one_case_have_one_winner(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin().await.access_token;
-    let mut workers = Vec::new();
-    for n in 0..3 {
-        workers.push(
-            staff(
-                &app,
-                &admin,
-                &format!("wett{n}@stadt.example"),
-                &[("case_worker", "steueramt")],
-            )
-            .await,
-        );
-    }
+    let workers = tax_office(&app, &admin, "wett", 3).await;
     let citizen = app.citizen("wettlauf@example.de").await.tokens.access_token;
     let id = submit_dog_of(&app, &citizen, 500).await;
 
@@ -1236,10 +1300,14 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
 
 async fn run_timers(app: &TestApp) -> Value {
     let admin = app.admin().await.access_token;
+    run_timers_as(app, &admin).await
+}
+
+async fn run_timers_as(app: &TestApp, admin: &str) -> Value {
     let run = app
         .post_as(
             "/api/v1/admin/schedules/application-timers/run",
-            &admin,
+            admin,
             &json!({}),
         )
         .await;
@@ -1457,6 +1525,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 }
 
 backend_tests!(
+    two_instances_share_queues_and_timers,
     a_procedure_processed_by_a_client_has_no_staff_queue,
     racing_requests_on_one_case_have_one_winner,
     staff_search_filters_within_the_callers_units,
