@@ -251,6 +251,11 @@ async fn a_case_is_claimed_and_processed_with_the_citizen_following(backend: Bac
     assert_eq!(status["state"], "nachforderung");
     assert_eq!(status["waiting_for"], "citizen");
     assert_eq!(
+        status["service_norm_paused"], true,
+        "the service norm stands while the case waits"
+    );
+    assert!(status["service_norm_due"].is_string());
+    assert_eq!(
         status["next_step"],
         "Bitte reichen Sie die angeforderten Unterlagen nach."
     );
@@ -1352,6 +1357,7 @@ async fn a_reply_window_that_runs_out_brings_the_case_back(backend: Backend) {
     let asked = body(asked).await;
     assert_eq!(asked["state"], "nachforderung");
     assert_eq!(run_timers(&app).await["fired"], 0, "nothing is due yet");
+    let norm_before = service_norm(&app, &id);
 
     // Four weeks to answer; a day after the last one the case is back in the queue, unclaimed.
     // (The hourly schedule may fire it by itself as soon as the clock moves; running it by hand as well must not
@@ -1399,10 +1405,27 @@ async fn a_reply_window_that_runs_out_brings_the_case_back(backend: Backend) {
             .get_result(&mut app.connect())
             .unwrap();
     assert_eq!(request.status, "expired");
+    // The 30 days the case waited for the citizen do not count against the service norm.
+    let norm_after = service_norm(&app, &id);
+    assert_eq!((norm_after - norm_before).num_days(), 30);
     assert_eq!(
         request.due_on,
         asked["information_requests"][0]["due_on"].as_str().unwrap()
     );
+}
+
+#[derive(QueryableByName)]
+struct NormRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    service_norm_due: Option<String>,
+}
+
+fn service_norm(app: &TestApp, id: &str) -> chrono::NaiveDate {
+    let row: NormRow = diesel::sql_query("SELECT service_norm_due FROM applications WHERE id = $1")
+        .bind::<Text, _>(id)
+        .get_result(&mut app.connect())
+        .unwrap();
+    row.service_norm_due.unwrap().parse().unwrap()
 }
 
 #[derive(QueryableByName)]

@@ -78,6 +78,7 @@ pub(crate) fn enter(
 ) -> Result<(), DbError> {
     let queued = workflow.state(to).is_some_and(|s| s.queued);
     let was_queued = from.and_then(|f| workflow.state(f)).is_some_and(|s| s.queued);
+    pause_service_norm(conn, id, workflow, from, to, now)?;
     let target = applications::table.find(id);
     match (queued, was_queued) {
         (true, true) => diesel::update(target)
@@ -198,4 +199,51 @@ pub(crate) fn advance(
     let reached = run_automatic(conn, context, workflow, &system, &to)?;
     crate::events::transitioned(conn, context.application_id, from, &reached, &action, context.now)?;
     Ok(reached)
+}
+
+/// The service-norm clock stops while the case waits for the citizen: entering such a state records since when,
+/// leaving it moves the norm's last day back by the calendar days (Europe/Berlin) it waited.
+fn pause_service_norm(
+    conn: &mut DbConnection,
+    id: &str,
+    workflow: &Definition,
+    from: Option<&str>,
+    to: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let waits = |state: Option<&str>| {
+        state
+            .and_then(|s| workflow.state(s))
+            .is_some_and(|s| s.waits_for == Some(amtsweg_workflow::Waits::Citizen))
+    };
+    match (waits(from), waits(Some(to))) {
+        (false, true) => {
+            diesel::update(applications::table.find(id))
+                .set(applications::waiting_since.eq(now))
+                .execute(conn)?;
+        }
+        (true, false) => {
+            let (since, due): (Option<Timestamp>, Option<String>) = applications::table
+                .find(id)
+                .select((applications::waiting_since, applications::service_norm_due))
+                .first(conn)?;
+            let berlin = |at: Timestamp| amtsweg_workflow::deadline::berlin_date(at.utc().naive_utc());
+            let moved = match (since, due.and_then(|d| d.parse::<chrono::NaiveDate>().ok())) {
+                (Some(since), Some(due)) => {
+                    let waited = (berlin(now) - berlin(since)).num_days().max(0);
+                    due.checked_add_signed(chrono::Duration::days(waited))
+                        .map(|d| d.to_string())
+                }
+                (_, due) => due.map(|d| d.to_string()),
+            };
+            diesel::update(applications::table.find(id))
+                .set((
+                    applications::waiting_since.eq(None::<Timestamp>),
+                    applications::service_norm_due.eq(moved),
+                ))
+                .execute(conn)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

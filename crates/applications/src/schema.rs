@@ -24,6 +24,8 @@ diesel::table! {
         queued_since -> Nullable<Timestamp>,
         assignee -> Nullable<Text>,
         claimed_at -> Nullable<Timestamp>,
+        service_norm_due -> Nullable<Text>,
+        waiting_since -> Nullable<Timestamp>,
     }
 }
 

@@ -123,6 +123,8 @@ pub(crate) struct ApplicationRow {
     pub updated_at: Timestamp,
     pub assignee: Option<String>,
     pub prefilled: String,
+    pub service_norm_due: Option<String>,
+    pub waiting_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -638,6 +640,11 @@ impl ApplicationService {
                     applications::applicant_name.eq(&applicant),
                     applications::fee_cents.eq(fee.total.get()),
                     applications::submitted_at.eq(now),
+                    applications::service_norm_due.eq(
+                        amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc())
+                            .checked_add_days(chrono::Days::new(p.processing.target_days.into()))
+                            .map(|day| day.to_string()),
+                    ),
                     applications::updated_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -828,6 +835,8 @@ impl ApplicationService {
                         amtsweg_workflow::Waits::Delivery => "delivery",
                     }),
                     processing_deadline: due_on,
+                    service_norm_due: row.service_norm_due.clone(),
+                    service_norm_paused: row.waiting_since.is_some(),
                     timeline,
                 })
             }

@@ -97,6 +97,9 @@ pub struct CaseSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
     pub submitted_at: Timestamp,
+    /// The last day of the service norm (moved back while the case waited for the citizen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_norm_due: Option<String>,
     /// For `If-Match` on transitions.
     pub version: i64,
 }
@@ -780,6 +783,7 @@ pub(crate) fn summary(row: &ApplicationRow) -> CaseSummary {
         applicant_name: row.applicant_name.clone().unwrap_or_default(),
         assignee: row.assignee.clone(),
         submitted_at: row.submitted_at.unwrap_or(row.created_at),
+        service_norm_due: row.service_norm_due.clone(),
         version: row.version,
     }
 }

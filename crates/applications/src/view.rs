@@ -100,6 +100,12 @@ pub struct BusinessStatus {
     /// The last day of the running processing deadline (Europe/Berlin), if one runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub processing_deadline: Option<String>,
+    /// The last day of the procedure's service norm (its target processing time in calendar days, Europe/Berlin);
+    /// it moves back by the days the case waits for the citizen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_norm_due: Option<String>,
+    /// The service-norm clock stands while the case waits for the citizen.
+    pub service_norm_paused: bool,
     /// The steps so far, oldest first (on the single application only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineStep>,
