@@ -706,6 +706,64 @@ async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) 
     assert_eq!(state, "eingegangen");
 }
 
+async fn a_procedure_may_bring_its_own_notice_of_remedies(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("procedures")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.ends_with("hundesteuer-anmeldung.yaml") {
+            text.push_str(
+                "remedies:\n  de: Gegen diesen Steuerbescheid kann innerhalb eines Monats Klage beim Verwaltungsgericht Leipzig erhoben werden.\n  en: An action against this tax notice may be brought before the Administrative Court of Leipzig within one month.\n",
+            );
+        }
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let app = TestApp::builder(backend)
+        .procedures(dir.path())
+        .spawn()
+        .await
+        .unwrap();
+    let admin = app.admin().await.access_token;
+    let worker = staff(
+        &app,
+        &admin,
+        "klage@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let (_, id) = submitted_dog(&app, "klage@example.de", 41).await;
+    app.post_as(&format!("/api/v1/staff/cases/{id}/claim"), &worker, &json!({}))
+        .await;
+    let etag = etag_of(&app, &worker, &id).await;
+    let started = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let etag = etag_of(&app, &worker, &id).await;
+    let decided = decide(
+        &app,
+        &worker,
+        &id,
+        "decision",
+        &etag,
+        &json!({"result": "approved", "reasons": "Die Hundesteuer wird nach der Satzung festgesetzt."}),
+    )
+    .await;
+    assert_eq!(decided.status(), StatusCode::OK);
+    let document = app
+        .get_as(&format!("/api/v1/staff/cases/{id}/decision/document"), &worker)
+        .await;
+    let read = inspect_pdf(&document.bytes().await.unwrap());
+    let text = read["text"].as_str().unwrap().replace('\n', " ");
+    assert!(text.contains("Klage beim Verwaltungsgericht Leipzig"), "{text}");
+    assert!(!text.contains("Widerspruch"), "{text}");
+}
+
 async fn search(app: &TestApp, token: &str, query: &str) -> Value {
     let found = app.get_as(&format!("/api/v1/staff/cases?{query}"), token).await;
     assert_eq!(found.status(), StatusCode::OK, "{query}");
@@ -1548,6 +1606,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 }
 
 backend_tests!(
+    a_procedure_may_bring_its_own_notice_of_remedies,
     two_instances_share_queues_and_timers,
     a_procedure_processed_by_a_client_has_no_staff_queue,
     racing_requests_on_one_case_have_one_winner,

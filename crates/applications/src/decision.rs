@@ -210,13 +210,14 @@ impl ApplicationService {
                 Block::Heading(text("Begründung", "Reasons")),
                 Block::Paragraph(reasons.clone()),
                 Block::Heading(text("Rechtsbehelfsbelehrung", "Notice of legal remedies")),
-                Block::Paragraph(match doc_lang {
-                    Lang::De => format!(
+                Block::Paragraph(match (&p.remedies, doc_lang) {
+                    (Some(remedies), lang) => remedies.get(lang).to_owned(),
+                    (None, Lang::De) => format!(
                         "Gegen diesen Bescheid kann innerhalb eines Monats nach Bekanntgabe Widerspruch erhoben werden. \
                          Der Widerspruch ist schriftlich, in elektronischer Form nach § 3a Abs. 2 VwVfG oder zur \
                          Niederschrift bei {authority} einzulegen."
                     ),
-                    Lang::En => format!(
+                    (None, Lang::En) => format!(
                         "An objection to this decision may be lodged within one month of its notification. It must be \
                          lodged with {authority} in writing, in electronic form under § 3a (2) VwVfG, or for the record."
                     ),

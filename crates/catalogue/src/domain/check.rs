@@ -113,6 +113,9 @@ pub fn check(procedure: &Procedure, file_stem: &str) -> Result<CompiledForm, Vec
     if !is_slug(&procedure.workflow) {
         issues.add("workflow", "must name a workflow by its slug");
     }
+    if let Some(remedies) = &procedure.remedies {
+        check_text(&mut issues, "remedies", remedies);
+    }
 
     match compiled {
         Some(compiled) if issues.0.is_empty() => Ok(compiled),

@@ -42,6 +42,10 @@ pub struct Procedure {
     /// procedure or its authority. The applications module checks the names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prefill: BTreeMap<String, String>,
+    /// The notice of legal remedies printed in decisions (remedy, body, form, period), where it differs from the
+    /// default: an objection (Widerspruch) to the authority within one month of notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedies: Option<Text>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
