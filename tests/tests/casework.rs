@@ -650,20 +650,29 @@ async fn units_never_see_each_others_cases(backend: Backend) {
     assert_eq!(now_theirs.status(), StatusCode::OK);
 }
 
-async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) {
+/// The shipped catalogue in a temporary directory, with `change` applied to the dog tax procedure's file.
+fn catalogue_with(change: impl Fn(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("procedures")).unwrap() {
         let path = entry.unwrap().path();
         let mut text = std::fs::read_to_string(&path).unwrap();
         if path.ends_with("hundesteuer-anmeldung.yaml") {
-            text = text.replace(
-                "processing:\n  target_days: 21",
-                "processing:\n  target_days: 21\n  by: client",
-            );
-            assert!(text.contains("by: client"));
+            text = change(text);
         }
         std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
     }
+    dir
+}
+
+async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) {
+    let dir = catalogue_with(|text| {
+        let changed = text.replace(
+            "processing:\n  target_days: 21",
+            "processing:\n  target_days: 21\n  by: client",
+        );
+        assert!(changed.contains("by: client"));
+        changed
+    });
     let app = TestApp::builder(backend)
         .procedures(dir.path())
         .spawn()
@@ -707,17 +716,9 @@ async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) 
 }
 
 async fn a_procedure_may_bring_its_own_notice_of_remedies(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("procedures")).unwrap() {
-        let path = entry.unwrap().path();
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        if path.ends_with("hundesteuer-anmeldung.yaml") {
-            text.push_str(
-                "remedies:\n  de: Gegen diesen Steuerbescheid kann innerhalb eines Monats Klage beim Verwaltungsgericht Leipzig erhoben werden.\n  en: An action against this tax notice may be brought before the Administrative Court of Leipzig within one month.\n",
-            );
-        }
-        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
-    }
+    let dir = catalogue_with(|text| {
+        text + "remedies:\n  de: Gegen diesen Steuerbescheid kann innerhalb eines Monats Klage beim Verwaltungsgericht Leipzig erhoben werden.\n  en: An action against this tax notice may be brought before the Administrative Court of Leipzig within one month.\n"
+    });
     let app = TestApp::builder(backend)
         .procedures(dir.path())
         .spawn()
@@ -1148,19 +1149,25 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
         StatusCode::NOT_FOUND,
         "another citizen finds nothing"
     );
-    let answered = app
-        .post_as(
-            &answer_path,
-            token,
-            &json!({
-                "comment": "Anbei der Nachweis.",
-                "data": {"vorhaben": {"beschreibung": "Wintergarten, 12 m², Holz"}},
-                "attachments": [{"document_type": "standsicherheitsnachweis", "file_id": file_id}]
-            }),
-        )
-        .await;
-    assert_eq!(answered.status(), StatusCode::OK);
-    let answered = body(answered).await;
+    // The same answer sent four times at once: one is taken, the others find the request answered.
+    let answer = json!({
+        "comment": "Anbei der Nachweis.",
+        "data": {"vorhaben": {"beschreibung": "Wintergarten, 12 m², Holz"}},
+        "attachments": [{"document_type": "standsicherheitsnachweis", "file_id": file_id}]
+    });
+    let sent = (0..4).map(|_| app.post_as(&answer_path, token, &answer));
+    let mut taken = None;
+    for response in futures_util::future::join_all(sent).await {
+        match response.status() {
+            StatusCode::OK => {
+                assert!(taken.is_none(), "answered twice");
+                taken = Some(body(response).await);
+            }
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    let answered = taken.expect("one answer is taken");
     assert_eq!(answered["status"], "answered");
     assert_eq!(answered["answer"], "Anbei der Nachweis.");
     assert_eq!(

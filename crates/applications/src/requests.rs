@@ -193,19 +193,7 @@ impl ApplicationService {
                 let step = workflow
                     .fire(&state, &action, &facts, Some(&message))
                     .map_err(|refusal| refused(refusal, &action))?;
-                let updated = diesel::update(
-                    applications::table
-                        .find(&id)
-                        .filter(applications::version.eq(version)),
-                )
-                .set((
-                    applications::version.eq(version + 1),
-                    applications::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-                if updated == 0 {
-                    return Err(ApplicationError::StaleVersion { current: version + 1 });
-                }
+                crate::staff::advance_version(conn, &id, version, now)?;
                 let waiting_state = step.to.id.clone();
                 let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = StepActor::Staff(&worker.id);
@@ -323,13 +311,7 @@ impl ApplicationService {
                     .optional()?
                     .ok_or_else(request_not_found)?;
                 if request.status != "open" {
-                    return Err(ApplicationError::Conflict(
-                        "request_not_open",
-                        Text::fixed(
-                            "Diese Nachfrage ist nicht mehr offen.",
-                            "This request is no longer open.",
-                        ),
-                    ));
+                    return Err(not_open());
                 }
                 let (workflow, procedure) = service.case_parts(&row)?;
                 let state = row.state.clone().unwrap_or_default();
@@ -417,6 +399,23 @@ impl ApplicationService {
                     return Err(ApplicationError::Validation(errors));
                 }
 
+                // The request first: its row lock makes a second answer sent at the same time wait, then find it
+                // answered (409) rather than trip over the files the first one took.
+                let answered = diesel::update(
+                    information_requests::table
+                        .find(&request_id)
+                        .filter(information_requests::status.eq("open")),
+                )
+                .set((
+                    information_requests::status.eq("answered"),
+                    information_requests::answer.eq(&comment),
+                    information_requests::answered_at.eq(now),
+                    information_requests::answered_by.eq(&person),
+                ))
+                .execute(conn)?;
+                if answered == 0 {
+                    return Err(not_open());
+                }
                 for (i, (document_type, file)) in uploads.into_iter().enumerate() {
                     let taken =
                         amtsweg_files::take_up(conn, &file.id, &person, OWNER_MODULE)?.ok_or_else(|| {
@@ -431,18 +430,6 @@ impl ApplicationService {
                         })?;
                     insert_attachment(conn, &id, &document_type, taken, &person, Some(&request_id), now)?;
                 }
-                let answered = diesel::update(
-                    information_requests::table
-                        .find(&request_id)
-                        .filter(information_requests::status.eq("open")),
-                )
-                .set((
-                    information_requests::status.eq("answered"),
-                    information_requests::answer.eq(&comment),
-                    information_requests::answered_at.eq(now),
-                    information_requests::answered_by.eq(&person),
-                ))
-                .execute(conn)?;
                 let moved = diesel::update(
                     applications::table
                         .find(&id)
@@ -454,7 +441,7 @@ impl ApplicationService {
                     applications::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-                if answered == 0 || moved == 0 {
+                if moved == 0 {
                     return Err(ApplicationError::Conflict(
                         "application_changed",
                         Text::fixed(
@@ -681,6 +668,16 @@ fn asked_for(pointer: &str, fields: &[String]) -> bool {
     fields
         .iter()
         .any(|field| pointer == field || pointer.starts_with(&format!("{field}/")))
+}
+
+fn not_open() -> ApplicationError {
+    ApplicationError::Conflict(
+        "request_not_open",
+        Text::fixed(
+            "Diese Nachfrage ist nicht mehr offen.",
+            "This request is no longer open.",
+        ),
+    )
 }
 
 fn request_not_found() -> ApplicationError {

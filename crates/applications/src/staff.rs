@@ -593,12 +593,7 @@ impl ApplicationService {
                         ),
                     ));
                 }
-                let updated = diesel::update(applications::table.find(&id).filter(applications::version.eq(version)))
-                    .set((applications::version.eq(version + 1), applications::updated_at.eq(now)))
-                    .execute(conn)?;
-                if updated == 0 {
-                    return Err(ApplicationError::StaleVersion { current: version + 1 });
-                }
+                advance_version(conn, &id, version, now)?;
                 let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = StepActor::Staff(&worker.id);
                 case::advance(conn, &context, &workflow, &state, step, (actor, comment.as_deref()), &facts)?;
@@ -760,6 +755,29 @@ pub(crate) fn load_row(conn: &mut DbConnection, id: &str) -> Result<ApplicationR
         .find(id)
         .select(ApplicationRow::as_select())
         .first(conn)?)
+}
+
+/// Moves the case from `version` to the next; 412 when someone else moved it first (the version seen is stale).
+pub(crate) fn advance_version(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i64,
+    now: Timestamp,
+) -> Result<(), ApplicationError> {
+    let updated = diesel::update(
+        applications::table
+            .find(id)
+            .filter(applications::version.eq(version)),
+    )
+    .set((
+        applications::version.eq(version + 1),
+        applications::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(ApplicationError::StaleVersion { current: version + 1 });
+    }
+    Ok(())
 }
 
 fn take(conn: &mut DbConnection, id: &str, worker: &CaseWorker, now: Timestamp) -> Result<(), DbError> {
