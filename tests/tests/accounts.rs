@@ -627,17 +627,24 @@ async fn profile_is_patched_and_validated(backend: Backend) {
         .map(|e| e["pointer"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(pointers, ["/recipient/id", "/attributes/1"]);
-    // An authority may use the data for any of its procedures: the most demanding one sets the level.
+    // An authority may use the data for any of its procedures: the most demanding one (the building permit, in
+    // written form) sets the level. A procedure asks for its own.
     let to_authority =
         json!({"recipient": {"kind": "authority", "id": "14713000"}, "attributes": ["address"]});
     let too_weak = app.post_as("/api/v1/me/consents", token, &to_authority).await;
     assert_eq!(too_weak.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body(too_weak).await["acr_values"], "high");
+    let to_trade_office =
+        json!({"recipient": {"kind": "procedure", "id": "gewerbeanmeldung"}, "attributes": ["address"]});
+    let too_weak = app.post_as("/api/v1/me/consents", token, &to_trade_office).await;
     assert_eq!(body(too_weak).await["acr_values"], "substantial");
     let citizen = app.with_totp(citizen.clone()).await;
     let token = &citizen.tokens.access_token;
-    let authority = app.post_as("/api/v1/me/consents", token, &to_authority).await;
-    assert_eq!(authority.status(), StatusCode::CREATED);
-    let id = body(authority).await["id"].as_str().unwrap().to_owned();
+    let too_weak = app.post_as("/api/v1/me/consents", token, &to_authority).await;
+    assert_eq!(body(too_weak).await["acr_values"], "high");
+    let granted = app.post_as("/api/v1/me/consents", token, &to_trade_office).await;
+    assert_eq!(granted.status(), StatusCode::CREATED);
+    let id = body(granted).await["id"].as_str().unwrap().to_owned();
     let revoked = body(app.delete_as(&format!("/api/v1/me/consents/{id}"), token).await).await;
     assert!(revoked["revoked_at"].is_string());
     let list = body(app.get_as("/api/v1/me/consents", token).await).await;

@@ -1,7 +1,7 @@
 //! Case work: queues per unit and procedure, claims that hand a case to exactly one case worker, transitions with
 //! `If-Match`, the citizen's timeline following along, and units that never see each other's cases.
 
-use amtsweg_test_support::{Backend, TestApp, backend_tests, inspect_pdf};
+use amtsweg_test_support::{Backend, EidProvider, TestApp, Tokens, backend_tests, inspect_pdf};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 use reqwest::StatusCode;
@@ -986,7 +986,13 @@ async fn decide(
 }
 
 async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let provider = EidProvider::start();
+    let settings = provider.settings();
+    let app = TestApp::builder(backend)
+        .configure(move |s| s.account.eid = Some(settings))
+        .spawn()
+        .await
+        .unwrap();
     let admin = app.admin().await.access_token;
     let author = staff(
         &app,
@@ -1003,7 +1009,7 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     )
     .await;
 
-    // The permit needs `substantial`: a citizen with two factors.
+    // The building application is in written form (§ 3a (2) VwVfG): a citizen with two factors prepares it.
     let citizen = app.citizen("bauherrin@example.de").await;
     let citizen = app.with_totp(citizen).await;
     let token = &citizen.tokens.access_token;
@@ -1026,14 +1032,36 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     for document in ["lageplan", "bauzeichnungen", "baubeschreibung"] {
         attach(&app, token, &id, document).await;
     }
-    let submitted = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
-        .bearer_auth(token)
-        .header("idempotency-key", "bau-1")
-        .send()
-        .await
-        .unwrap();
+    let submit = |token: String| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/applications/{id}/submit")))
+            .bearer_auth(token)
+            .header("idempotency-key", "bau-1");
+        async move { request.send().await.unwrap() }
+    };
+    // Two factors do not replace a signature: the answer asks for the eID card (RFC 9470 step-up).
+    let refused = submit(token.clone()).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("acr_values=\"high\"")
+    );
+    let problem = body(refused).await;
+    assert_eq!(problem["code"], "insufficient_user_authentication");
+    assert!(problem["detail"].as_str().unwrap().contains("§ 3a"), "{problem}");
+    // With the eID card linked and used, the same draft goes in.
+    let eid = app.eid_login(&provider, Some(token), None).await;
+    assert_eq!(eid.status(), StatusCode::OK);
+    let eid: Tokens = eid.json().await.unwrap();
+    assert_eq!(
+        (eid.acr.as_str(), eid.amr.clone()),
+        ("high", vec!["eid".to_owned()])
+    );
+    let token = &eid.access_token;
+    let submitted = submit(token.clone()).await;
     assert_eq!(submitted.status(), StatusCode::CREATED);
 
     let claimed = app
@@ -1202,6 +1230,22 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     assert_eq!(moved.status(), StatusCode::OK);
     let case = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), &author).await).await;
     assert_eq!(case["state"], "fachpruefung");
+    // The case file keeps the eID assertion the application was made under: the provider's signed ID token.
+    let evidence = &case["written_form"];
+    assert_eq!(evidence["issuer"], provider.issuer.as_str());
+    assert_eq!(evidence["subject"], "eid-4711");
+    assert_eq!(evidence["level"], "high");
+    let id_token = evidence["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&claims["iss"], &claims["sub"], &claims["aud"]),
+        (&json!(provider.issuer), &json!("eid-4711"), &json!("amtsweg"))
+    );
+    assert_eq!(id_token.split('.').count(), 3, "a signed JWS");
     let decisions: Vec<&str> = case["actions"]
         .as_array()
         .unwrap()
@@ -1339,6 +1383,10 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     let sha = seen["attachments"][0]["sha256"].as_str().unwrap();
     assert!(text.contains(&format!("SHA-256 {sha}")), "{text}");
     assert!(text.contains("lageplan.pdf"), "{text}");
+    assert!(
+        text.contains("Schriftformersatz") && text.contains("Online-Ausweis"),
+        "{text}"
+    );
     assert_eq!(read["lang"], "de");
     let started = std::time::Instant::now();
     let notice = loop {

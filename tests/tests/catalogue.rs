@@ -93,7 +93,7 @@ async fn filters_by_text_unit_and_trust_level(backend: Backend) {
     );
     assert_eq!(
         list("trust_level=substantial").await,
-        ["baugenehmigung", "gewerbeanmeldung", "meldebescheinigung"]
+        ["gewerbeanmeldung", "meldebescheinigung"]
     );
     assert_eq!(
         list("max_trust_level=basic").await,

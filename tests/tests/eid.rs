@@ -9,37 +9,6 @@ async fn body(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }
 
-async fn eid_login(
-    app: &TestApp,
-    provider: &EidProvider,
-    token: Option<&str>,
-    hint: Option<&str>,
-) -> reqwest::Response {
-    let start = match token {
-        Some(token) => app.post_as("/api/v1/auth/eid/start", token, &json!({})).await,
-        None => app
-            .client
-            .post(app.url("/api/v1/auth/eid/start"))
-            .send()
-            .await
-            .unwrap(),
-    };
-    assert_eq!(start.status(), StatusCode::OK);
-    let start = body(start).await;
-    let url = start["authorization_url"].as_str().unwrap();
-    assert!(
-        url.contains("code_challenge_method=S256") && url.contains("nonce="),
-        "{url}"
-    );
-    let (code, state) = provider.authorize(url, hint).await;
-    assert_eq!(state, start["state"]);
-    app.post_json(
-        "/api/v1/auth/eid/callback",
-        &json!({"code": code, "state": state}),
-    )
-    .await
-}
-
 async fn eid_login_reaches_high_and_links_by_subject(backend: Backend) {
     let provider = EidProvider::start();
     let settings = provider.settings();
@@ -49,7 +18,7 @@ async fn eid_login_reaches_high_and_links_by_subject(backend: Backend) {
         .await
         .unwrap();
 
-    let response = eid_login(&app, &provider, None, None).await;
+    let response = app.eid_login(&provider, None, None).await;
     assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
     let tokens: Tokens = response.json().await.unwrap();
     assert_eq!(tokens.acr, "high");
@@ -103,19 +72,15 @@ async fn eid_login_reaches_high_and_links_by_subject(backend: Backend) {
     );
 
     // The same eID logs into the same account again.
-    let again: Tokens = eid_login(&app, &provider, None, None).await.json().await.unwrap();
+    let again: Tokens = app.eid_login(&provider, None, None).await.json().await.unwrap();
     let me_again = body(app.get_as("/api/v1/me", &again.access_token).await).await;
     assert_eq!(me_again["id"], me["id"]);
 
     // A citizen with a password account links another eID to it.
     let citizen = app.citizen("verlinkt@example.de").await;
-    let linked = eid_login(
-        &app,
-        &provider,
-        Some(&citizen.tokens.access_token),
-        Some("eid-0815"),
-    )
-    .await;
+    let linked = app
+        .eid_login(&provider, Some(&citizen.tokens.access_token), Some("eid-0815"))
+        .await;
     assert_eq!(linked.status(), StatusCode::OK);
     let linked: Tokens = linked.json().await.unwrap();
     let linked_me = body(app.get_as("/api/v1/me", &linked.access_token).await).await;
@@ -128,13 +93,9 @@ async fn eid_login_reaches_high_and_links_by_subject(backend: Backend) {
 
     // That eID cannot be linked to a second account.
     let other = app.citizen("andere@example.de").await;
-    let conflict = eid_login(
-        &app,
-        &provider,
-        Some(&other.tokens.access_token),
-        Some("eid-0815"),
-    )
-    .await;
+    let conflict = app
+        .eid_login(&provider, Some(&other.tokens.access_token), Some("eid-0815"))
+        .await;
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
     assert_eq!(body(conflict).await["code"], "eid_linked_elsewhere");
 }

@@ -2,10 +2,52 @@
 //! under which name, and who acts for an organisation. The account tables stay the account module's.
 
 use amtsweg_db::{DbConnection, DbError};
-use amtsweg_kernel::Lang;
+use amtsweg_kernel::{Lang, Timestamp};
 use diesel::prelude::*;
 
-use crate::store::schema::{accounts, consents, organisation_members, profiles};
+use crate::store::schema::{accounts, consents, eid_assertions, organisation_members, profiles};
+
+/// The eID provider's assertion behind a session opened with the eID card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EidAssertion {
+    pub issuer: String,
+    /// The provider's stable subject of the card holder.
+    pub subject: String,
+    /// The level the provider asserted (`acr`), as it named it.
+    pub acr: Option<String>,
+    /// The signed ID token, verifiable later against the provider's keys.
+    pub id_token: String,
+    pub authenticated_at: Timestamp,
+}
+
+/// The eID assertion of an account's session; `None` when the session was not opened with the eID.
+pub fn eid_assertion(
+    conn: &mut DbConnection,
+    account_id: &str,
+    session_id: &str,
+) -> Result<Option<EidAssertion>, DbError> {
+    let found: Option<(String, String, Option<String>, String, Timestamp)> = eid_assertions::table
+        .find(session_id)
+        .filter(eid_assertions::account_id.eq(account_id))
+        .select((
+            eid_assertions::issuer,
+            eid_assertions::subject,
+            eid_assertions::acr,
+            eid_assertions::id_token,
+            eid_assertions::authenticated_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(
+        |(issuer, subject, acr, id_token, authenticated_at)| EidAssertion {
+            issuer,
+            subject,
+            acr,
+            id_token,
+            authenticated_at,
+        },
+    ))
+}
 
 /// How to address an account holder.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,9 @@ pub enum ApplicationError {
     Conflict(&'static str, Text),
     #[error("forbidden")]
     Forbidden(Text),
+    /// The procedure needs the written form and the session has no eID assertion.
+    #[error("eID login required")]
+    EidRequired,
     #[error(transparent)]
     File(#[from] amtsweg_files::FileError),
     #[error(transparent)]
@@ -81,6 +84,7 @@ impl From<ApplicationError> for ApiError {
                 Text::fixed("Zugriff verweigert.", "Access is denied."),
             )
             .with_detail(text),
+            ApplicationError::EidRequired => amtsweg_auth::eid_required(),
             ApplicationError::File(err) => err.into(),
             ApplicationError::Db(DbError::Unavailable(cause)) => ApiError::unavailable(cause),
             ApplicationError::Db(other) => ApiError::internal(other),

@@ -246,7 +246,7 @@ async fn remove(
     responses(
         (status = 201, description = "Submitted, with `case_number` and business status", body = ApplicationView),
         (status = 400, description = "`idempotency_key_required`", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "`insufficient_user_authentication`: the procedure needs a higher trust level", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "`insufficient_user_authentication`: the procedure needs a higher trust level, or (written form) a login with the eID card", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "`application_not_draft`, `procedure_changed`, `idempotency_key_in_use`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Form violations, `document_missing`, `idempotency_key_reused`", body = ProblemDoc, content_type = "application/problem+json"),
@@ -270,11 +270,15 @@ async fn submit(
         Begun::Replay(response) => return Ok(response),
         Begun::Fresh(claim) => claim,
     };
-    let required = service.required_level(&auth.account_id, &id).await?;
-    auth.require_level(required)?;
+    let (level, written_form) = service.submit_requirements(&auth.account_id, &id).await?;
+    if written_form {
+        auth.require_eid()?;
+    }
+    auth.require_level(level)?;
     let submitted = service
         .submit(
             &auth.account_id,
+            &auth.session_id,
             &id,
             lang,
             idempotency::recorder(Some(&claim), StatusCode::CREATED),
@@ -343,7 +347,7 @@ async fn attach(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // Unknown or foreign applications are refused before anything is stored.
-    service.required_level(&auth.account_id, &id).await?;
+    service.submit_requirements(&auth.account_id, &id).await?;
     let (file, fields) =
         amtsweg_files::receive_form(&store, &req, payload.into_inner(), &auth.account_id, ATTACHMENTS)
             .await?;

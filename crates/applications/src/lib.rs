@@ -20,6 +20,7 @@ mod staff_http;
 mod templates;
 mod timers;
 pub mod view;
+pub mod written_form;
 
 use actix_web::web::{Data, ServiceConfig};
 use amtsweg_workflow::{Effect, Workflows};

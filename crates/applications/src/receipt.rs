@@ -41,6 +41,9 @@ pub(crate) struct Snapshot {
     pub data: Value,
     pub attachments: Vec<SubmittedAttachment>,
     pub fee_cents: Option<i64>,
+    /// Written form (§ 3a (2) VwVfG): when the applicant logged in with the eID card the submission was made with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eid_login_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +80,7 @@ pub(crate) fn take_snapshot(
             })
             .collect(),
         fee_cents: row.fee_cents,
+        eid_login_at: crate::written_form::of(conn, &row.id)?.map(|evidence| evidence.authenticated_at),
     };
     diesel::insert_into(application_receipts::table)
         .values((
@@ -270,17 +274,33 @@ impl ApplicationService {
             Lang::De => de.to_owned(),
             Lang::En => en.to_owned(),
         };
-        let berlin = amtsweg_workflow::deadline::berlin_time(snapshot.submitted_at.utc().naive_utc());
-        let submitted = match lang {
-            Lang::De => berlin.format("%d.%m.%Y, %H:%M Uhr").to_string(),
-            Lang::En => berlin.format("%-d %B %Y, %H:%M").to_string(),
+        let berlin_time = |at: Timestamp| {
+            let berlin = amtsweg_workflow::deadline::berlin_time(at.utc().naive_utc());
+            match lang {
+                Lang::De => berlin.format("%d.%m.%Y, %H:%M Uhr").to_string(),
+                Lang::En => berlin.format("%-d %B %Y, %H:%M").to_string(),
+            }
         };
+        let submitted = berlin_time(snapshot.submitted_at);
+        let berlin = amtsweg_workflow::deadline::berlin_time(snapshot.submitted_at.utc().naive_utc());
         let mut facts = vec![
             (text("Aktenzeichen", "Case number"), snapshot.case_number.clone()),
             (text("Leistung", "Service"), p.title.get(lang).to_owned()),
             (text("Eingegangen am", "Received on"), submitted),
             (text("Antragsteller/in", "Applicant"), snapshot.applicant.clone()),
         ];
+        if let Some(at) = snapshot.eid_login_at {
+            facts.push((
+                text(
+                    "Schriftformersatz (§ 3a Abs. 2 VwVfG)",
+                    "Written form replaced (§ 3a (2) VwVfG)",
+                ),
+                match lang {
+                    Lang::De => format!("Identitätsnachweis mit dem Online-Ausweis am {}", berlin_time(at)),
+                    Lang::En => format!("Identity proven with the eID card on {}", berlin_time(at)),
+                },
+            ));
+        }
         if let Some(fee) = snapshot.fee_cents.and_then(Cents::new) {
             facts.push((text("Festgesetzte Gebühr", "Fee assessed"), fee.display(lang)));
         }

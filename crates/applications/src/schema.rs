@@ -158,3 +158,16 @@ diesel::table! {
 diesel::joinable!(application_name_tokens -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(applications, application_name_tokens);
 diesel::allow_tables_to_appear_in_same_query!(application_name_tokens, application_timers);
+
+diesel::table! {
+    application_written_form (application_id) {
+        application_id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        acr -> Nullable<Text>,
+        level -> Text,
+        id_token -> Text,
+        authenticated_at -> Timestamp,
+        recorded_at -> Timestamp,
+    }
+}

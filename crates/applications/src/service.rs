@@ -530,31 +530,36 @@ impl ApplicationService {
     }
 
     /// The trust level submitting this application needs (the procedure's); also proves the caller may see it.
-    pub async fn required_level(
+    /// What the session must bring to submit the application: the procedure's trust level, and whether it is
+    /// in written form (then only an eID login will do).
+    pub async fn submit_requirements(
         &self,
         person: &str,
         id: &str,
-    ) -> Result<amtsweg_kernel::TrustLevel, ApplicationError> {
+    ) -> Result<(amtsweg_kernel::TrustLevel, bool), ApplicationError> {
         let (person, id) = (person.to_owned(), id.to_owned());
         let row = self
             .inner
             .db
             .read(move |conn| visible(conn, &id, &person))
             .await?;
-        Ok(self.procedure(&row.procedure_id)?.procedure.trust_level)
+        let procedure = self.procedure(&row.procedure_id)?;
+        Ok((procedure.procedure.trust_level, procedure.procedure.written_form))
     }
 
     /// Submits a draft: full validation, required documents (the procedure's trust level is checked by the route
-    /// against `required_level`; a changed procedure is refused below), then in one transaction the final case number, the workflow's first state (and any
-    /// automatic steps after it), the fee, the audit entry and the event.
+    /// against `submit_requirements`; a changed procedure is refused below), then in one transaction the final
+    /// case number, the workflow's first state (and any automatic steps after it), the fee, the eID assertion of a
+    /// written-form submission, the audit entry and the event.
     pub async fn submit(
         &self,
         person: &str,
+        session: &str,
         id: &str,
         lang: Lang,
         also: InTransaction<ApplicationView>,
     ) -> Result<ApplicationView, ApplicationError> {
-        let (person, id) = (person.to_owned(), id.to_owned());
+        let (person, session, id) = (person.to_owned(), session.to_owned(), id.to_owned());
         let now = self.now();
         let service = self.clone();
         let submitted = self
@@ -658,6 +663,11 @@ impl ApplicationService {
                     ));
                 }
                 crate::search::index_name(conn, &id, &applicant)?;
+                if p.written_form {
+                    let assertion =
+                        directory::eid_assertion(conn, &person, &session)?.ok_or(ApplicationError::EidRequired)?;
+                    crate::written_form::record(conn, &id, &assertion, now)?;
+                }
                 let submit_step = Step {
                     action: "submit",
                     from: None,

@@ -168,6 +168,9 @@ pub struct StaffCaseView {
     pub notes: Vec<NoteView>,
     /// Information requests to the applicant, newest first.
     pub information_requests: Vec<InformationRequestView>,
+    /// For an application in written form: the eID assertion it was submitted under (§ 3a (2) VwVfG).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_form: Option<crate::written_form::WrittenFormView>,
     pub actions: Vec<ActionView>,
 }
 
@@ -679,6 +682,11 @@ impl ApplicationService {
                 .select(NoteView::as_select())
                 .load(conn)?,
             information_requests: crate::requests::requests_of(conn, &row.id, Some(&procedure), lang)?,
+            written_form: if procedure.procedure.written_form {
+                crate::written_form::of(conn, &row.id)?
+            } else {
+                None
+            },
             steps,
             actions,
         })

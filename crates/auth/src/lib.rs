@@ -17,6 +17,6 @@ pub use kek::{KekError, KeyEncryptionKey};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{
     Authenticator, CitizenAuth, ClientAuth, Holder, Role, SessionGuard, StaffAuth, bearer_challenge,
-    peer_address,
+    eid_required, peer_address,
 };
 pub use token::{Audience, Claims, TokenError, TokenSpec};

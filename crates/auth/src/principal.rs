@@ -120,6 +120,14 @@ fn session_ended() -> ApiError {
     )
 }
 
+/// The step-up to a login with the eID card, which the written form (§ 3a (2) VwVfG) requires.
+pub fn eid_required() -> ApiError {
+    step_up(Some(TrustLevel::High), None).with_detail(Text::fixed(
+        "Dieser Antrag ersetzt die Schriftform (§ 3a Abs. 2 VwVfG): Bitte melden Sie sich mit dem Online-Ausweis an.",
+        "This application replaces the written form (§ 3a (2) VwVfG): please log in with your eID card.",
+    ))
+}
+
 /// 401 with RFC 9470 `insufficient_user_authentication`: the client may step up and try again.
 fn step_up(required: Option<TrustLevel>, max_age: Option<i64>) -> ApiError {
     let mut extra = Vec::new();
@@ -300,6 +308,16 @@ fn forbidden(de: &'static str, en: &'static str) -> ApiError {
 impl CitizenAuth {
     pub fn require_level(&self, required: TrustLevel) -> Result<(), ApiError> {
         require_level(self.level, required)
+    }
+
+    /// The electronic substitute of the written form (§ 3a (2) VwVfG): a session opened with the eID card at
+    /// `high`. Anything else answers the RFC 9470 step-up to `high`.
+    pub fn require_eid(&self) -> Result<(), ApiError> {
+        if self.level >= TrustLevel::High && self.amr.iter().any(|method| method == "eid") {
+            Ok(())
+        } else {
+            Err(eid_required())
+        }
     }
 
     /// Sensitive actions need an authentication within `max_age`.

@@ -165,6 +165,9 @@ pub struct ProcedureDetail {
     authority: AuthorityDto,
     unit: UnitDto,
     trust_level: TrustLevel,
+    /// The application replaces a written form (§ 3a (2) VwVfG): it can only be submitted after a login with the
+    /// eID card.
+    written_form: bool,
     form: FormDto,
     documents: Vec<DocumentDto>,
     fees: Vec<FeeRuleDto>,
@@ -324,6 +327,7 @@ fn detail(p: &LoadedProcedure, lang: Lang) -> ProcedureDetail {
         retention_years: d.retention.years,
         workflow: d.workflow.clone(),
         processed_by: d.processing.by,
+        written_form: d.written_form,
         prefill: d.prefill.clone(),
     }
 }

@@ -217,6 +217,11 @@ fn fee_rules_must_fit_the_form() {
         "baugenehmigung",
         "fees[0].field: must name a `number` property",
     );
+    assert_reported(
+        &building.replace("trust_level: high", "trust_level: substantial"),
+        "baugenehmigung",
+        "written_form: the electronic substitute of the written form (§ 3a (2) VwVfG) is the eID",
+    );
 }
 
 #[test]

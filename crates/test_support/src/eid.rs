@@ -96,6 +96,44 @@ impl EidProvider {
     }
 }
 
+impl crate::TestApp {
+    /// Logs in with the eID card at `provider` (the test's browser plays along); with `token`, links the eID to
+    /// that citizen's account instead. `hint` picks the card holder (the provider's subject).
+    pub async fn eid_login(
+        &self,
+        provider: &EidProvider,
+        token: Option<&str>,
+        hint: Option<&str>,
+    ) -> reqwest::Response {
+        let start = match token {
+            Some(token) => {
+                self.post_as("/api/v1/auth/eid/start", token, &serde_json::json!({}))
+                    .await
+            }
+            None => self
+                .client
+                .post(self.url("/api/v1/auth/eid/start"))
+                .send()
+                .await
+                .expect("eID start"),
+        };
+        assert_eq!(start.status(), reqwest::StatusCode::OK, "eID start");
+        let start: serde_json::Value = start.json().await.expect("eID start body");
+        let url = start["authorization_url"].as_str().expect("authorisation URL");
+        assert!(
+            url.contains("code_challenge_method=S256") && url.contains("nonce="),
+            "{url}"
+        );
+        let (code, state) = provider.authorize(url, hint).await;
+        assert_eq!(state, start["state"]);
+        self.post_json(
+            "/api/v1/auth/eid/callback",
+            &serde_json::json!({"code": code, "state": state}),
+        )
+        .await
+    }
+}
+
 impl Drop for EidProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -288,6 +288,7 @@ impl AccountService {
                     refresh_token: refresh,
                     acr,
                     amr,
+                    session_id,
                 })
             })
             .await

@@ -109,6 +109,7 @@ impl PersonalData for AccountPersonalData {
             "security_events",
             "staff_roles",
             "eid_links",
+            "eid_assertions",
             "oidc_states",
         ]
     }
@@ -154,6 +155,16 @@ impl PersonalData for AccountPersonalData {
             )
             .select(ExportedInvitation::as_select())
             .load(conn)?;
+        let assertions: Vec<(String, String, Option<String>, Timestamp)> = eid_assertions::table
+            .filter(eid_assertions::account_id.eq(account_id))
+            .order(eid_assertions::authenticated_at.asc())
+            .select((
+                eid_assertions::session_id,
+                eid_assertions::issuer,
+                eid_assertions::acr,
+                eid_assertions::authenticated_at,
+            ))
+            .load(conn)?;
         let pending_links: Vec<Timestamp> = oidc_states::table
             .filter(oidc_states::account_id.eq(account_id))
             .select(oidc_states::created_at)
@@ -196,6 +207,9 @@ impl PersonalData for AccountPersonalData {
             "security_events": events,
             "organisations": memberships,
             "eid_links": links,
+            "eid_logins": assertions.into_iter().map(|(session, issuer, acr, at)| json!({
+                "session_id": session, "issuer": issuer, "acr": acr, "authenticated_at": at.rfc3339(),
+            })).collect::<Vec<_>>(),
             "pending_eid_links": pending_links.into_iter().map(|at| json!({"started_at": at.rfc3339()})).collect::<Vec<_>>(),
             "invitations": invitations,
             "staff_roles": roles.into_iter().map(|(role, unit)| json!({"role": role, "unit": unit})).collect::<Vec<_>>(),
@@ -226,6 +240,8 @@ impl PersonalData for AccountPersonalData {
             .execute(conn)?;
         diesel::delete(pending_totp::table.filter(pending_totp::account_id.eq(account_id))).execute(conn)?;
         diesel::delete(eid_links::table.filter(eid_links::account_id.eq(account_id))).execute(conn)?;
+        diesel::delete(eid_assertions::table.filter(eid_assertions::account_id.eq(account_id)))
+            .execute(conn)?;
         diesel::delete(oidc_states::table.filter(oidc_states::account_id.eq(account_id))).execute(conn)?;
         diesel::delete(organisation_members::table.filter(organisation_members::account_id.eq(account_id)))
             .execute(conn)?;

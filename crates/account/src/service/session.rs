@@ -29,6 +29,9 @@ pub struct SessionTokens {
     /// The trust level reached: `basic`, `substantial` or `high`.
     pub acr: TrustLevel,
     pub amr: Vec<String>,
+    /// The session the tokens belong to (not part of the answer).
+    #[serde(skip)]
+    pub(crate) session_id: String,
 }
 
 pub(crate) struct NewSession<'a> {
@@ -84,6 +87,7 @@ pub(crate) fn open_session(
         refresh_token: refresh,
         acr: new.acr,
         amr: new.amr,
+        session_id,
     })
 }
 
@@ -284,6 +288,7 @@ impl AccountService {
                     refresh_token: refresh,
                     acr: level,
                     amr,
+                    session_id,
                 }))
             })
             .await;

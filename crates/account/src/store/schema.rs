@@ -182,6 +182,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    eid_assertions (session_id) {
+        session_id -> Text,
+        account_id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        acr -> Nullable<Text>,
+        id_token -> Text,
+        authenticated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     organisation_invitations (id) {
         id -> Text,
         organisation_id -> Text,

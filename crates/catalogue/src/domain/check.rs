@@ -116,6 +116,12 @@ pub fn check(procedure: &Procedure, file_stem: &str) -> Result<CompiledForm, Vec
     if let Some(remedies) = &procedure.remedies {
         check_text(&mut issues, "remedies", remedies);
     }
+    if procedure.written_form && procedure.trust_level != amtsweg_kernel::TrustLevel::High {
+        issues.add(
+            "written_form",
+            "the electronic substitute of the written form (§ 3a (2) VwVfG) is the eID: it needs `trust_level: high`",
+        );
+    }
 
     match compiled {
         Some(compiled) if issues.0.is_empty() => Ok(compiled),

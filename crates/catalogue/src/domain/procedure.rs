@@ -26,6 +26,11 @@ pub struct Procedure {
     pub unit: Unit,
     /// The weakest login with which the procedure may be used.
     pub trust_level: TrustLevel,
+    /// Whether a statute orders the written form: the application is then submitted under the electronic
+    /// substitute of § 3a (2) VwVfG — only after a login with the eID card (`trust_level: high`), whose assertion
+    /// is kept in the case file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub written_form: bool,
     pub form: Form,
     #[serde(default)]
     pub documents: Vec<DocumentType>,

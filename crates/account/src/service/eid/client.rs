@@ -49,6 +49,9 @@ pub(super) struct IdClaims {
     pub(super) family_name: Option<String>,
     pub(super) birthdate: Option<String>,
     pub(super) address: Option<IdAddress>,
+    /// The provider's signed ID token these claims were verified from: the assertion kept as evidence.
+    #[serde(skip)]
+    pub(super) id_token: String,
 }
 
 /// The eID provider's client: one per service, caching discovery and keys.
@@ -225,6 +228,9 @@ impl EidClient {
         if claims.nonce.as_deref() != Some(nonce) {
             return Err(provider("the ID token's nonce does not match"));
         }
-        Ok(claims)
+        Ok(IdClaims {
+            id_token: tokens.id_token,
+            ..claims
+        })
     }
 }

@@ -24,7 +24,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::secret::random_token;
 use crate::error::AccountError;
 use crate::events;
-use crate::store::schema::{eid_links, oidc_states, profiles};
+use crate::store::schema::{eid_assertions, eid_links, oidc_states, profiles};
 use crate::store::{self, NewAccount};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -222,6 +222,17 @@ impl AccountService {
                     },
                     now,
                 )?;
+                diesel::insert_into(eid_assertions::table)
+                    .values((
+                        eid_assertions::session_id.eq(&tokens.session_id),
+                        eid_assertions::account_id.eq(&account_id),
+                        eid_assertions::issuer.eq(&issuer),
+                        eid_assertions::subject.eq(&claims.sub),
+                        eid_assertions::acr.eq(claims.acr.as_deref()),
+                        eid_assertions::id_token.eq(&claims.id_token),
+                        eid_assertions::authenticated_at.eq(now),
+                    ))
+                    .execute(conn)?;
                 trail(
                     conn,
                     &actor,

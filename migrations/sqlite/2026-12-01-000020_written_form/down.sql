@@ -1,0 +1,2 @@
+DROP TABLE application_written_form;
+DROP TABLE eid_assertions;
