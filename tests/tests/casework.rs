@@ -1660,7 +1660,146 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
     assert_eq!(body(assigned).await["assignee"], worker_id.as_str());
 }
 
+/// The shipped workflows in a directory of the test's own, with `steuerfestsetzung.yaml` changed by `change`.
+fn workflows_with(change: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.ends_with("steuerfestsetzung.yaml") {
+            text = change(text);
+        }
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    dir
+}
+
+async fn a_case_stays_on_the_workflow_version_it_was_submitted_under(backend: Backend) {
+    let first = workflows_with(|text| text);
+    let dir = first.path().to_owned();
+    let app = TestApp::builder(backend)
+        .configure(move |s| s.workflows.dir = Some(dir))
+        .spawn()
+        .await
+        .unwrap();
+    let admin = app.admin().await.access_token;
+    let worker = tax_office(&app, &admin, "versionen", 1).await.remove(0);
+    let (citizen, old_case) = submitted_dog(&app, "alt@example.de", 1).await;
+
+    // The tax office publishes version 3: the first step is renamed, the first state relabelled.
+    let renamed = |text: String| {
+        let changed = text
+            .replace("version: 2", "version: 3")
+            .replace("bearbeitung_beginnen", "pruefung_beginnen")
+            .replace(
+                "label: { de: Eingegangen, en: Received }",
+                "label: { de: Antrag eingegangen, en: Application received }",
+            );
+        assert!(changed.contains("pruefung_beginnen") && changed.contains("Antrag eingegangen"));
+        changed
+    };
+    // A changed file that keeps its version is refused at start, naming the workflow.
+    let unversioned = workflows_with(move |text| renamed(text).replace("version: 3", "version: 2"));
+    let dir = unversioned.path().to_owned();
+    let refused = app
+        .restart_builder()
+        .configure(move |s| s.workflows.dir = Some(dir))
+        .spawn()
+        .await;
+    let reason = format!(
+        "{:#}",
+        refused
+            .err()
+            .expect("a changed workflow with its old version is refused")
+    );
+    assert!(
+        reason.contains("steuerfestsetzung") && reason.contains("raise `version`"),
+        "{reason}"
+    );
+    let second = workflows_with(renamed);
+    let dir = second.path().to_owned();
+    let app = app
+        .restart_builder()
+        .configure(move |s| s.workflows.dir = Some(dir))
+        .spawn()
+        .await
+        .unwrap();
+    let new_case = submit_dog_of(&app, &citizen, 2).await;
+
+    let label = |id: String| {
+        let app = &app;
+        let citizen = &citizen;
+        async move {
+            body(app.get_as(&format!("/api/v1/applications/{id}"), citizen).await).await["business_status"]
+                ["label"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        label(old_case.clone()).await,
+        "Eingegangen",
+        "the old case keeps its version"
+    );
+    assert_eq!(label(new_case.clone()).await, "Antrag eingegangen");
+    let actions = |id: String| {
+        let app = &app;
+        let worker = &worker;
+        async move {
+            let case = body(app.get_as(&format!("/api/v1/staff/cases/{id}"), worker).await).await;
+            case["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["action"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        actions(old_case.clone())
+            .await
+            .contains(&"bearbeitung_beginnen".to_owned())
+    );
+    assert!(
+        actions(new_case.clone())
+            .await
+            .contains(&"pruefung_beginnen".to_owned())
+    );
+
+    // Each case moves by the actions of its own version.
+    let etag = etag_of(&app, &worker, &new_case).await;
+    let old_name = transition(
+        &app,
+        &worker,
+        &new_case,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(old_name.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let etag = etag_of(&app, &worker, &old_case).await;
+    let moved = transition(
+        &app,
+        &worker,
+        &old_case,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let etag = etag_of(&app, &worker, &new_case).await;
+    let moved = transition(
+        &app,
+        &worker,
+        &new_case,
+        Some(&etag),
+        json!({"action": "pruefung_beginnen"}),
+    )
+    .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+}
+
 backend_tests!(
+    a_case_stays_on_the_workflow_version_it_was_submitted_under,
     a_procedure_may_bring_its_own_notice_of_remedies,
     two_instances_share_queues_and_timers,
     a_procedure_processed_by_a_client_has_no_staff_queue,

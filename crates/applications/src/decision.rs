@@ -129,7 +129,7 @@ impl ApplicationService {
                     if row.version != version {
                         return Err(ApplicationError::StaleVersion { current: row.version });
                     }
-                    let (workflow, procedure) = service.case_parts(&row)?;
+                    let (workflow, procedure) = service.case_parts(conn, &row)?;
                     let state = row.state.clone().unwrap_or_default();
                     let action = workflow
                         .leaving(&state)
@@ -163,7 +163,7 @@ impl ApplicationService {
                 })
                 .await?
         };
-        let (_, procedure) = self.case_parts(&row)?;
+        let procedure = self.procedure_of(&row)?;
         let doc_lang = applicant.as_ref().map_or(Lang::De, |c| c.lang);
         let now = self.clock().now();
         let document_id = amtsweg_kernel::id::new_id();
@@ -248,7 +248,7 @@ impl ApplicationService {
                 if row.version != version {
                     return Err(ApplicationError::StaleVersion { current: row.version });
                 }
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let state = row.state.clone().unwrap_or_default();
                 let roles = worker.roles_in(&row.unit_id);
                 let expired = expired_timers(conn, &id, now)?;
@@ -337,7 +337,7 @@ impl ApplicationService {
                 diesel::update(applications::table.find(&id))
                     .set((applications::version.eq(version + 1), applications::updated_at.eq(now)))
                     .execute(conn)?;
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let state = row.state.clone().unwrap_or_default();
                 case::record(
                     conn,

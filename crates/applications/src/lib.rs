@@ -19,6 +19,7 @@ pub mod staff;
 mod staff_http;
 mod templates;
 mod timers;
+pub mod versions;
 pub mod view;
 pub mod written_form;
 

@@ -166,7 +166,7 @@ impl ApplicationService {
                 if row.version != version {
                     return Err(ApplicationError::StaleVersion { current: row.version });
                 }
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 check_asked(&procedure, &request)?;
                 let state = row.state.clone().unwrap_or_default();
                 let action = workflow
@@ -240,7 +240,7 @@ impl ApplicationService {
         self.db()
             .read(move |conn| {
                 let row = visible(conn, &id, &person)?;
-                let procedure = service.case_parts(&row).map(|(_, p)| p).ok();
+                let procedure = service.case_parts(conn, &row).map(|(_, p)| p).ok();
                 Ok::<_, ApplicationError>(requests_of(conn, &id, procedure.as_deref(), lang)?)
             })
             .await
@@ -313,7 +313,7 @@ impl ApplicationService {
                 if request.status != "open" {
                     return Err(not_open());
                 }
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let state = row.state.clone().unwrap_or_default();
                 let answering = workflow.answer(&state).map(|t| t.action.clone()).ok_or_else(|| {
                     ApplicationError::Conflict(

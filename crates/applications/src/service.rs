@@ -83,6 +83,7 @@ pub struct ApplicationDeps {
 #[derive(Clone)]
 pub struct ApplicationService {
     inner: Arc<ApplicationDeps>,
+    pinned: Arc<crate::versions::Pinned>,
 }
 
 /// A new draft.
@@ -114,6 +115,7 @@ pub(crate) struct ApplicationRow {
     pub status: String,
     pub case_number: Option<String>,
     pub workflow_id: Option<String>,
+    pub workflow_hash: Option<String>,
     pub state: Option<String>,
     pub version: i64,
     pub applicant_name: Option<String>,
@@ -153,8 +155,25 @@ pub(crate) struct StepRow {
 impl ApplicationService {
     pub fn new(deps: ApplicationDeps) -> ApplicationService {
         ApplicationService {
+            pinned: Arc::new(crate::versions::Pinned::new(&deps.workflows)),
             inner: Arc::new(deps),
         }
+    }
+
+    /// Records the workflow versions not seen before, so cases submitted under them can always find them. Refuses
+    /// a changed file that kept its version.
+    pub async fn record_workflow_versions(&self) -> Result<(), crate::versions::RecordError> {
+        let service = self.clone();
+        let now = self.now();
+        let recorded = self
+            .inner
+            .db
+            .write(move |conn| crate::versions::record(conn, &service.inner.workflows, now))
+            .await?;
+        for (id, version) in recorded {
+            tracing::info!(workflow = %id, version, "recorded new workflow version");
+        }
+        Ok(())
     }
 
     fn now(&self) -> Timestamp {
@@ -193,19 +212,39 @@ impl ApplicationService {
         &self.inner.settings.calendar
     }
 
-    /// The workflow and procedure a submitted case runs under.
-    pub(crate) fn case_parts(
+    /// The workflow definition a submitted case runs under: the version it was submitted with.
+    pub(crate) fn workflow_of(
+        &self,
+        conn: &mut DbConnection,
+        row: &ApplicationRow,
+    ) -> Result<Option<Arc<Definition>>, ApplicationError> {
+        if let Some(hash) = &row.workflow_hash {
+            return Ok(self.pinned.get(conn, hash)?);
+        }
+        Ok(row.workflow_id.as_deref().and_then(|id| self.workflow(id)))
+    }
+
+    /// The procedure of an application.
+    pub(crate) fn procedure_of(
         &self,
         row: &ApplicationRow,
+    ) -> Result<Arc<LoadedProcedure>, ApplicationError> {
+        self.procedure(&row.procedure_id)
+    }
+
+    /// The workflow (the version the case was submitted with) and procedure a submitted case runs under.
+    pub(crate) fn case_parts(
+        &self,
+        conn: &mut DbConnection,
+        row: &ApplicationRow,
     ) -> Result<(Arc<Definition>, Arc<LoadedProcedure>), ApplicationError> {
-        let procedure = self.procedure(&row.procedure_id)?;
-        let workflow_id = row
-            .workflow_id
-            .as_deref()
-            .unwrap_or(procedure.procedure.workflow.as_str());
-        let workflow = self
-            .workflow(workflow_id)
-            .ok_or_else(|| ApplicationError::Internal(format!("workflow {workflow_id} is not loaded")))?;
+        let procedure = self.procedure_of(row)?;
+        let workflow = self.workflow_of(conn, row)?.ok_or_else(|| {
+            ApplicationError::Internal(format!(
+                "the workflow of case {} ({:?}, {:?}) is not recorded",
+                row.id, row.workflow_id, row.workflow_hash
+            ))
+        })?;
         Ok((workflow, procedure))
     }
 
@@ -738,7 +777,7 @@ impl ApplicationService {
                 if row.status != "submitted" {
                     return Err(not_now());
                 }
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let state = row.state.clone().unwrap_or_default();
                 let facts = Facts {
                     by: Caller::Citizen,
@@ -798,8 +837,8 @@ impl ApplicationService {
             .order(application_attachments::id)
             .load(conn)?;
         let business_status = match (&row.state, &row.workflow_id) {
-            (Some(state), Some(workflow_id)) => {
-                let workflow = self.workflow(workflow_id);
+            (Some(state), Some(_)) => {
+                let workflow = self.workflow_of(conn, row)?;
                 let label = |state: &str| {
                     workflow
                         .as_ref()

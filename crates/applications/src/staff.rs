@@ -559,7 +559,7 @@ impl ApplicationService {
                 if row.version != version {
                     return Err(ApplicationError::StaleVersion { current: row.version });
                 }
-                let (workflow, procedure) = service.case_parts(&row)?;
+                let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let state = row.state.clone().unwrap_or_default();
                 let roles = worker.roles_in(&row.unit_id);
                 let expired = expired_timers(conn, &id, now)?;
@@ -617,7 +617,7 @@ impl ApplicationService {
         lang: Lang,
         now: Timestamp,
     ) -> Result<StaffCaseView, ApplicationError> {
-        let (workflow, procedure) = self.case_parts(row)?;
+        let (workflow, procedure) = self.case_parts(conn, row)?;
         let state = row.state.clone().unwrap_or_default();
         let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
         let fields = crate::form::fields(&procedure, &data, lang)

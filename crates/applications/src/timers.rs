@@ -68,7 +68,7 @@ impl ApplicationService {
                         .first(conn)
                         .optional()?;
                     let Some(row) = row else { return Ok(false) };
-                    let (workflow, procedure) = service.case_parts(&row)?;
+                    let (workflow, procedure) = service.case_parts(conn, &row)?;
                     let Some(Expiry::Action(action)) = workflow.timer(&timer_id).map(|t| t.on_expiry.clone())
                     else {
                         // Alerts stay until their timer is stopped; the queues count them as overdue.

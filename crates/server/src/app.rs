@@ -184,6 +184,10 @@ impl Services {
             files: files.clone(),
             settings: settings.applications.clone(),
         });
+        applications
+            .record_workflow_versions()
+            .await
+            .map_err(|err| anyhow::anyhow!("the workflows cannot be used: {err}"))?;
         let idempotency = Idempotency {
             db: db.clone(),
             clock: clock.clone(),

@@ -114,11 +114,29 @@ pub fn parse(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let canonical = serde_json::to_vec(&definition).map_err(|err| vec![(String::new(), err.to_string())])?;
-    Ok(LoadedWorkflow {
-        sha256: hex::encode(Sha256::digest(&canonical)),
-        definition: Arc::new(definition),
-    })
+    LoadedWorkflow::of(definition).map_err(|err| vec![(String::new(), err.to_string())])
+}
+
+impl LoadedWorkflow {
+    fn of(definition: Definition) -> Result<LoadedWorkflow, serde_json::Error> {
+        let canonical = serde_json::to_vec(&definition)?;
+        Ok(LoadedWorkflow {
+            sha256: hex::encode(Sha256::digest(&canonical)),
+            definition: Arc::new(definition),
+        })
+    }
+
+    /// The canonical JSON the hash is taken over, as recorded for instances pinned to this version.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(&*self.definition).unwrap_or_default()
+    }
+
+    /// A version recorded earlier (its canonical JSON), for the cases pinned to it. It was checked when it was
+    /// loaded from its file; the hash is taken again, so a record changed by hand is noticed.
+    pub fn from_recorded(json: &str) -> Result<LoadedWorkflow, String> {
+        let definition: Definition = serde_json::from_str(json).map_err(|err| err.to_string())?;
+        LoadedWorkflow::of(definition).map_err(|err| err.to_string())
+    }
 }
 
 /// Loads every `*.yaml` of `dir`; all mistakes of all files are reported together.

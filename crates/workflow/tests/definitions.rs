@@ -452,3 +452,14 @@ fn four_eyes_and_automatic_transitions_in_the_building_permit() {
         "eingegangen"
     );
 }
+
+#[test]
+fn a_recorded_version_reads_back_to_the_same_definition_and_hash() {
+    let shipped = load_shipped(&ROLES).unwrap_or_else(|errors| panic!("{errors:#?}"));
+    for workflow in shipped.iter() {
+        let recorded = amtsweg_workflow::LoadedWorkflow::from_recorded(&workflow.canonical_json())
+            .unwrap_or_else(|err| panic!("{}: {err}", workflow.definition.id));
+        assert_eq!(recorded.sha256, workflow.sha256, "{}", workflow.definition.id);
+        assert_eq!(recorded.canonical_json(), workflow.canonical_json());
+    }
+}
