@@ -746,6 +746,18 @@ async fn a_procedure_may_bring_its_own_notice_of_remedies(backend: Backend) {
     .await;
     assert_eq!(started.status(), StatusCode::OK);
     let etag = etag_of(&app, &worker, &id).await;
+    // The dog tax has no fee set with the decision.
+    let with_fee = decide(
+        &app,
+        &worker,
+        &id,
+        "decision",
+        &etag,
+        &json!({"result": "approved", "reasons": "Festsetzung.", "fee_cents": 500}),
+    )
+    .await;
+    assert_eq!(with_fee.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body(with_fee).await["errors"][0]["code"], "fee_not_adjustable");
     let decided = decide(
         &app,
         &worker,
@@ -1253,6 +1265,14 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
         .filter_map(|a| a["decision"].as_str())
         .collect();
     assert_eq!(decisions, ["approved", "partially_approved", "rejected"]);
+    // The fee as assessed at submission: 0.6 % of 40,000 euros, with its booking data.
+    assert_eq!(case["fee_cents"], 24_000);
+    assert_eq!(case["fee_lines"].as_array().unwrap().len(), 1);
+    assert_eq!(case["fee_lines"][0]["amount_cents"], 24_000);
+    assert_eq!(
+        case["fee_lines"][0]["booking"]["buchungstext"],
+        "BAUGENEHMIGUNG GEBUEHR"
+    );
 
     let etag = etag_of(&app, &author, &id).await;
     let invalid = decide(
@@ -1273,11 +1293,25 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
         &id,
         "decision",
         &etag,
-        &json!({"result": "approved", "reasons": "Das Vorhaben entspricht den öffentlich-rechtlichen Vorschriften."}),
+        &json!({
+            "result": "partially_approved",
+            "reasons": "Das Vorhaben entspricht den öffentlich-rechtlichen Vorschriften; der Carport entfällt.",
+            "fee_cents": 18_000
+        }),
     )
     .await;
     assert_eq!(decided.status(), StatusCode::OK);
     let decided = body(decided).await;
+    // The fee set with the decision replaces the assessment, booked by the procedure's decision_fee rule.
+    assert_eq!(decided["fee_cents"], 18_000);
+    assert_eq!(
+        decided["fee_lines"],
+        json!([{
+            "description": "Gebühr laut Bescheid",
+            "amount_cents": 18_000,
+            "booking": {"haushaltsstelle": "5.1.1.0.02", "objektnummer": "51100000", "buchungstext": "BAUGENEHMIGUNG GEBUEHR LT. BESCHEID"}
+        }])
+    );
     assert_eq!(
         decided["state"], "mitzeichnung",
         "four eyes: the decision waits for its second signature"
@@ -1315,7 +1349,11 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     assert_eq!(document.status(), StatusCode::OK);
     let read = inspect_pdf(&document.bytes().await.unwrap());
     let text = read["text"].as_str().unwrap();
-    assert!(text.contains("Bescheid") && text.contains("Genehmigt"), "{text}");
+    assert!(
+        text.contains("Bescheid") && text.contains("eilweise genehmigt"),
+        "{text}"
+    );
+    assert!(text.contains("180,00"), "the fee set with the decision: {text}");
     assert!(
         text.contains("Rechtsbehelfsbelehrung") && text.contains("innerhalb eines Monats"),
         "{text}"

@@ -146,8 +146,9 @@ impl ApplicationService {
                             )
                         })?;
                     if fee.is_some()
-                        && procedure.procedure.payment
+                        && (procedure.procedure.payment
                             != amtsweg_catalogue::domain::procedure::PaymentPolicy::AfterDecision
+                            || procedure.procedure.decision_fee.is_none())
                     {
                         return Err(ApplicationError::field(
                             "/fee_cents",
@@ -278,11 +279,17 @@ impl ApplicationService {
                         application_decisions::data_sha256.eq(&rendered.data_sha256),
                     ))
                     .execute(conn)?;
+                // A fee set with the decision replaces the assessment by the procedure's decision_fee line.
+                let fee_lines = match (fee, &procedure.procedure.decision_fee) {
+                    (Some(fee), Some(rule)) => Some(crate::fees::decided_json(rule, fee)),
+                    _ => row.fee_lines.clone(),
+                };
                 diesel::update(applications::table.find(&id))
                     .set((
                         applications::version.eq(version + 1),
                         applications::updated_at.eq(now),
                         applications::fee_cents.eq(fee_cents),
+                        applications::fee_lines.eq(fee_lines),
                     ))
                     .execute(conn)?;
                 let context = EffectContext::of(&row, &procedure, service.calendar(), now);

@@ -7,6 +7,7 @@ mod case_number;
 pub mod decision;
 mod error;
 pub mod events;
+pub mod fees;
 mod form;
 pub mod http;
 mod privacy;

@@ -17,6 +17,7 @@ diesel::table! {
         version -> BigInt,
         applicant_name -> Nullable<Text>,
         fee_cents -> Nullable<BigInt>,
+        fee_lines -> Nullable<Text>,
         submitted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,

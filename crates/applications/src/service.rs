@@ -120,6 +120,7 @@ pub(crate) struct ApplicationRow {
     pub version: i64,
     pub applicant_name: Option<String>,
     pub fee_cents: Option<i64>,
+    pub fee_lines: Option<String>,
     pub submitted_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -683,6 +684,7 @@ impl ApplicationService {
                     applications::version.eq(row.version + 1),
                     applications::applicant_name.eq(&applicant),
                     applications::fee_cents.eq(fee.total.get()),
+                    applications::fee_lines.eq(crate::fees::lines_json(&fee.lines)),
                     applications::submitted_at.eq(now),
                     applications::service_norm_due.eq(
                         amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc())

@@ -161,6 +161,8 @@ pub struct StaffCaseView {
     pub attachments: Vec<AttachmentView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fee_cents: Option<i64>,
+    /// The fee line by line with its booking data: as assessed, or as set with the decision.
+    pub fee_lines: Vec<crate::fees::FeeLineView>,
     pub documents_complete: bool,
     pub payment_settled: bool,
     pub steps: Vec<CaseStep>,
@@ -674,6 +676,7 @@ impl ApplicationService {
             fields,
             attachments: attachments.iter().map(AttachmentView::of).collect(),
             fee_cents: row.fee_cents,
+            fee_lines: crate::fees::view(row.fee_lines.as_deref(), lang),
             documents_complete,
             payment_settled,
             notes: application_notes::table

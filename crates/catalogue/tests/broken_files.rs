@@ -222,6 +222,16 @@ fn fee_rules_must_fit_the_form() {
         "baugenehmigung",
         "written_form: the electronic substitute of the written form (§ 3a (2) VwVfG) is the eID",
     );
+    assert_reported(
+        &building.replace("payment: after_decision", "payment: before_submission"),
+        "baugenehmigung",
+        "decision_fee: a fee set with the decision needs `payment: after_decision`",
+    );
+    assert_reported(
+        &building.replace("BAUGENEHMIGUNG GEBUEHR LT. BESCHEID", "Gebühr laut Bescheid"),
+        "baugenehmigung",
+        "decision_fee.booking.buchungstext: contains",
+    );
 }
 
 #[test]

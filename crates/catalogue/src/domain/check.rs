@@ -116,6 +116,18 @@ pub fn check(procedure: &Procedure, file_stem: &str) -> Result<CompiledForm, Vec
     if let Some(remedies) = &procedure.remedies {
         check_text(&mut issues, "remedies", remedies);
     }
+    if let Some(rule) = &procedure.decision_fee {
+        check_text(&mut issues, "decision_fee.description", &rule.description);
+        for (field, reason) in rule.booking.violations() {
+            issues.add(format!("decision_fee.booking.{field}"), reason);
+        }
+        if procedure.payment != PaymentPolicy::AfterDecision {
+            issues.add(
+                "decision_fee",
+                "a fee set with the decision needs `payment: after_decision`",
+            );
+        }
+    }
     if procedure.written_form && procedure.trust_level != amtsweg_kernel::TrustLevel::High {
         issues.add(
             "written_form",

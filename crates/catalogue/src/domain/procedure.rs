@@ -38,6 +38,10 @@ pub struct Procedure {
     #[serde(default)]
     pub fees: Vec<FeeRule>,
     pub payment: PaymentPolicy,
+    /// How a fee the unit sets with the decision (`fee_cents` of a decision, e.g. a reduced fee for a rejection)
+    /// is booked. Only with `payment: after_decision`; without it a decision cannot change the assessed fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_fee: Option<DecisionFee>,
     pub processing: Processing,
     pub retention: Retention,
     /// Name of the workflow that processes applications of this procedure.
@@ -51,6 +55,14 @@ pub struct Procedure {
     /// default: an objection (Widerspruch) to the authority within one month of notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedies: Option<Text>,
+}
+
+/// The booking line of a fee set with the decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionFee {
+    pub description: Text,
+    pub booking: Booking,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
