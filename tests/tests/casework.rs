@@ -1836,7 +1836,288 @@ async fn a_case_stays_on_the_workflow_version_it_was_submitted_under(backend: Ba
     assert_eq!(moved.status(), StatusCode::OK);
 }
 
+/// The fiction of a case as staff (`staff: true`) or its applicant see it.
+async fn fiction_of(app: &TestApp, token: &str, id: &str, staff: bool) -> Value {
+    let path = if staff {
+        format!("/api/v1/staff/cases/{id}")
+    } else {
+        format!("/api/v1/applications/{id}")
+    };
+    let seen = body(app.get_as(&path, token).await).await;
+    if staff {
+        seen["approval_fiction"].clone()
+    } else {
+        seen["business_status"]["approval_fiction"].clone()
+    }
+}
+
+async fn the_approval_fiction_runs_from_complete_documents_and_is_recorded(backend: Backend) {
+    // A statute (here an invented one) orders the fiction of approval for the dog tax: one month, one extension of
+    // at most a month, an alert five days before the end.
+    let dir = catalogue_with(|text| {
+        text.replace(
+            "payment: none\n",
+            "payment: none\napproval_fiction:\n  statute: § 9 Testgesetz\n  months: 1\n  max_extension_months: 1\n  alert_days: 5\n",
+        )
+    });
+    let start = chrono::DateTime::parse_from_rfc3339("2027-03-01T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let app = TestApp::builder(backend)
+        .procedures(dir.path())
+        .with_smtp()
+        .spawn()
+        .await
+        .unwrap();
+    let clock = app.clock.clone();
+    clock.set(start);
+    let admin = app.admin().await.access_token;
+    let worker = tax_office(&app, &admin, "fiktion", 1).await.remove(0);
+    let citizen = app.citizen("fiktion@example.de").await;
+    let token = citizen.tokens.access_token.clone();
+
+    // Submitted complete on Monday 1 March 2027: the month ends on Thursday 1 April (§ 188 (2) BGB).
+    let deemed = submit_dog_of(&app, &token, 1).await;
+    let fiction = fiction_of(&app, &worker, &deemed, true).await;
+    assert_eq!(fiction["status"], "running");
+    assert_eq!(fiction["statute"], "§ 9 Testgesetz");
+    assert_eq!(
+        (&fiction["started_on"], &fiction["ends_on"], &fiction["alert_on"]),
+        (&json!("2027-03-01"), &json!("2027-04-01"), &json!("2027-03-27"))
+    );
+    let seen = fiction_of(&app, &token, &deemed, false).await;
+    assert_eq!(seen["ends_on"], "2027-04-01");
+    assert!(seen.get("alert_on").is_none(), "internal: {seen}");
+
+    // The unit extends it once, with reasons, by at most a month; 1 May 2027 is a Saturday and a holiday.
+    let path = format!("/api/v1/staff/cases/{deemed}/approval-fiction/extension");
+    let extension =
+        json!({"months": 1, "reasons": "Die Rasse ist in der Satzung nicht eindeutig eingeordnet."});
+    let without = app.post_as(&path, &worker, &extension).await;
+    assert_eq!(without.status(), StatusCode::PRECONDITION_REQUIRED);
+    let etag = etag_of(&app, &worker, &deemed).await;
+    let too_long = decide(
+        &app,
+        &worker,
+        &deemed,
+        "approval-fiction/extension",
+        &etag,
+        &json!({"months": 2, "reasons": "x"}),
+    )
+    .await;
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let no_reasons = decide(
+        &app,
+        &worker,
+        &deemed,
+        "approval-fiction/extension",
+        &etag,
+        &json!({"months": 1, "reasons": " "}),
+    )
+    .await;
+    assert_eq!(no_reasons.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let extended = decide(
+        &app,
+        &worker,
+        &deemed,
+        "approval-fiction/extension",
+        &etag,
+        &extension,
+    )
+    .await;
+    assert_eq!(extended.status(), StatusCode::OK);
+    let extended = body(extended).await;
+    assert_eq!(extended["approval_fiction"]["ends_on"], "2027-05-03");
+    assert_eq!(extended["approval_fiction"]["alert_on"], "2027-04-28");
+    let etag = etag_of(&app, &worker, &deemed).await;
+    let again = decide(
+        &app,
+        &worker,
+        &deemed,
+        "approval-fiction/extension",
+        &etag,
+        &extension,
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(body(again).await["code"], "fiction_already_extended");
+    let seen = body(
+        app.get_as(&format!("/api/v1/applications/{deemed}"), &token)
+            .await,
+    )
+    .await;
+    let step = seen["business_status"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"] == "Entscheidungsfrist verlängert")
+        .cloned()
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert_eq!(
+        step["comment"],
+        "Die Rasse ist in der Satzung nicht eindeutig eingeordnet."
+    );
+    assert!(
+        seen["business_status"]["approval_fiction"]
+            .get("extended_by")
+            .is_none()
+    );
+
+    // Documents asked for: the application was not complete, the period has not started — it starts with the
+    // answer (Wednesday 3 March, so it ends on Saturday 3 April, moved to Monday 5 April).
+    let decided = submit_dog_of(&app, &token, 2).await;
+    let etag = etag_of(&app, &worker, &decided).await;
+    let started = transition(
+        &app,
+        &worker,
+        &decided,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let etag = etag_of(&app, &worker, &decided).await;
+    let asked = request_information(
+        &app,
+        &worker,
+        &decided,
+        Some(&etag),
+        json!({"message": "Bitte den Versicherungsnachweis.", "documents": ["haftpflichtnachweis"]}),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::CREATED);
+    let fiction = fiction_of(&app, &worker, &decided, true).await;
+    assert_eq!(fiction["status"], "awaiting_documents");
+    assert!(fiction.get("ends_on").is_none(), "{fiction}");
+    clock.advance(chrono::Duration::days(2));
+    let token = app
+        .login(&citizen.email, &citizen.password, None)
+        .await
+        .json::<Tokens>()
+        .await
+        .unwrap()
+        .access_token;
+    let admin = app.admin().await.access_token;
+    let worker = tax_office(&app, &admin, "fiktion-mittwoch", 1).await.remove(0);
+    let requests = body(
+        app.get_as(&format!("/api/v1/applications/{decided}/requests"), &token)
+            .await,
+    )
+    .await;
+    let request_id = requests[0]["id"].as_str().unwrap().to_owned();
+    let file_id = upload(&app, &token).await;
+    let answered = app
+        .post_as(
+            &format!("/api/v1/applications/{decided}/requests/{request_id}/answer"),
+            &token,
+            &json!({"attachments": [{"document_type": "haftpflichtnachweis", "file_id": file_id}]}),
+        )
+        .await;
+    assert_eq!(answered.status(), StatusCode::OK, "{:?}", answered.text().await);
+    let fiction = fiction_of(&app, &worker, &decided, true).await;
+    assert_eq!(
+        (&fiction["status"], &fiction["started_on"], &fiction["ends_on"]),
+        (&json!("running"), &json!("2027-03-03"), &json!("2027-04-05"))
+    );
+    // A decision stops it.
+    let etag = etag_of(&app, &worker, &decided).await;
+    let decision = decide(
+        &app,
+        &worker,
+        &decided,
+        "decision",
+        &etag,
+        &json!({"result": "approved", "reasons": "Festsetzung nach der Satzung."}),
+    )
+    .await;
+    assert_eq!(decision.status(), StatusCode::OK);
+    assert_eq!(body(decision).await["approval_fiction"]["status"], "stopped");
+
+    // From the alert day the queue shows the case whose period is about to end.
+    clock.set(
+        chrono::DateTime::parse_from_rfc3339("2027-04-29T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    let admin = app.admin().await.access_token;
+    let worker = tax_office(&app, &admin, "fiktion-april", 1).await.remove(0);
+    let queues = body(app.get_as("/api/v1/staff/queues", &worker).await).await;
+    let queue = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue_id"] == "steueramt.hundesteuer-anmeldung")
+        .cloned()
+        .unwrap();
+    assert_eq!(queue["approval_fiction_alerts"], 1, "{queue}");
+
+    // The extended period ends on Monday 3 May without a decision: on the 4th the approval is deemed granted.
+    clock.set(
+        chrono::DateTime::parse_from_rfc3339("2027-05-04T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    run_timers(&app).await;
+    let admin = app.admin().await.access_token;
+    let worker = tax_office(&app, &admin, "fiktion-mai", 1).await.remove(0);
+    let fiction = fiction_of(&app, &worker, &deemed, true).await;
+    assert_eq!(fiction["status"], "occurred", "{fiction}");
+    assert!(fiction["occurred_at"].is_string());
+    assert_eq!(run_timers(&app).await["fired"], 0, "it is recorded once");
+    let token = app
+        .login(&citizen.email, &citizen.password, None)
+        .await
+        .json::<Tokens>()
+        .await
+        .unwrap()
+        .access_token;
+    let seen = body(
+        app.get_as(&format!("/api/v1/applications/{deemed}"), &token)
+            .await,
+    )
+    .await;
+    assert_eq!(seen["business_status"]["approval_fiction"]["status"], "occurred");
+    let timeline = seen["business_status"]["timeline"].as_array().unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!(last["label"], "Genehmigung gilt als erteilt");
+    assert!(
+        last["comment"].as_str().unwrap().contains("§ 9 Testgesetz"),
+        "{last}"
+    );
+    let etag = etag_of(&app, &worker, &deemed).await;
+    let late = decide(
+        &app,
+        &worker,
+        &deemed,
+        "approval-fiction/extension",
+        &etag,
+        &json!({"months": 1, "reasons": "zu spät"}),
+    )
+    .await;
+    assert_eq!(late.status(), StatusCode::CONFLICT);
+    assert_eq!(body(late).await["code"], "fiction_not_running");
+    // The applicant was told of the extension and of the fiction, by mail without content.
+    let started = std::time::Instant::now();
+    loop {
+        let mails = app.smtp().to(&citizen.email);
+        let told = |part: &str| mails.iter().any(|m| m.body.contains(part));
+        if told("Frist für die Entscheidung") && told("gilt als erteilt") {
+            assert!(
+                !mails.iter().any(|m| m.body.contains("Satzung nicht eindeutig")),
+                "no reasons in mails"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{mails:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 backend_tests!(
+    the_approval_fiction_runs_from_complete_documents_and_is_recorded,
     a_case_stays_on_the_workflow_version_it_was_submitted_under,
     a_procedure_may_bring_its_own_notice_of_remedies,
     two_instances_share_queues_and_timers,

@@ -78,6 +78,9 @@ pub(crate) fn enter(
 ) -> Result<(), DbError> {
     let queued = workflow.state(to).is_some_and(|s| s.queued);
     let was_queued = from.and_then(|f| workflow.state(f)).is_some_and(|s| s.queued);
+    if workflow.state(to).is_some_and(|s| s.terminal) {
+        crate::fiction::stop(conn, id, to, now)?;
+    }
     pause_service_norm(conn, id, workflow, from, to, now)?;
     let target = applications::table.find(id);
     match (queued, was_queued) {

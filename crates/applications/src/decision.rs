@@ -295,6 +295,7 @@ impl ApplicationService {
                 let context = EffectContext::of(&row, &procedure, service.calendar(), now);
                 let actor = (StepActor::Staff(&worker.id), None);
                 case::advance(conn, &context, &workflow, &state, step, actor, &facts)?;
+                crate::fiction::stop(conn, &id, "decided", now)?;
                 crate::staff::audit(conn, &worker, "case.decided", &id, now)?;
                 let row = crate::staff::load_row(conn, &id)?;
                 service.staff_view(conn, &row, &worker, lang, now)

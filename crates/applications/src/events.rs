@@ -29,6 +29,28 @@ pub(crate) fn transitioned(
     amtsweg_events::publish(conn, &TRANSITIONED, Some(application_id), &data, now).map(|_| ())
 }
 
+/// The period of the fiction of approval (§ 42a VwVfG) was extended.
+pub const FICTION_EXTENDED: EventType = EventType {
+    source: SOURCE,
+    name: "de.amtsweg.application.fiction_extended.v1",
+};
+
+/// The period of the fiction of approval ended without a decision: the approval is deemed granted.
+pub const APPROVAL_DEEMED: EventType = EventType {
+    source: SOURCE,
+    name: "de.amtsweg.application.approval_deemed.v1",
+};
+
+pub(crate) fn fiction(
+    conn: &mut DbConnection,
+    event_type: &EventType,
+    application_id: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let data = json!({"application_id": application_id});
+    amtsweg_events::publish(conn, event_type, Some(application_id), &data, now).map(|_| ())
+}
+
 /// The milestones workflows may publish (`publish: <name>`), by name.
 pub const MILESTONES: [EventType; 4] = [
     EventType {

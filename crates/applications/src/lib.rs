@@ -8,6 +8,7 @@ pub mod decision;
 mod error;
 pub mod events;
 pub mod fees;
+pub mod fiction;
 mod form;
 pub mod http;
 mod privacy;

@@ -207,6 +207,10 @@ impl ApplicationService {
                     &facts,
                 )?;
                 let due_on = reply_window(conn, &context, &workflow, &waiting_state, request.reply_days)?;
+                if !request.documents.is_empty() {
+                    // Documents were missing: the period of a fiction of approval has not started.
+                    crate::fiction::await_documents(conn, &id)?;
+                }
                 diesel::insert_into(information_requests::table)
                     .values((
                         information_requests::id.eq(amtsweg_kernel::id::new_id()),
@@ -469,6 +473,10 @@ impl ApplicationService {
                     (StepActor::Citizen(&person), None),
                     &facts,
                 )?;
+                if !documents.is_empty() {
+                    // The documents asked for are here: the period of a fiction of approval starts now.
+                    crate::fiction::documents_arrived(conn, &context)?;
+                }
                 amtsweg_audit::append(
                     conn,
                     &Event {

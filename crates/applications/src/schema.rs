@@ -172,3 +172,22 @@ diesel::table! {
         recorded_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    approval_fictions (application_id) {
+        application_id -> Text,
+        statute -> Text,
+        started_on -> Nullable<Text>,
+        ends_on -> Nullable<Text>,
+        alert_on -> Nullable<Text>,
+        extended_at -> Nullable<Timestamp>,
+        extended_by -> Nullable<Text>,
+        extension_reasons -> Nullable<Text>,
+        occurred_at -> Nullable<Timestamp>,
+        stopped_at -> Nullable<Timestamp>,
+        stop_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(approval_fictions -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(applications, approval_fictions);

@@ -148,6 +148,7 @@ pub(crate) struct AttachmentRow {
 #[diesel(table_name = application_steps)]
 pub(crate) struct StepRow {
     pub at: Timestamp,
+    pub action: String,
     pub to_state: String,
     pub comment: Option<String>,
     pub public: bool,
@@ -729,6 +730,7 @@ impl ApplicationService {
                     now,
                 };
                 run_effects(conn, &context, &workflow, &effects)?;
+                crate::fiction::start(conn, &context)?;
                 let facts = Facts {
                     by: Caller::System,
                     documents_complete: true,
@@ -859,7 +861,8 @@ impl ApplicationService {
                         .map(|step| TimelineStep {
                             at: step.at,
                             state: step.to_state.clone(),
-                            label: label(&step.to_state),
+                            label: crate::fiction::step_label(&step.action, lang)
+                                .unwrap_or_else(|| label(&step.to_state)),
                             comment: step.comment.clone().filter(|_| step.public),
                         })
                         .collect()
@@ -888,6 +891,7 @@ impl ApplicationService {
                     processing_deadline: due_on,
                     service_norm_due: row.service_norm_due.clone(),
                     service_norm_paused: row.waiting_since.is_some(),
+                    approval_fiction: crate::fiction::of(conn, &row.id, false)?,
                     timeline,
                 })
             }
@@ -977,6 +981,36 @@ impl<'a> EffectContext<'a> {
     }
 }
 
+/// Queues the notice mail `template` to the applicant (through the mail crate's queue, the one notification path).
+pub(crate) fn notify(
+    conn: &mut DbConnection,
+    context: &EffectContext<'_>,
+    template: &str,
+) -> Result<(), ApplicationError> {
+    if let Some(contact) = directory::contact(conn, context.person)?
+        && let Some(email) = contact.email
+    {
+        let (subject, body) = templates::notice(
+            template,
+            contact.lang,
+            context.case_number,
+            &context.procedure.procedure.title,
+        );
+        amtsweg_mail::enqueue(
+            conn,
+            &amtsweg_mail::Message {
+                to: email,
+                subject,
+                body,
+                kind: "applications.notice",
+                account_id: Some(context.person.to_owned()),
+            },
+            context.now,
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs the effects of a step inside its transaction: mails are queued, timers set or cleared, events recorded.
 /// Payment requests and decision delivery belong to the ePayment module and the Virtuelle Poststelle, which do
 /// not exist yet: a case waiting for them shows so in its status (`waiting_for`).
@@ -988,29 +1022,7 @@ pub(crate) fn run_effects(
 ) -> Result<(), ApplicationError> {
     for effect in effects {
         match effect {
-            Effect::Notify(template) => {
-                if let Some(contact) = directory::contact(conn, context.person)?
-                    && let Some(email) = contact.email
-                {
-                    let mail = templates::notice(
-                        template,
-                        contact.lang,
-                        context.case_number,
-                        &context.procedure.procedure.title,
-                    );
-                    amtsweg_mail::enqueue(
-                        conn,
-                        &amtsweg_mail::Message {
-                            to: email,
-                            subject: mail.0,
-                            body: mail.1,
-                            kind: "applications.notice",
-                            account_id: Some(context.person.to_owned()),
-                        },
-                        context.now,
-                    )?;
-                }
-            }
+            Effect::Notify(template) => notify(conn, context, template)?,
             Effect::StartTimer(timer_id) => {
                 let Some(timer) = workflow.timer(timer_id) else {
                     continue;

@@ -19,6 +19,7 @@ use crate::error::ApplicationError;
 use crate::requests::InformationRequestView;
 use crate::schema::{
     application_attachments, application_notes, application_steps, application_timers, applications,
+    approval_fictions,
 };
 use crate::service::AttachmentRow;
 use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled, pick};
@@ -83,6 +84,9 @@ pub struct QueueView {
     pub oldest_age_seconds: Option<i64>,
     /// Waiting cases whose processing deadline has passed.
     pub overdue: i64,
+    /// Cases (waiting or claimed) whose fiction of approval (§ 42a VwVfG) ends soon: the alert day has come and
+    /// no decision has been made.
+    pub approval_fiction_alerts: i64,
 }
 
 /// A case in lists and claims.
@@ -173,6 +177,9 @@ pub struct StaffCaseView {
     /// For an application in written form: the eID assertion it was submitted under (§ 3a (2) VwVfG).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_form: Option<crate::written_form::WrittenFormView>,
+    /// Where a statute orders a fiction of approval (§ 42a VwVfG): its period, extension and outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_fiction: Option<crate::fiction::FictionView>,
     pub actions: Vec<ActionView>,
 }
 
@@ -214,12 +221,13 @@ impl ApplicationService {
                         oldest_since: None,
                         oldest_age_seconds: None,
                         overdue: 0,
+                        approval_fiction_alerts: 0,
                     },
                 );
             }
         }
         let units: Vec<String> = queues.keys().map(|(unit, _)| unit.clone()).collect();
-        let (rows, overdue) = self
+        let (rows, overdue, alerts) = self
             .db()
             .read(move |conn| {
                 let base = applications::table
@@ -262,9 +270,22 @@ impl ApplicationService {
                     .select((applications::unit_id, applications::procedure_id))
                     .distinct()
                     .load(conn)?;
-                Ok::<_, DbError>((rows, overdue))
+                let alerts: Vec<(String, String)> = applications::table
+                    .inner_join(approval_fictions::table)
+                    .filter(applications::unit_id.eq_any(&units))
+                    .filter(approval_fictions::occurred_at.is_null())
+                    .filter(approval_fictions::stopped_at.is_null())
+                    .filter(approval_fictions::alert_on.le(&today))
+                    .select((applications::unit_id, applications::procedure_id))
+                    .load(conn)?;
+                Ok::<_, DbError>((rows, overdue, alerts))
             })
             .await?;
+        for key in alerts {
+            if let Some(queue) = queues.get_mut(&key) {
+                queue.approval_fiction_alerts += 1;
+            }
+        }
         for row in rows {
             if let Some(queue) = queues.get_mut(&(row.unit_id, row.procedure_id)) {
                 if row.unclaimed {
@@ -690,6 +711,7 @@ impl ApplicationService {
             } else {
                 None
             },
+            approval_fiction: crate::fiction::of(conn, &row.id, true)?,
             steps,
             actions,
         })

@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(decision_document)
         .service(add_note)
         .service(request_information)
+        .service(extend_fiction)
         .service(attachment)
         .service(assign);
 }
@@ -413,6 +414,59 @@ async fn request_information(
         .request_information(worker(&auth), &id.into_inner(), version, body.into_inner(), lang)
         .await?;
     with_etag(StatusCode::CREATED, &case)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FictionExtension {
+    /// By how many months (at most the procedure's `max_extension_months`).
+    months: u32,
+    /// Why the matter is difficult enough to need longer (1–5,000 characters); the citizen reads them in the
+    /// timeline.
+    reasons: String,
+}
+
+/// Extends the period of the case's fiction of approval (§ 42a (2) VwVfG) once, with reasons, while it runs; the
+/// citizen is told by mail and sees the reasons in the timeline. Needs `If-Match`.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(
+        ("id" = String, Path, description = "Case (application) id"),
+        ("If-Match" = String, Header, description = "The case's ETag"),
+    ),
+    request_body = FictionExtension,
+    responses(
+        (status = 200, description = "The case with the extended period (`approval_fiction`)", body = StaffCaseView, headers(("ETag" = String, description = "The new version"))),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`fiction_not_running` (none, ended, deemed or stopped), `fiction_already_extended`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_length`, `out_of_range`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "`if_match_required`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/cases/{id}/approval-fiction/extension")]
+async fn extend_fiction(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    lang: Lang,
+    id: Path<String>,
+    req: HttpRequest,
+    body: Json<FictionExtension>,
+) -> Result<HttpResponse, ApiError> {
+    let version = if_match(&req)?;
+    let body = body.into_inner();
+    let case = service
+        .extend_fiction(
+            worker(&auth),
+            &id.into_inner(),
+            version,
+            body.months,
+            &body.reasons,
+            lang,
+        )
+        .await?;
+    with_etag(StatusCode::OK, &case)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

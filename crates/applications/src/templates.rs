@@ -41,6 +41,14 @@ pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -
             "Sie haben ein Angebot zu Ihrem Antrag erhalten.",
             "You have received an offer about your application.",
         ),
+        "fristverlaengerung" => (
+            "Die Behörde hat die Frist für die Entscheidung über Ihren Antrag verlängert. Die Begründung finden Sie im Verlauf Ihres Antrags.",
+            "The authority has extended the period for deciding on your application. The reasons are in your application's history.",
+        ),
+        "genehmigungsfiktion" => (
+            "Über Ihren Antrag wurde nicht innerhalb der Frist entschieden: Die Genehmigung gilt als erteilt (§ 42a VwVfG). Auf Verlangen bescheinigt Ihnen die Behörde dies schriftlich.",
+            "Your application was not decided within the period: the approval is deemed granted (§ 42a VwVfG). On request, the authority certifies this in writing.",
+        ),
         _ => (
             "Es gibt Neuigkeiten zu Ihrem Antrag.",
             "There is news about your application.",

@@ -122,6 +122,36 @@ impl ApplicationService {
                 .await?;
             fired += usize::from(took);
         }
+        fired += self.fire_due_fictions().await?;
         Ok(fired)
+    }
+
+    /// Records the fiction of approval of every case whose period ended before today without a decision, each in
+    /// its own transaction; answers how many occurred.
+    async fn fire_due_fictions(&self) -> Result<usize, ApplicationError> {
+        let now = self.clock().now();
+        let due = self.db().read(move |conn| crate::fiction::due(conn, now)).await?;
+        let mut occurred = 0;
+        for id in due {
+            let service = self.clone();
+            let took = self
+                .db()
+                .write(move |conn| {
+                    let row: ApplicationRow = crate::staff::load_row(conn, &id)?;
+                    let procedure = service.procedure_of(&row)?;
+                    let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                    let state = row.state.clone().unwrap_or_default();
+                    let took = crate::fiction::occur(conn, &context, &state)?;
+                    if took {
+                        diesel::update(applications::table.find(&id))
+                            .set(applications::version.eq(row.version + 1))
+                            .execute(conn)?;
+                    }
+                    Ok::<_, ApplicationError>(took)
+                })
+                .await?;
+            occurred += usize::from(took);
+        }
+        Ok(occurred)
     }
 }

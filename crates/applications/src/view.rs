@@ -106,6 +106,10 @@ pub struct BusinessStatus {
     pub service_norm_due: Option<String>,
     /// The service-norm clock stands while the case waits for the citizen.
     pub service_norm_paused: bool,
+    /// Where a statute orders a fiction of approval (§ 42a VwVfG): the period, an extension with its reasons, and
+    /// whether the approval is deemed granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_fiction: Option<crate::fiction::FictionView>,
     /// The steps so far, oldest first (on the single application only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineStep>,

@@ -168,6 +168,9 @@ pub struct ProcedureDetail {
     /// The application replaces a written form (§ 3a (2) VwVfG): it can only be submitted after a login with the
     /// eID card.
     written_form: bool,
+    /// Where a statute orders a fiction of approval (§ 42a VwVfG): the statute and the period in months.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_fiction: Option<FictionDto>,
     form: FormDto,
     documents: Vec<DocumentDto>,
     fees: Vec<FeeRuleDto>,
@@ -180,6 +183,12 @@ pub struct ProcedureDetail {
     /// Form fields (JSON Pointer) the profile fills where the citizen consented to share the attribute named.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     prefill: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FictionDto {
+    statute: String,
+    months: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -328,6 +337,10 @@ fn detail(p: &LoadedProcedure, lang: Lang) -> ProcedureDetail {
         workflow: d.workflow.clone(),
         processed_by: d.processing.by,
         written_form: d.written_form,
+        approval_fiction: d.approval_fiction.as_ref().map(|f| FictionDto {
+            statute: f.statute.clone(),
+            months: f.months,
+        }),
         prefill: d.prefill.clone(),
     }
 }

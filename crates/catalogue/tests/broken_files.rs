@@ -223,6 +223,22 @@ fn fee_rules_must_fit_the_form() {
         "written_form: the electronic substitute of the written form (§ 3a (2) VwVfG) is the eID",
     );
     assert_reported(
+        &building.replace(
+            "workflow: bauantrag",
+            "workflow: bauantrag\napproval_fiction:\n  statute: \" \"\n  months: 0",
+        ),
+        "baugenehmigung",
+        "approval_fiction.statute: must name the statute",
+    );
+    assert_reported(
+        &building.replace(
+            "workflow: bauantrag",
+            "workflow: bauantrag\napproval_fiction:\n  statute: § 1 X\n  months: 0",
+        ),
+        "baugenehmigung",
+        "approval_fiction.months: must be 1 to 24 months",
+    );
+    assert_reported(
         &building.replace("payment: after_decision", "payment: before_submission"),
         "baugenehmigung",
         "decision_fee: a fee set with the decision needs `payment: after_decision`",

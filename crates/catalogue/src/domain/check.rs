@@ -128,6 +128,26 @@ pub fn check(procedure: &Procedure, file_stem: &str) -> Result<CompiledForm, Vec
             );
         }
     }
+    if let Some(fiction) = &procedure.approval_fiction {
+        if fiction.statute.trim().is_empty() {
+            issues.add(
+                "approval_fiction.statute",
+                "must name the statute that orders the fiction of approval",
+            );
+        }
+        if !(1..=24).contains(&fiction.months) {
+            issues.add("approval_fiction.months", "must be 1 to 24 months");
+        }
+        if !(1..=fiction.months.max(1)).contains(&fiction.max_extension_months) {
+            issues.add(
+                "approval_fiction.max_extension_months",
+                "must be at least 1 and at most the period itself",
+            );
+        }
+        if !(1..=60).contains(&fiction.alert_days) {
+            issues.add("approval_fiction.alert_days", "must be 1 to 60 days");
+        }
+    }
     if procedure.written_form && procedure.trust_level != amtsweg_kernel::TrustLevel::High {
         issues.add(
             "written_form",

@@ -42,6 +42,10 @@ pub struct Procedure {
     /// is booked. Only with `payment: after_decision`; without it a decision cannot change the assessed fee.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_fee: Option<DecisionFee>,
+    /// Only where a statute orders it (§ 42a VwVfG): the approval is deemed granted when the unit has not decided
+    /// within the period after the documents were complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_fiction: Option<ApprovalFiction>,
     pub processing: Processing,
     pub retention: Retention,
     /// Name of the workflow that processes applications of this procedure.
@@ -55,6 +59,32 @@ pub struct Procedure {
     /// default: an objection (Widerspruch) to the authority within one month of notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedies: Option<Text>,
+}
+
+/// The fiction of approval (§ 42a VwVfG) as a statute orders it for a procedure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalFiction {
+    /// The statute that orders the fiction, e.g. `§ 6a Abs. 1 GewO`.
+    pub statute: String,
+    /// The period in months from complete documents (§ 42a (2) sentence 1: three unless the statute says
+    /// otherwise); a last day on a weekend or holiday moves to the next working day.
+    #[serde(default = "three")]
+    pub months: u32,
+    /// The unit may extend it once, with reasons, by at most this many months (§ 42a (2) sentence 3).
+    #[serde(default = "three")]
+    pub max_extension_months: u32,
+    /// The unit is alerted this many days before the period ends.
+    #[serde(default = "fourteen")]
+    pub alert_days: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn fourteen() -> u32 {
+    14
 }
 
 /// The booking line of a fee set with the decision.
