@@ -3,8 +3,10 @@
 //! - submit (validation, case number, state, workflow instance, timer, mail, events, receipt snapshot, audit,
 //!   idempotency) over HTTP against the same statements straight on the database — once with the audit append,
 //!   once without it, to show what the audit log's head row costs;
-//! - claim-next sustained over a large queue against the raw `FOR UPDATE SKIP LOCKED` claim (checking that no case
-//!   is handed out twice);
+//! - claim-next sustained over a large queue (`AMTSWEG_BENCH_CLAIM_SECONDS`, 180 by default, with the rate of every
+//!   30 seconds) against the raw `FOR UPDATE SKIP LOCKED` claim (checking that no case is handed out twice);
+//! - a decision (the decision document rendered and stored, the workflow's decision transition, the timer stopped,
+//!   audit, event) against the same statements straight on the database (which render no document);
 //! - a case search over many cases (1,000,000 by default; `AMTSWEG_BENCH_CASES`): p50/p99 of a filtered first page
 //!   at 16 concurrent users over HTTP against the raw SQL query, with PostgreSQL's plan.
 //!
@@ -44,6 +46,16 @@ fn raw_rate(
     items: Vec<String>,
     work: impl Fn(&str, usize) -> Vec<String> + Send + Sync + 'static,
 ) -> f64 {
+    raw_rate_for(WINDOW, url, postgres, items, work)
+}
+
+fn raw_rate_for(
+    window: Duration,
+    url: &str,
+    postgres: bool,
+    items: Vec<String>,
+    work: impl Fn(&str, usize) -> Vec<String> + Send + Sync + 'static,
+) -> f64 {
     let items = Arc::new(items);
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -60,7 +72,7 @@ fn raw_rate(
             );
             std::thread::spawn(move || {
                 let mut conn = connect(&url, postgres);
-                while started.elapsed() < WINDOW {
+                while started.elapsed() < window {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(n) else { break };
                     for statement in work(item, n) {
@@ -251,7 +263,32 @@ fn queued_cases(conn: &mut DbConnection, prefix: &str, n: usize) {
     .expect("queued cases");
 }
 
-async fn claim_over_http(app: &TestApp, token: &str) -> (f64, Vec<String>) {
+/// How long claim-next is measured.
+fn claim_window() -> Duration {
+    Duration::from_secs(
+        std::env::var("AMTSWEG_BENCH_CLAIM_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(180),
+    )
+}
+
+/// The rate in each 30-second slice of a run, from the claim times.
+fn slices(times: &[Duration]) -> String {
+    let slices = (claim_window().as_secs() as usize).div_ceil(30).max(1);
+    let mut counts = vec![0usize; slices];
+    for t in times {
+        counts[(t.as_secs() as usize / 30).min(slices - 1)] += 1;
+    }
+    counts
+        .iter()
+        .map(|c| format!("{:.0}", *c as f64 / 30.0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn claim_over_http(app: &TestApp, token: &str) -> (f64, Vec<String>, Vec<Duration>) {
+    let window = claim_window();
     let claimed = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let url = app.url("/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next");
@@ -260,7 +297,7 @@ async fn claim_over_http(app: &TestApp, token: &str) -> (f64, Vec<String>) {
             let (client, url, token, claimed) =
                 (app.client.clone(), url.clone(), token.to_owned(), claimed.clone());
             tokio::spawn(async move {
-                while started.elapsed() < WINDOW {
+                while started.elapsed() < window {
                     let response = client
                         .post(&url)
                         .bearer_auth(&token)
@@ -273,7 +310,7 @@ async fn claim_over_http(app: &TestApp, token: &str) -> (f64, Vec<String>) {
                     claimed
                         .lock()
                         .expect("lock")
-                        .push(case["id"].as_str().expect("id").to_owned());
+                        .push((case["id"].as_str().expect("id").to_owned(), started.elapsed()));
                 }
             })
         })
@@ -282,7 +319,159 @@ async fn claim_over_http(app: &TestApp, token: &str) -> (f64, Vec<String>) {
         task.await.expect("task");
     }
     let claimed = std::mem::take(&mut *claimed.lock().expect("lock"));
-    (claimed.len() as f64 / started.elapsed().as_secs_f64(), claimed)
+    let rate = claimed.len() as f64 / started.elapsed().as_secs_f64();
+    let (ids, times) = claimed.into_iter().unzip();
+    (rate, ids, times)
+}
+
+/// `n` dog-tax cases in processing, claimed by `staff`, under the workflow version of the submitted case `like`.
+fn cases_in_processing(
+    conn: &mut DbConnection,
+    like: &str,
+    prefix: &str,
+    staff: &str,
+    n: usize,
+) -> Vec<String> {
+    diesel::sql_query(format!(
+        "{} INSERT INTO applications (id, account_id, procedure_id, procedure_version, procedure_hash, unit_id, data, prefilled, status, case_number, workflow_id, workflow_hash, state, version, applicant_name, fee_cents, submitted_at, created_at, updated_at, queued, queued_since, assignee, claimed_at) \
+         SELECT '{prefix}' || s.n, a.account_id, a.procedure_id, a.procedure_version, a.procedure_hash, a.unit_id, a.data, a.prefilled, 'submitted', '{prefix}' || s.n, a.workflow_id, a.workflow_hash, 'in_bearbeitung', 1, a.applicant_name, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, TRUE, CURRENT_TIMESTAMP, '{staff}', CURRENT_TIMESTAMP \
+         FROM s, applications a WHERE a.id = '{like}'",
+        series(n)
+    ))
+    .execute(conn)
+    .expect("cases in processing");
+    diesel::sql_query(format!(
+        "{} INSERT INTO application_timers (application_id, timer_id, started_at, due_on, alert_on, kind) \
+         SELECT '{prefix}' || s.n, 'bearbeitungsfrist', CURRENT_TIMESTAMP, '2099-12-21', '2099-12-16', 'deadline' FROM s",
+        series(n)
+    ))
+    .execute(conn)
+    .expect("timers");
+    (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+async fn decide_over_http(app: &TestApp, token: &str, cases: Vec<String>) -> f64 {
+    let cases = Arc::new(cases);
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (client, base, token, cases, next, done) = (
+                app.client.clone(),
+                app.url(""),
+                token.to_owned(),
+                cases.clone(),
+                next.clone(),
+                done.clone(),
+            );
+            tokio::spawn(async move {
+                while started.elapsed() < WINDOW {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = cases.get(n) else { break };
+                    let response = client
+                        .post(format!("{base}/api/v1/staff/cases/{id}/decision"))
+                        .bearer_auth(&token)
+                        .header("if-match", "\"1\"")
+                        .json(&json!({"result": "approved", "reasons": "Die Hundesteuer wird nach der Satzung festgesetzt."}))
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The statements of one decision as the service runs them: the read and check, the document stored (blob and
+/// file, in their own transaction), then the decision, the transition into delivery, the timer stopped, the event,
+/// the fiction check, the audit append, and the reads of the answer.
+fn decision_statements(id: &str, n: usize, ctx: &Ctx) -> Vec<String> {
+    let Ctx {
+        account,
+        staff,
+        staff_session,
+        postgres,
+        ..
+    } = ctx;
+    let (begin, head) = if *postgres {
+        ("BEGIN", " FOR UPDATE")
+    } else {
+        ("BEGIN IMMEDIATE", "")
+    };
+    let now = "CURRENT_TIMESTAMP";
+    let file = format!("rawfile-{id}");
+    vec![
+        format!(
+            "SELECT s.revoked_at, a.status FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = '{staff_session}'"
+        ),
+        format!("SELECT * FROM applications WHERE id = '{id}' AND unit_id IN ('steueramt')"),
+        format!(
+            "SELECT email, preferred_language, display_name, kind FROM accounts WHERE id = '{account}' AND status <> 'deactivated'"
+        ),
+        begin.to_owned(),
+        format!("SELECT owners FROM blobs WHERE sha256 = 'raw-{n}'"),
+        format!(
+            "INSERT INTO blobs (sha256, size, media_type, owners, created_at) VALUES ('raw-{n}', 30000, 'application/pdf', 1, {now})"
+        ),
+        format!(
+            "INSERT INTO files (id, sha256, owner_module, account_id, name, media_type, size, created_at, expires_at) VALUES ('{file}', 'raw-{n}', 'uploads', '{account}', 'Bescheid.pdf', 'application/pdf', 30000, {now}, {now})"
+        ),
+        "COMMIT".to_owned(),
+        begin.to_owned(),
+        format!("SELECT * FROM applications WHERE id = '{id}' AND unit_id IN ('steueramt')"),
+        format!("SELECT document_type FROM application_attachments WHERE application_id = '{id}'"),
+        format!(
+            "SELECT timer_id FROM application_timers WHERE application_id = '{id}' AND due_on < '2026-01-01'"
+        ),
+        format!(
+            "UPDATE files SET owner_module = 'applications', expires_at = NULL WHERE id = '{file}' AND account_id = '{account}' AND expires_at IS NOT NULL"
+        ),
+        format!("SELECT * FROM files WHERE id = '{file}'"),
+        format!(
+            "INSERT INTO application_decisions (id, application_id, result, reasons, fee_cents, author, created_at, file_id, pdf_sha256, data_sha256) VALUES ('raw-{n}', '{id}', 'approved', 'Die Hundesteuer wird nach der Satzung festgesetzt.', 0, '{staff}', {now}, '{file}', 'x', 'x')"
+        ),
+        format!(
+            "UPDATE applications SET version = 2, updated_at = {now}, fee_cents = 0, fee_lines = '[]' WHERE id = '{id}'"
+        ),
+        format!("SELECT MAX(seq) FROM application_steps WHERE application_id = '{id}'"),
+        format!(
+            "INSERT INTO application_steps (application_id, seq, at, action, from_state, to_state, actor_kind, actor_id, comment, public) VALUES ('{id}', 1, {now}, 'festsetzen', 'in_bearbeitung', 'bescheid_zustellung', 'staff', '{staff}', 'x', FALSE)"
+        ),
+        format!(
+            "UPDATE approval_fictions SET stopped_at = {now}, stop_reason = 'x' WHERE application_id = '{id}' AND occurred_at IS NULL AND stopped_at IS NULL"
+        ),
+        format!(
+            "UPDATE applications SET state = 'bescheid_zustellung', queued = FALSE, queued_since = NULL, assignee = NULL, claimed_at = NULL WHERE id = '{id}'"
+        ),
+        format!(
+            "DELETE FROM application_timers WHERE application_id = '{id}' AND timer_id = 'bearbeitungsfrist'"
+        ),
+        format!(
+            "INSERT INTO events (id, source, event_type, subject, time, data) VALUES ('rawdecision-{n}', 'urn:amtsweg:applications', 'de.amtsweg.application.transitioned.v1', '{id}', {now}, '{{}}')"
+        ),
+        format!(
+            "UPDATE approval_fictions SET stopped_at = {now}, stop_reason = 'decided' WHERE application_id = '{id}' AND occurred_at IS NULL AND stopped_at IS NULL"
+        ),
+        format!("SELECT * FROM applications WHERE id = '{id}'"),
+        format!("SELECT * FROM application_attachments WHERE application_id = '{id}'"),
+        format!("SELECT * FROM application_steps WHERE application_id = '{id}' ORDER BY seq"),
+        format!("SELECT * FROM application_notes WHERE application_id = '{id}'"),
+        format!("SELECT * FROM information_requests WHERE application_id = '{id}'"),
+        format!("SELECT * FROM approval_fictions WHERE application_id = '{id}'"),
+        format!("SELECT seq, hash FROM audit_head WHERE id = 1{head}"),
+        format!(
+            "INSERT INTO audit_log (seq, id, at, actor_kind, actor_id, action, object_kind, object_id, outcome, prev_hash, hash) SELECT seq + 1, 'decision-{n}', {now}, 'staff', '{staff}', 'case.decided', 'application', '{id}', 'success', hash, hash FROM audit_head WHERE id = 1"
+        ),
+        "UPDATE audit_head SET seq = seq + 1, hash = hash WHERE id = 1".to_owned(),
+        "COMMIT".to_owned(),
+    ]
 }
 
 fn claim_statements(ctx: &Ctx, n: usize) -> Vec<String> {
@@ -307,10 +496,10 @@ fn claim_statements(ctx: &Ctx, n: usize) -> Vec<String> {
         ),
         begin.to_owned(),
         pick.clone(),
+        // The pick again finds the row this transaction has just locked; RETURNING stands for reading it back.
         format!(
-            "UPDATE applications SET assignee = '{staff}', claimed_at = CURRENT_TIMESTAMP, version = version + 1 WHERE id = ({pick})"
+            "UPDATE applications SET assignee = '{staff}', claimed_at = CURRENT_TIMESTAMP, version = version + 1 WHERE id = ({pick}) RETURNING *"
         ),
-        format!("SELECT * FROM applications WHERE assignee = '{staff}' ORDER BY claimed_at DESC LIMIT 1"),
         format!("SELECT seq, hash FROM audit_head WHERE id = 1{head}"),
         format!(
             "INSERT INTO audit_log (seq, id, at, actor_kind, actor_id, action, object_kind, object_id, outcome, prev_hash, hash) SELECT seq + 1, 'claim-{n}', CURRENT_TIMESTAMP, 'staff', '{staff}', 'case.claimed', 'application', 'x', 'success', hash, hash FROM audit_head WHERE id = 1"
@@ -496,6 +685,18 @@ fn percentile(latencies: &mut [Duration], p: f64) -> f64 {
 }
 
 #[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct LitePlan {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
 struct Plan {
     #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
     line: String,
@@ -581,22 +782,41 @@ fn main() {
         println!("  the same statements directly on the database:                                               {raw_submit:8.1}/s  ratio {:5.2} (aim ≥ 0.50)", http_submit / raw_submit);
         println!("  the same statements without the audit append:                                               {bare_submit:8.1}/s  ratio {:5.2}", http_submit / bare_submit);
 
+        // Decide.
+        let decided = cases_in_processing(&mut conn, "http-1", "decide-", &ctx.staff, 5_000);
+        let raw_decided = cases_in_processing(&mut conn, "http-1", "rawdecide-", &ctx.staff, 20_000);
+        let http_decide = decide_over_http(&app, &staff_token, decided).await;
+        let c = ctx.clone();
+        let raw_url = url.clone();
+        let raw_decide = tokio::task::spawn_blocking(move || raw_rate(&raw_url, postgres, raw_decided, move |id, n| decision_statements(id, n, &c)))
+            .await
+            .expect("raw");
+        println!("\nDecide a case in processing ({name}, {CLIENTS} concurrent clients)");
+        println!("  over HTTP (decision document rendered and stored, transition, timer, event, audit): {http_decide:8.1}/s");
+        println!("  the same statements directly on the database (no document rendered):             {raw_decide:8.1}/s  ratio {:5.2} (aim ≥ 0.50)", http_decide / raw_decide);
+
         // Claim-next.
-        queued_cases(&mut conn, "queue-", 100_000);
+        queued_cases(&mut conn, "queue-", 400_000);
         // As autovacuum would after such a change.
         conn.batch_execute(if postgres { "ANALYZE applications;" } else { "ANALYZE;" })
             .expect("analyze");
-        let (http_claim, claimed) = claim_over_http(&app, &staff_token).await;
+        let (http_claim, claimed, times) = claim_over_http(&app, &staff_token).await;
         let unique: HashSet<&String> = claimed.iter().collect();
         assert_eq!(unique.len(), claimed.len(), "a case was handed out twice");
+        // Claimed cases stay in their first state with their holder (the cases decided above left it).
+        let holders: i64 = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM applications WHERE assignee = '{}' AND state = 'eingegangen'", ctx.staff))
+            .get_result::<Count>(&mut conn)
+            .expect("count")
+            .n;
+        assert_eq!(holders as usize, claimed.len(), "every claim answered is one case held");
         let c = ctx.clone();
         let raw_url = url.clone();
         let items: Vec<String> = (0..1_000_000).map(|i| i.to_string()).collect();
-        let raw_claim = tokio::task::spawn_blocking(move || raw_rate(&raw_url, postgres, items, move |_, n| claim_statements(&c, n)))
+        let raw_claim = tokio::task::spawn_blocking(move || raw_rate_for(claim_window(), &raw_url, postgres, items, move |_, n| claim_statements(&c, n)))
             .await
             .expect("raw");
-        println!("\nClaim the next case of a queue of 100,000 ({name}, {CLIENTS} concurrent clients)");
-        println!("  over HTTP (claim-next, audit):              {http_claim:8.1}/s  ({} cases, none twice)", claimed.len());
+        println!("\nClaim the next case of a queue of 400,000 for {} s ({name}, {CLIENTS} concurrent clients)", claim_window().as_secs());
+        println!("  over HTTP (claim-next, audit):              {http_claim:8.1}/s  ({} cases, none twice; per 30 s: {})", claimed.len(), slices(&times));
         println!("  the raw SKIP LOCKED claim and audit append: {raw_claim:8.1}/s  ratio {:5.2} (aim ≥ 0.50)", http_claim / raw_claim);
 
         // Search.
@@ -632,6 +852,24 @@ fn main() {
                 for line in plan {
                     println!("      {}", line.line);
                 }
+            } else if sql.contains("LIKE 'schm%'") {
+                // The plan of the statement as the service sends it: the pattern as a bound parameter.
+                let bound = sql.replace("LIKE 'schm%'", "LIKE ?");
+                let plan: Vec<LitePlan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {bound}"))
+                    .bind::<diesel::sql_types::Text, _>("schm%")
+                    .load(&mut conn)
+                    .expect("plan");
+                for line in plan {
+                    println!("      {}", line.detail);
+                }
+                let started = Instant::now();
+                for _ in 0..20 {
+                    diesel::sql_query(&bound)
+                        .bind::<diesel::sql_types::Text, _>("schm%")
+                        .execute(&mut conn)
+                        .expect("bound");
+                }
+                println!("      bound: {:.1} ms each", started.elapsed().as_secs_f64() * 1000.0 / 20.0);
             }
         }
     });

@@ -32,14 +32,19 @@ pub(crate) struct Fonts {
 }
 
 impl Fonts {
-    pub(crate) fn load() -> Result<Fonts, DocumentError> {
-        let load = |bytes: &'static [u8]| {
-            krilla::text::Font::new(bytes.to_vec().into(), 0).ok_or(DocumentError::Font)
-        };
-        Ok(Fonts {
-            regular: load(REGULAR)?,
-            bold: load(BOLD)?,
-        })
+    /// The fonts, read once per process (every document embeds its own subset of them).
+    pub(crate) fn shared() -> Result<&'static Fonts, DocumentError> {
+        static FONTS: std::sync::OnceLock<Option<Fonts>> = std::sync::OnceLock::new();
+        FONTS
+            .get_or_init(|| {
+                let load = |bytes: &'static [u8]| krilla::text::Font::new(bytes.to_vec().into(), 0);
+                Some(Fonts {
+                    regular: load(REGULAR)?,
+                    bold: load(BOLD)?,
+                })
+            })
+            .as_ref()
+            .ok_or(DocumentError::Font)
     }
 }
 

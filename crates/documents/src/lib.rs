@@ -112,10 +112,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Lays out and writes the document.
 pub fn render(spec: &DocumentSpec) -> Result<Rendered, DocumentError> {
     let data_sha256 = sha256_hex(canonical_json(&spec.data).as_bytes());
-    let fonts = layout::Fonts::load()?;
-    let pages = layout::lay_out(spec, &fonts);
+    let fonts = layout::Fonts::shared()?;
+    let pages = layout::lay_out(spec, fonts);
     let count = pages.len();
-    let pdf = render::write(spec, &fonts, &pages, &data_sha256)?;
+    let pdf = render::write(spec, fonts, &pages, &data_sha256)?;
     Ok(Rendered {
         pdf_sha256: sha256_hex(&pdf),
         pdf,

@@ -153,7 +153,9 @@ fn clean_name(raw: &str) -> String {
 }
 
 impl FileStore {
-    /// Stores bytes made by the service itself (a generated document) as a file of `account_id`.
+    /// Stores bytes made by the service itself (a generated document) as a file of `account_id`. Their type is
+    /// recognised and checked against the policy like any upload's; the scan of a PDF for active content is left
+    /// out, since the service wrote it.
     pub async fn store_bytes(
         &self,
         bytes: Bytes,
@@ -162,21 +164,33 @@ impl FileStore {
         policy: UploadPolicy,
     ) -> Result<FileView, FileError> {
         let chunks = futures_util::stream::iter([Ok::<_, FileError>(bytes)]);
-        self.upload(chunks, &clean_name(name), account_id, policy).await
+        self.store(chunks, &clean_name(name), account_id, policy, false)
+            .await
     }
 
     /// Stores a stream of bytes as a file of `account_id` under `policy`.
     pub async fn upload(
         &self,
-        mut chunks: impl Stream<Item = Result<Bytes, FileError>> + Unpin,
+        chunks: impl Stream<Item = Result<Bytes, FileError>> + Unpin,
         name: &str,
         account_id: &str,
         policy: UploadPolicy,
     ) -> Result<FileView, FileError> {
+        self.store(chunks, name, account_id, policy, true).await
+    }
+
+    async fn store(
+        &self,
+        mut chunks: impl Stream<Item = Result<Bytes, FileError>> + Unpin,
+        name: &str,
+        account_id: &str,
+        policy: UploadPolicy,
+        scan: bool,
+    ) -> Result<FileView, FileError> {
         let temporary = ObjectPath::from(format!("tmp/{}", amtsweg_kernel::id::new_id()));
         let upload = self.objects.put_multipart(&temporary).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-        let received = self.receive(&mut chunks, &mut writer, policy).await;
+        let received = self.receive(&mut chunks, &mut writer, policy, scan).await;
         let received = match received {
             Ok(received) => received,
             Err(err) => {
@@ -201,6 +215,7 @@ impl FileStore {
         chunks: &mut (impl Stream<Item = Result<Bytes, FileError>> + Unpin),
         writer: &mut WriteMultipart,
         policy: UploadPolicy,
+        scan: bool,
     ) -> Result<Received, FileError> {
         let limit = self.settings.max_upload_bytes;
         let mut hasher = Sha256::new();
@@ -221,7 +236,7 @@ impl FileStore {
                 if head.len() >= SNIFF {
                     let (kind, scanner) = classify(&head, policy)?;
                     media_type = Some(kind);
-                    pdf = scanner;
+                    pdf = scanner.filter(|_| scan);
                     if let Some(scanner) = pdf.as_mut() {
                         scanner.feed(&head).map_err(pdf_error)?;
                         let rest = &chunk[wanted.min(chunk.len())..];
@@ -241,7 +256,7 @@ impl FileStore {
             Some(kind) => kind,
             None => {
                 let (kind, scanner) = classify(&head, policy)?;
-                pdf = scanner;
+                pdf = scanner.filter(|_| scan);
                 if let Some(scanner) = pdf.as_mut() {
                     scanner.feed(&head).map_err(pdf_error)?;
                 }
