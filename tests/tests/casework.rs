@@ -650,18 +650,23 @@ async fn units_never_see_each_others_cases(backend: Backend) {
     assert_eq!(now_theirs.status(), StatusCode::OK);
 }
 
-/// The shipped catalogue in a temporary directory, with `change` applied to the dog tax procedure's file.
-fn catalogue_with(change: impl Fn(String) -> String) -> tempfile::TempDir {
+/// A copy of the shipped directory `shipped` in a temporary directory, with `change` applied to the file `file`.
+fn shipped_with(shipped: &str, file: &str, change: impl Fn(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("procedures")).unwrap() {
+    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join(shipped)).unwrap() {
         let path = entry.unwrap().path();
         let mut text = std::fs::read_to_string(&path).unwrap();
-        if path.ends_with("hundesteuer-anmeldung.yaml") {
+        if path.ends_with(file) {
             text = change(text);
         }
         std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
     }
     dir
+}
+
+/// The shipped catalogue in a temporary directory, with `change` applied to the dog tax procedure's file.
+fn catalogue_with(change: impl Fn(String) -> String) -> tempfile::TempDir {
+    shipped_with("procedures", "hundesteuer-anmeldung.yaml", change)
 }
 
 async fn a_procedure_processed_by_a_client_has_no_staff_queue(backend: Backend) {
@@ -1700,16 +1705,7 @@ async fn notes_stay_internal_and_supervisors_assign(backend: Backend) {
 
 /// The shipped workflows in a directory of the test's own, with `steuerfestsetzung.yaml` changed by `change`.
 fn workflows_with(change: impl Fn(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(amtsweg_test_support::workspace_root().join("workflows")).unwrap() {
-        let path = entry.unwrap().path();
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        if path.ends_with("steuerfestsetzung.yaml") {
-            text = change(text);
-        }
-        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
-    }
-    dir
+    shipped_with("workflows", "steuerfestsetzung.yaml", change)
 }
 
 async fn a_case_stays_on_the_workflow_version_it_was_submitted_under(backend: Backend) {
@@ -1894,51 +1890,24 @@ async fn the_approval_fiction_runs_from_complete_documents_and_is_recorded(backe
     let extension =
         json!({"months": 1, "reasons": "Die Rasse ist in der Satzung nicht eindeutig eingeordnet."});
     let without = app.post_as(&path, &worker, &extension).await;
+    let extend = |etag: &str, request: &Value| {
+        let (app, worker, deemed) = (&app, &worker, &deemed);
+        let (etag, request) = (etag.to_owned(), request.clone());
+        async move { decide(app, worker, deemed, "approval-fiction/extension", &etag, &request).await }
+    };
     assert_eq!(without.status(), StatusCode::PRECONDITION_REQUIRED);
     let etag = etag_of(&app, &worker, &deemed).await;
-    let too_long = decide(
-        &app,
-        &worker,
-        &deemed,
-        "approval-fiction/extension",
-        &etag,
-        &json!({"months": 2, "reasons": "x"}),
-    )
-    .await;
+    let too_long = extend(&etag, &json!({"months": 2, "reasons": "x"})).await;
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let no_reasons = decide(
-        &app,
-        &worker,
-        &deemed,
-        "approval-fiction/extension",
-        &etag,
-        &json!({"months": 1, "reasons": " "}),
-    )
-    .await;
+    let no_reasons = extend(&etag, &json!({"months": 1, "reasons": " "})).await;
     assert_eq!(no_reasons.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let extended = decide(
-        &app,
-        &worker,
-        &deemed,
-        "approval-fiction/extension",
-        &etag,
-        &extension,
-    )
-    .await;
+    let extended = extend(&etag, &extension).await;
     assert_eq!(extended.status(), StatusCode::OK);
     let extended = body(extended).await;
     assert_eq!(extended["approval_fiction"]["ends_on"], "2027-05-03");
     assert_eq!(extended["approval_fiction"]["alert_on"], "2027-04-28");
     let etag = etag_of(&app, &worker, &deemed).await;
-    let again = decide(
-        &app,
-        &worker,
-        &deemed,
-        "approval-fiction/extension",
-        &etag,
-        &extension,
-    )
-    .await;
+    let again = extend(&etag, &extension).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(body(again).await["code"], "fiction_already_extended");
     let seen = body(
