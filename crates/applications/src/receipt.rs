@@ -59,6 +59,7 @@ pub(crate) fn take_snapshot(
     conn: &mut DbConnection,
     row: &ApplicationRow,
     attachments: &[AttachmentView],
+    eid_login_at: Option<Timestamp>,
     lang: Lang,
     now: Timestamp,
 ) -> Result<(), DbError> {
@@ -80,7 +81,7 @@ pub(crate) fn take_snapshot(
             })
             .collect(),
         fee_cents: row.fee_cents,
-        eid_login_at: crate::written_form::of(conn, &row.id)?.map(|evidence| evidence.authenticated_at),
+        eid_login_at,
     };
     diesel::insert_into(application_receipts::table)
         .values((

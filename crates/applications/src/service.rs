@@ -705,11 +705,14 @@ impl ApplicationService {
                     ));
                 }
                 crate::search::index_name(conn, &id, &applicant)?;
-                if p.written_form {
+                let eid_login_at = if p.written_form {
                     let assertion =
                         directory::eid_assertion(conn, &person, &session)?.ok_or(ApplicationError::EidRequired)?;
                     crate::written_form::record(conn, &id, &assertion, now)?;
-                }
+                    Some(assertion.authenticated_at)
+                } else {
+                    None
+                };
                 let submit_step = Step {
                     action: "submit",
                     from: None,
@@ -741,7 +744,7 @@ impl ApplicationService {
                 events::submitted(conn, &id, &row.procedure_id, &row.unit_id, &number, &state, now)?;
                 let row = load(conn, &id)?;
                 let view = service.view(conn, &row, lang, true)?;
-                crate::receipt::take_snapshot(conn, &row, &view.attachments, lang, now)?;
+                crate::receipt::take_snapshot(conn, &row, &view.attachments, eid_login_at, lang, now)?;
                 also(conn, &view)?;
                 // Last: the audit append locks the log's head row until the commit.
                 audit(conn, &person, "application.submitted", &id, now)?;
@@ -891,7 +894,11 @@ impl ApplicationService {
                     processing_deadline: due_on,
                     service_norm_due: row.service_norm_due.clone(),
                     service_norm_paused: row.waiting_since.is_some(),
-                    approval_fiction: crate::fiction::of(conn, &row.id, false)?,
+                    approval_fiction: if has_fiction(self.catalogue(), &row.procedure_id) {
+                        crate::fiction::of(conn, &row.id, false)?
+                    } else {
+                        None
+                    },
                     timeline,
                 })
             }
@@ -979,6 +986,13 @@ impl<'a> EffectContext<'a> {
             now,
         }
     }
+}
+
+/// Whether the procedure has a fiction of approval, so that its cases have a record of it to read.
+pub(crate) fn has_fiction(catalogue: &amtsweg_catalogue::Catalogue, procedure_id: &str) -> bool {
+    catalogue
+        .get(procedure_id)
+        .is_some_and(|p| p.procedure.approval_fiction.is_some())
 }
 
 /// Queues the notice mail `template` to the applicant (through the mail crate's queue, the one notification path).

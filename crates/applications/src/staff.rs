@@ -711,7 +711,11 @@ impl ApplicationService {
             } else {
                 None
             },
-            approval_fiction: crate::fiction::of(conn, &row.id, true)?,
+            approval_fiction: if procedure.procedure.approval_fiction.is_some() {
+                crate::fiction::of(conn, &row.id, true)?
+            } else {
+                None
+            },
             steps,
             actions,
         })
