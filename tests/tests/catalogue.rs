@@ -154,7 +154,7 @@ async fn shows_a_procedure_in_full(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let procedure = body(response).await;
-    assert_eq!(procedure["version"], 1);
+    assert_eq!(procedure["version"], 2);
     assert_eq!(procedure["content_hash"].as_str().unwrap().len(), 64);
     assert_eq!(procedure["trust_level"], "basic");
     assert_eq!(procedure["authority"]["ags"], "14713000");
@@ -178,7 +178,7 @@ async fn shows_a_procedure_in_full(backend: Backend) {
         procedure["fees"][0]["booking"]["buchungstext"],
         "BEWOHNERPARKAUSWEIS"
     );
-    assert_eq!(procedure["payment"], "before_submission");
+    assert_eq!(procedure["payment"], "before_processing");
     assert_eq!(procedure["workflow"], "standard-pruefung");
 
     let english = body(app.get("/api/v1/procedures/bewohnerparkausweis?lang=en").await).await;
@@ -323,7 +323,7 @@ async fn computes_fees_with_rounding_and_limits(backend: Backend) {
     let quote = fee(&app, "bewohnerparkausweis", parking).await;
     assert_eq!(quote["currency"], "EUR");
     assert_eq!(quote["total_cents"], 6140, "2 years × 30.70 €");
-    assert_eq!(quote["payment"], "before_submission");
+    assert_eq!(quote["payment"], "before_processing");
     assert_eq!(
         quote["lines"][0]["booking"],
         json!({"haushaltsstelle": "1.2.2.1.01", "objektnummer": "12210000", "buchungstext": "BEWOHNERPARKAUSWEIS"})

@@ -256,7 +256,7 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::Staff(&roles),
                     documents_complete: documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     expired_timers: &expired,
                     ..Facts::default()
                 };
@@ -292,7 +292,7 @@ impl ApplicationService {
                         applications::fee_lines.eq(fee_lines),
                     ))
                     .execute(conn)?;
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 let actor = (StepActor::Staff(&worker.id), None);
                 case::advance(conn, &context, &workflow, &state, step, actor, &facts)?;
                 crate::fiction::stop(conn, &id, "decided", now)?;
@@ -364,12 +364,12 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::System,
                     documents_complete: documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     cosigned: true,
                     expired_timers: &expired,
                     ..Facts::default()
                 };
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 let reached = case::run_automatic(conn, &context, &workflow, &facts, &state)?;
                 crate::events::transitioned(conn, &id, &state, &reached, "cosign", now)?;
                 crate::staff::audit(conn, &worker, "case.cosigned", &id, now)?;

@@ -27,6 +27,8 @@ pub enum ApplicationError {
     #[error(transparent)]
     File(#[from] amtsweg_files::FileError),
     #[error(transparent)]
+    Payment(#[from] amtsweg_payment::PaymentError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}")]
     Internal(String),
@@ -86,6 +88,7 @@ impl From<ApplicationError> for ApiError {
             .with_detail(text),
             ApplicationError::EidRequired => amtsweg_auth::eid_required(),
             ApplicationError::File(err) => err.into(),
+            ApplicationError::Payment(err) => err.into(),
             ApplicationError::Db(DbError::Unavailable(cause)) => ApiError::unavailable(cause),
             ApplicationError::Db(other) => ApiError::internal(other),
             ApplicationError::Internal(reason) => ApiError::internal(reason),

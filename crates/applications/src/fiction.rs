@@ -455,7 +455,7 @@ impl crate::service::ApplicationService {
                     return Err(ApplicationError::StaleVersion { current: row.version });
                 }
                 let procedure = service.procedure_of(&row)?;
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 let state = row.state.clone().unwrap_or_default();
                 extend(conn, &context, &state, &worker.id, months, &reasons)?;
                 crate::staff::advance_version(conn, &id, version, now)?;

@@ -41,7 +41,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(detach)
         .service(requests)
         .service(answer)
-        .service(receipt);
+        .service(receipt)
+        .service(pay)
+        .service(payments)
+        .service(payment);
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -510,4 +513,88 @@ async fn receipt(
     let (file_id, holder) = service.receipt(&auth.account_id, &id.into_inner()).await?;
     let file = store.file_of(&holder, &file_id).await?;
     Ok(amtsweg_files::download(&store, &req, &file).await?)
+}
+
+/// Starts (or resumes) paying the application's outstanding fee online: answers the payment and the Paypage to
+/// redirect the citizen to. After an attempt ended unpaid (aborted, failed, session over) a new attempt for the
+/// same debt begins. The return from the Paypage never counts as paid: the platform's answer to a status query does.
+#[utoipa::path(
+    tag = "payments",
+    security(("citizen" = [])),
+    params(
+        ("id" = String, Path, description = "Application id"),
+        ("Idempotency-Key" = String, Header, description = "Required; a retry with the same key gets the first answer again"),
+    ),
+    responses(
+        (status = 201, description = "The payment and the Paypage to redirect to", body = amtsweg_payment::Started),
+        (status = 400, description = "`idempotency_key_required`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`application_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`no_payment_outstanding`, `payment_not_payable` (paid or under review), `idempotency_key_in_use`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 502, description = "`payment_provider_error`: the platform refused", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "`payment_provider_unavailable`, with `Retry-After`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/applications/{id}/payments")]
+async fn pay(
+    service: web::Data<ApplicationService>,
+    db: web::Data<Database>,
+    clock: web::Data<SharedClock>,
+    auth: CitizenAuth,
+    key: IdempotencyKey,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.required()?;
+    let id = id.into_inner();
+    let caller = format!("citizen:{}", auth.account_id);
+    let route = format!("POST /api/v1/applications/{id}/payments");
+    let claim = match idempotency::begin(&db, &clock, key, caller, route, &id).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(claim) => claim,
+    };
+    let started = service.pay(&auth.account_id, &id).await?;
+    // The attempt itself is idempotent (a retry resumes the open Paypage); the answer is kept for the key.
+    let record = idempotency::recorder(Some(&claim), StatusCode::CREATED);
+    let kept = started.clone();
+    db.write(move |conn| record(conn, &kept))
+        .await
+        .map_err(ApiError::internal)?;
+    json_response(StatusCode::CREATED, &started)
+}
+
+/// The payments of an application, newest first, each with its history.
+#[utoipa::path(
+    tag = "payments",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The payments", body = Vec<amtsweg_payment::PaymentView>),
+        (status = 404, description = "`application_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/applications/{id}/payments")]
+async fn payments(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.payments_of(&auth.account_id, &id.into_inner()).await?)
+}
+
+/// One payment of the caller's applications, with its history.
+#[utoipa::path(
+    tag = "payments",
+    security(("citizen" = [])),
+    params(("id" = String, Path, description = "Payment id")),
+    responses(
+        (status = 200, description = "The payment", body = amtsweg_payment::PaymentView),
+        (status = 404, description = "`payment_not_found` (also for another person's payment)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/payments/{id}")]
+async fn payment(
+    service: web::Data<ApplicationService>,
+    auth: CitizenAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.payment(&auth.account_id, &id.into_inner()).await?)
 }

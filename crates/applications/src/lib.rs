@@ -11,6 +11,7 @@ pub mod fees;
 pub mod fiction;
 mod form;
 pub mod http;
+pub mod payments;
 mod privacy;
 pub mod receipt;
 pub mod requests;
@@ -98,8 +99,15 @@ impl amtsweg_module::Module for ApplicationService {
         cfg.app_data(Data::new(self.clone()));
     }
 
-    /// Timers (the expiry transitions of reply windows and payment periods) and receipts.
+    /// Timers (the expiry transitions of reply windows and payment periods), receipts and settled payments.
     fn jobs(&self) -> amtsweg_jobs::Registry {
-        self.timer_jobs().merge(self.receipt_jobs())
+        self.timer_jobs()
+            .merge(self.receipt_jobs())
+            .merge(self.payment_jobs())
+    }
+
+    /// A settled payment lets a case paid before processing go on.
+    fn subscriptions(&self) -> amtsweg_events::Subscriptions {
+        amtsweg_events::Subscriptions::new().on(&amtsweg_payment::events::PAID, payments::SETTLED)
     }
 }

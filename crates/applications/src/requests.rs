@@ -186,7 +186,7 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::Staff(&roles),
                     documents_complete: documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     expired_timers: &expired,
                     ..Facts::default()
                 };
@@ -195,7 +195,7 @@ impl ApplicationService {
                     .map_err(|refusal| refused(refusal, &action))?;
                 crate::staff::advance_version(conn, &id, version, now)?;
                 let waiting_state = step.to.id.clone();
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 let actor = StepActor::Staff(&worker.id);
                 case::advance(
                     conn,
@@ -457,13 +457,13 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::Citizen,
                     documents_complete: documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     ..Facts::default()
                 };
                 let step = workflow
                     .fire(&state, &answering, &facts, None)
                     .map_err(|refusal| refused(refusal, &answering))?;
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 case::advance(
                     conn,
                     &context,

@@ -27,6 +27,7 @@ diesel::table! {
         claimed_at -> Nullable<Timestamp>,
         service_norm_due -> Nullable<Text>,
         waiting_since -> Nullable<Timestamp>,
+        payment_settled_at -> Nullable<Timestamp>,
     }
 }
 

@@ -76,6 +76,7 @@ pub struct ApplicationDeps {
     pub catalogue: CatalogueService,
     pub workflows: Workflows,
     pub files: FileStore,
+    pub payments: amtsweg_payment::PaymentService,
     pub settings: ApplicationSettings,
 }
 
@@ -128,6 +129,7 @@ pub(crate) struct ApplicationRow {
     pub prefilled: String,
     pub service_norm_due: Option<String>,
     pub waiting_since: Option<Timestamp>,
+    pub payment_settled_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -208,6 +210,10 @@ impl ApplicationService {
 
     pub(crate) fn catalogue(&self) -> &amtsweg_catalogue::Catalogue {
         self.inner.catalogue.catalogue()
+    }
+
+    pub(crate) fn payments(&self) -> &amtsweg_payment::PaymentService {
+        &self.inner.payments
     }
 
     pub(crate) fn calendar(&self) -> &Calendar {
@@ -730,6 +736,7 @@ impl ApplicationService {
                     case_number: &number,
                     procedure: &procedure,
                     calendar: &service.inner.settings.calendar,
+                    payments: &service.inner.payments,
                     now,
                 };
                 run_effects(conn, &context, &workflow, &effects)?;
@@ -737,7 +744,9 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::System,
                     documents_complete: true,
-                    payment_settled: payment_settled(&procedure),
+                    // Nothing is paid yet at submission: only a procedure without a fee to pay first goes on.
+                    payment_settled: p.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeProcessing
+                        || fee.total.is_zero(),
                     ..Facts::default()
                 };
                 let state = case::run_automatic(conn, &context, &workflow, &facts, &workflow.initial)?;
@@ -789,7 +798,7 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::Citizen,
                     documents_complete: crate::staff::documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     ..Facts::default()
                 };
                 let action = workflow
@@ -813,7 +822,7 @@ impl ApplicationService {
                     applications::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-                let context = EffectContext::of(&row, &procedure, &service.inner.settings.calendar, now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 case::advance(
                     conn,
                     &context,
@@ -925,10 +934,12 @@ impl ApplicationService {
     }
 }
 
-/// Whether the payment the procedure's policy requires before processing is settled. Online payment comes with
-/// the ePayment module; until then a procedure paid before processing waits at its `payment_settled` guard.
-pub(crate) fn payment_settled(procedure: &LoadedProcedure) -> bool {
-    procedure.procedure.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeSubmission
+/// Whether the payment the procedure's policy requires before processing is settled: nothing to pay, or the
+/// payment module reported the payment paid (recorded on the case by `payments::settled`).
+pub(crate) fn payment_settled(procedure: &LoadedProcedure, row: &ApplicationRow) -> bool {
+    procedure.procedure.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeProcessing
+        || row.fee_cents.unwrap_or(0) == 0
+        || row.payment_settled_at.is_some()
 }
 
 /// The timers whose end the citizen sees as the processing deadline.
@@ -966,6 +977,7 @@ pub(crate) struct EffectContext<'a> {
     pub case_number: &'a str,
     pub procedure: &'a LoadedProcedure,
     pub calendar: &'a Calendar,
+    pub payments: &'a amtsweg_payment::PaymentService,
     pub now: Timestamp,
 }
 
@@ -974,7 +986,7 @@ impl<'a> EffectContext<'a> {
     pub(crate) fn of(
         row: &'a ApplicationRow,
         procedure: &'a LoadedProcedure,
-        calendar: &'a Calendar,
+        service: &'a ApplicationService,
         now: Timestamp,
     ) -> EffectContext<'a> {
         EffectContext {
@@ -982,7 +994,8 @@ impl<'a> EffectContext<'a> {
             person: &row.account_id,
             case_number: row.case_number.as_deref().unwrap_or_default(),
             procedure,
-            calendar,
+            calendar: service.calendar(),
+            payments: &service.inner.payments,
             now,
         }
     }
@@ -1076,7 +1089,8 @@ pub(crate) fn run_effects(
             Effect::Publish(name) => {
                 events::milestone(conn, name, context.application_id, context.now)?;
             }
-            Effect::RequestPayment | Effect::DeliverDecision => {}
+            Effect::RequestPayment => crate::payments::request(conn, context)?,
+            Effect::DeliverDecision => {}
         }
     }
     Ok(())

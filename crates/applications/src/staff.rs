@@ -590,7 +590,7 @@ impl ApplicationService {
                 let facts = Facts {
                     by: Caller::Staff(&roles),
                     documents_complete: documents_complete(conn, &id, &procedure)?,
-                    payment_settled: payment_settled(&procedure),
+                    payment_settled: payment_settled(&procedure, &row),
                     expired_timers: &expired,
                     caller_is_author: author.as_deref() == Some(worker.id.as_str()),
                     ..Facts::default()
@@ -620,7 +620,7 @@ impl ApplicationService {
                     ));
                 }
                 advance_version(conn, &id, version, now)?;
-                let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                let context = EffectContext::of(&row, &procedure, &service, now);
                 let actor = StepActor::Staff(&worker.id);
                 case::advance(conn, &context, &workflow, &state, step, (actor, comment.as_deref()), &facts)?;
                 let row = load_row(conn, &id)?;
@@ -664,7 +664,7 @@ impl ApplicationService {
         let roles = worker.roles_in(&row.unit_id);
         let expired = expired_timers(conn, &row.id, now)?;
         let documents_complete = documents_complete(conn, &row.id, &procedure)?;
-        let payment_settled = payment_settled(&procedure);
+        let payment_settled = payment_settled(&procedure, row);
         let facts = Facts {
             by: Caller::Staff(&roles),
             documents_complete,

@@ -3,9 +3,11 @@
 use amtsweg_kernel::{Lang, Text};
 
 /// The templates workflows may name in `notify:`.
-pub const NOTICES: [&str; 7] = [
+pub const NOTICES: [&str; 9] = [
     "quittung",
     "eingang",
+    "zahlung_ausstehend",
+    "zahlung_eingegangen",
     "rueckfrage",
     "nachforderung",
     "eingestellt",
@@ -24,6 +26,14 @@ pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -
         "eingang" => (
             "Ihr Antrag ist eingegangen.",
             "Your application has been received.",
+        ),
+        "zahlung_ausstehend" => (
+            "Für Ihren Antrag ist eine Gebühr zu bezahlen. Sie können sie in Ihrem Konto online bezahlen; bearbeitet wird der Antrag, sobald die Zahlung eingegangen ist.",
+            "A fee is due for your application. You can pay it online in your account; the application is processed once the payment has arrived.",
+        ),
+        "zahlung_eingegangen" => (
+            "Ihre Zahlung ist eingegangen. Ihr Antrag wird nun bearbeitet.",
+            "Your payment has arrived. Your application is now being processed.",
         ),
         "rueckfrage" => (
             "Die Behörde hat eine Rückfrage zu Ihrem Antrag.",

@@ -86,7 +86,7 @@ impl ApplicationService {
                     let facts = Facts {
                         by: Caller::System,
                         documents_complete: documents_complete(conn, &id, &procedure)?,
-                        payment_settled: payment_settled(&procedure),
+                        payment_settled: payment_settled(&procedure, &row),
                         expired_timers: &expired,
                         ..Facts::default()
                     };
@@ -97,7 +97,7 @@ impl ApplicationService {
                     diesel::update(applications::table.find(&id))
                         .set(applications::version.eq(row.version + 1))
                         .execute(conn)?;
-                    let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                    let context = EffectContext::of(&row, &procedure, &service, now);
                     case::advance(
                         conn,
                         &context,
@@ -139,7 +139,7 @@ impl ApplicationService {
                 .write(move |conn| {
                     let row: ApplicationRow = crate::staff::load_row(conn, &id)?;
                     let procedure = service.procedure_of(&row)?;
-                    let context = EffectContext::of(&row, &procedure, service.calendar(), now);
+                    let context = EffectContext::of(&row, &procedure, &service, now);
                     let state = row.state.clone().unwrap_or_default();
                     let took = crate::fiction::occur(conn, &context, &state)?;
                     if took {

@@ -239,7 +239,7 @@ fn fee_rules_must_fit_the_form() {
         "approval_fiction.months: must be 1 to 24 months",
     );
     assert_reported(
-        &building.replace("payment: after_decision", "payment: before_submission"),
+        &building.replace("payment: after_decision", "payment: before_processing"),
         "baugenehmigung",
         "decision_fee: a fee set with the decision needs `payment: after_decision`",
     );
@@ -276,7 +276,7 @@ fn booking_data_must_satisfy_epaybl() {
 #[test]
 fn payment_policy_must_fit_the_fees() {
     assert_reported(
-        &shipped("gewerbeanmeldung").replace("payment: before_submission", "payment: none"),
+        &shipped("gewerbeanmeldung").replace("payment: before_processing", "payment: none"),
         "gewerbeanmeldung",
         "payment: a procedure with fees needs",
     );

@@ -19,6 +19,10 @@ pub trait Module: Send + Sync {
     /// Adds the state the module's handlers extract (`web::Data<…>`) to each HTTP worker's app.
     fn app_data(&self, _cfg: &mut ServiceConfig) {}
 
+    /// Routes outside the API document (development tools such as the payment simulator), mounted beside the
+    /// documented ones.
+    fn unlisted_routes(&self, _cfg: &mut ServiceConfig) {}
+
     /// Job handlers, recurring schedules and ticks.
     fn jobs(&self) -> Registry {
         Registry::new()

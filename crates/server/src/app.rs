@@ -22,6 +22,7 @@ use amtsweg_kernel::http::{
 use amtsweg_kernel::{SharedClock, SystemClock};
 use amtsweg_mail::{MailPersonalData, MailSender};
 use amtsweg_module::Module;
+use amtsweg_payment::{PaymentDeps, PaymentService};
 use anyhow::Context;
 use tokio::task::AbortHandle;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -40,7 +41,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(amtsweg_account::configure)
             .configure(amtsweg_admin::configure)
             .configure(amtsweg_files::http::configure)
-            .configure(amtsweg_applications::configure),
+            .configure(amtsweg_applications::configure)
+            .configure(amtsweg_payment::configure),
     )
     .configure(amtsweg_account::http::configure_root)
     .service(operations::live)
@@ -176,12 +178,24 @@ impl Services {
         if !problems.is_empty() {
             anyhow::bail!("{}", problems.join("\n"));
         }
+        let payments = PaymentService::new(PaymentDeps {
+            db: db.clone(),
+            clock: clock.clone(),
+            settings: settings.payment.clone(),
+            public_url: settings
+                .payment
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}:{}", settings.server.host, settings.server.port)),
+        })
+        .map_err(|problem| anyhow::anyhow!("the payment settings cannot be used: {problem}"))?;
         let applications = ApplicationService::new(ApplicationDeps {
             db: db.clone(),
             clock: clock.clone(),
             catalogue: catalogue.clone(),
             workflows: workflows.clone(),
             files: files.clone(),
+            payments: payments.clone(),
             settings: settings.applications.clone(),
         });
         applications
@@ -199,6 +213,7 @@ impl Services {
             Arc::new(files),
             Arc::new(idempotency),
             Arc::new(accounts.clone()),
+            Arc::new(payments),
             Arc::new(applications),
         ];
         let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {
@@ -241,7 +256,17 @@ impl Application {
         Application::build_with(settings, Dependencies::default()).await
     }
 
-    pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
+    pub async fn build_with(mut settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
+        // Bound first, so that the services know the port they are reached on (payment return and notify URLs).
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        settings.server.port = port;
         let services = Services::start(&settings, deps).await?;
         let Services {
             db,
@@ -271,14 +296,6 @@ impl Application {
             settings.server.body_idle_timeout_secs,
         ));
 
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
         let metrics_listener = match &settings.metrics.listen {
             Some(address) => Some(
                 TcpListener::bind(address)
@@ -310,6 +327,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(routes)
                 .into_app()
+                .configure(|cfg| modules.iter().for_each(|module| module.unlisted_routes(cfg)))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
                 .route(
                     "/docs",

@@ -95,6 +95,7 @@ impl Modify for SecuritySchemes {
         (name = "organisations", description = "Organisation accounts acting through their member persons"),
         (name = "applications", description = "Antragsmanagement: the citizen's applications from draft to submission, attachments, business status"),
         (name = "casework", description = "Antragsmanagement for staff: queues, claims, cases and workflow actions"),
+        (name = "payments", description = "ePayment: paying fees through the payment platform (ePayBL), its notifications and the payer's return page"),
         (name = "staff", description = "Login for staff"),
         (name = "admin", description = "Administration: staff, API clients, keys, jobs"),
         (name = "auth", description = "Tokens for specialised procedures and the public keys that verify tokens"),

@@ -20,6 +20,7 @@ pub struct Settings {
     pub catalogue: CatalogueSettings,
     pub workflows: WorkflowSettings,
     pub applications: amtsweg_applications::ApplicationSettings,
+    pub payment: amtsweg_payment::PaymentSettings,
     pub log: LogSettings,
     pub account: AccountSettings,
     pub mail: MailSettings,

@@ -363,7 +363,7 @@ fn check_fees(issues: &mut Issues, procedure: &Procedure) {
         }
     }
     match (procedure.fees.is_empty(), procedure.payment) {
-        (true, PaymentPolicy::BeforeSubmission | PaymentPolicy::AfterDecision) => {
+        (true, PaymentPolicy::BeforeProcessing | PaymentPolicy::AfterDecision) => {
             issues.add(
                 "payment",
                 "a procedure without fees cannot require payment; use `none`",
@@ -372,7 +372,7 @@ fn check_fees(issues: &mut Issues, procedure: &Procedure) {
         (false, PaymentPolicy::None) => {
             issues.add(
                 "payment",
-                "a procedure with fees needs `before_submission` or `after_decision`",
+                "a procedure with fees needs `before_processing` or `after_decision`",
             );
         }
         _ => {}

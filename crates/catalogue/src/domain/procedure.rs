@@ -397,8 +397,9 @@ pub enum Rounding {
 pub enum PaymentPolicy {
     /// Free of charge.
     None,
-    /// Paid online before the application is submitted.
-    BeforeSubmission,
+    /// Paid online before the application is processed: submitting assigns the case number and requests the
+    /// payment; the case enters the queue once the payment is settled.
+    BeforeProcessing,
     /// Invoiced with the decision.
     AfterDecision,
 }

@@ -1,0 +1,220 @@
+//! The routes the payment platform and the payer's browser reach without a token: notifications and the return
+//! page. The citizen's and staff's payment routes check ownership in the module that owns the payment.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use amtsweg_kernel::http::{Path, Query};
+use amtsweg_kernel::problem::ProblemDoc;
+use amtsweg_kernel::{ApiError, Lang};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::model::State;
+use crate::service::{PaymentError, PaymentService};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(notification).service(payer_returns);
+}
+
+/// A notification of the payment platform (ePayBL: form fields with the SHA-256 hash). A verified one makes the
+/// service ask the platform for the payment's status at once; the notification's own content never settles a
+/// payment. One that does not verify changes nothing and is logged.
+#[utoipa::path(
+    tag = "payments",
+    params(("provider" = String, Path, description = "`epaybl`")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "mandant, bewirtschafter, zvgid, kassenzeichen, tan, zvp, zahlverfahren, aktivierung, status, hash"),
+    responses(
+        (status = 200, description = "Taken (or ignored, for `status=notify`)"),
+        (status = 400, description = "`notification_rejected`: malformed or not verified", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`payment_provider_not_found`: not the configured provider", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments/notifications/{provider}")]
+async fn notification(
+    service: web::Data<PaymentService>,
+    provider: Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if provider.as_str() != service.provider_name() {
+        return Err(ApiError::not_found(
+            "payment_provider_not_found",
+            amtsweg_kernel::Text::fixed(
+                "Diese Zahlungsplattform ist nicht eingerichtet.",
+                "This payment platform is not configured.",
+            ),
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded")
+        .to_owned();
+    match service.notified(&content_type, &body).await {
+        Ok(_) => Ok(HttpResponse::Ok().finish()),
+        // A provider that cannot be reached now is asked again by the reconciliation job.
+        Err(PaymentError::Provider(_)) => Ok(HttpResponse::Ok().finish()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct Outcome {
+    /// `success`, `error` or `cancel`: where the payer came from. Never taken as the result.
+    #[allow(dead_code, reason = "documented; the status query decides")]
+    outcome: Option<String>,
+}
+
+/// Where the Paypage sends the payer back. It asks the platform for the payment's status (the redirect alone
+/// never counts as paid) and shows only the payment's state — no personal data, since a redirect carries no
+/// token. While the payment is open the page refreshes itself (no script).
+#[utoipa::path(
+    tag = "payments",
+    params(("id" = String, Path, description = "Payment id"), Outcome),
+    responses(
+        (status = 200, description = "A small HTML page with the payment's state", content_type = "text/html"),
+        (status = 404, description = "No such payment", content_type = "text/html"),
+    )
+)]
+#[get("/payments/{id}/return")]
+async fn payer_returns(
+    service: web::Data<PaymentService>,
+    id: Path<String>,
+    _outcome: Query<Outcome>,
+    lang: Lang,
+) -> HttpResponse {
+    let state = match service.check(&id).await {
+        Ok(payment) => Some(payment.state),
+        Err(PaymentError::NotFound) => None,
+        // The platform cannot be asked now: show what we know.
+        Err(_) => service.get(&id).await.ok().map(|p| p.state),
+    };
+    let (status, page) = return_page(state, lang);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(page)
+}
+
+fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode, String) {
+    let de = lang == Lang::De;
+    let (title, text, refresh) = match state {
+        None => (
+            if de {
+                "Zahlung nicht gefunden"
+            } else {
+                "Payment not found"
+            },
+            if de {
+                "Diese Zahlung ist uns nicht bekannt."
+            } else {
+                "We do not know this payment."
+            },
+            false,
+        ),
+        Some(State::Paid) => (
+            if de {
+                "Zahlung eingegangen"
+            } else {
+                "Payment received"
+            },
+            if de {
+                "Vielen Dank. Ihre Zahlung ist bestätigt. Den Stand Ihres Antrags sehen Sie in Ihrem Konto."
+            } else {
+                "Thank you. Your payment is confirmed. You can follow your application in your account."
+            },
+            false,
+        ),
+        Some(State::Initial | State::Pending) => (
+            if de {
+                "Zahlung wird geprüft"
+            } else {
+                "Checking the payment"
+            },
+            if de {
+                "Wir fragen die Zahlungsplattform nach dem Stand. Diese Seite aktualisiert sich selbst."
+            } else {
+                "We are asking the payment platform. This page refreshes itself."
+            },
+            true,
+        ),
+        Some(State::Cancelled) => (
+            if de {
+                "Zahlung abgebrochen"
+            } else {
+                "Payment cancelled"
+            },
+            if de {
+                "Die Zahlung wurde abgebrochen. Sie können sie in Ihrem Konto erneut starten."
+            } else {
+                "The payment was cancelled. You can start it again from your account."
+            },
+            false,
+        ),
+        Some(State::Failed) => (
+            if de {
+                "Zahlung fehlgeschlagen"
+            } else {
+                "Payment failed"
+            },
+            if de {
+                "Die Zahlung ist fehlgeschlagen. Sie können sie in Ihrem Konto erneut starten."
+            } else {
+                "The payment failed. You can start it again from your account."
+            },
+            false,
+        ),
+        Some(State::Expired) => (
+            if de {
+                "Zahlungsvorgang beendet"
+            } else {
+                "Payment session ended"
+            },
+            if de {
+                "Der Zahlungsvorgang ist abgelaufen. Sie können online erneut bezahlen oder mit dem Kassenzeichen überweisen."
+            } else {
+                "The payment session ended. You can pay online again or transfer the amount quoting the Kassenzeichen."
+            },
+            false,
+        ),
+        Some(State::Review) => (
+            if de {
+                "Zahlung wird geprüft"
+            } else {
+                "Payment under review"
+            },
+            if de {
+                "Bei dieser Zahlung stimmt etwas nicht überein; die Stadtkasse prüft sie und meldet sich."
+            } else {
+                "Something about this payment does not add up; the cash office is checking it and will be in touch."
+            },
+            false,
+        ),
+    };
+    let refresh = if refresh {
+        r#"<meta http-equiv="refresh" content="3">"#
+    } else {
+        ""
+    };
+    let lang_tag = if de { "de" } else { "en" };
+    let status = if state.is_some() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::NOT_FOUND
+    };
+    let state_attr = state.map_or("unknown", State::as_str);
+    (
+        status,
+        format!(
+            r#"<!doctype html>
+<html lang="{lang_tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{refresh}<title>{title}</title></head>
+<body><main data-payment-state="{state_attr}"><h1>{title}</h1><p>{text}</p></main></body></html>
+"#
+        ),
+    )
+}

@@ -1,0 +1,2 @@
+DROP TABLE payment_steps;
+DROP TABLE payments;
