@@ -1387,6 +1387,20 @@ async fn a_building_permit_is_decided_with_four_eyes(backend: Backend) {
     let cosigned = decide(&app, &second, &id, "decision/cosign", &etag, &json!({})).await;
     assert_eq!(cosigned.status(), StatusCode::OK);
     assert_eq!(body(cosigned).await["state"], "bescheid_zustellung");
+    // The fee set with the decision is invoiced as the decision goes out: one payment with its booking line.
+    let invoiced = body(
+        app.get_as(&format!("/api/v1/applications/{id}/payments"), token)
+            .await,
+    )
+    .await;
+    assert_eq!(invoiced.as_array().unwrap().len(), 1, "{invoiced}");
+    assert_eq!(invoiced[0]["amount_cents"], 18_000);
+    assert_eq!(invoiced[0]["state"], "initial");
+    assert_eq!(
+        invoiced[0]["bookings"][0]["buchungstext"],
+        "BAUGENEHMIGUNG GEBUEHR LT. BESCHEID"
+    );
+    assert!(invoiced[0]["due_on"].is_string());
     let twice = decide(
         &app,
         &second,

@@ -533,6 +533,227 @@ async fn strangers_never_see_a_payment(backend: Backend) {
     assert_eq!(no_key.status(), StatusCode::BAD_REQUEST);
 }
 
+/// A staff member with these roles, logged in; answers the token.
+async fn staff(app: &TestApp, admin: &str, email: &str, roles: &[(&str, &str)]) -> String {
+    let roles: Vec<Value> = roles
+        .iter()
+        .map(|(role, unit)| json!({"role": role, "unit": unit}))
+        .collect();
+    let created = app
+        .post_as(
+            "/api/v1/admin/staff",
+            admin,
+            &json!({"email": email, "name": "Kasse", "roles": roles}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let password = body(created).await["initial_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.staff_login(email, &password, None).await.0.access_token
+}
+
+async fn the_cash_office_resolves_reviews_records_transfers_and_refunds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Morning in Berlin, so that everything below is settled on one day.
+    app.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-12-01T07:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let admin = app.admin().await.access_token;
+    let cash = staff(&app, &admin, "kasse@stadt.example", &[("cash_office", "*")]).await;
+    let elsewhere = staff(
+        &app,
+        &admin,
+        "leitung@stadt.example",
+        &[("supervisor", "steueramt")],
+    )
+    .await;
+    let worker = staff(
+        &app,
+        &admin,
+        "sb@stadt.example",
+        &[("case_worker", "ordnungsamt")],
+    )
+    .await;
+
+    // A payment that did not add up waits for the cash office.
+    let (token, id) = submitted_permit(&app, "pruefung@example.de").await;
+    switches(&app, json!({"amount_delta_cents": 100})).await;
+    let first = started(&app, &token, &id, "pay-1").await;
+    let review_id = first["payment"]["id"].as_str().unwrap().to_owned();
+    let back = choose(&app, first["redirect_url"].as_str().unwrap(), "pay").await;
+    assert_eq!(returned(&app, &back).await, "review");
+    switches(&app, json!({})).await;
+
+    let listed = body(app.get_as("/api/v1/staff/payments?state=review", &cash).await).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], review_id.as_str());
+    let none = body(app.get_as("/api/v1/staff/payments", &elsewhere).await).await;
+    assert!(
+        none["items"].as_array().unwrap().is_empty(),
+        "another unit's supervisor sees none"
+    );
+    let hidden = app
+        .get_as(&format!("/api/v1/staff/payments/{review_id}"), &elsewhere)
+        .await;
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    let forbidden = app.get_as("/api/v1/staff/payments", &worker).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let bad = app.get_as("/api/v1/staff/payments?state=bezahlt", &cash).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let path = format!("/api/v1/staff/payments/{review_id}/resolution");
+    let reasonless = app
+        .post_as(&path, &cash, &json!({"outcome": "paid", "reason": " "}))
+        .await;
+    assert_eq!(reasonless.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let resolved = app
+        .post_as(
+            &path,
+            &cash,
+            &json!({"outcome": "paid", "reason": "Überzahlung von 1,00 EUR wird erstattet"}),
+        )
+        .await;
+    assert_eq!(resolved.status(), StatusCode::OK);
+    let resolved = body(resolved).await;
+    assert_eq!(resolved["state"], "paid");
+    assert_eq!(resolved["paid_cents"], 3170);
+    assert_eq!(reasons(&resolved).last().unwrap(), "paid:resolved_by_cash_office");
+    case_reaches(&app, &token, &id, "eingegangen").await;
+    let again = app
+        .post_as(&path, &cash, &json!({"outcome": "paid", "reason": "nochmal"}))
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // Refunds: never more than paid less refunded; a stale expectation answers 412.
+    let refunds = format!("/api/v1/staff/payments/{review_id}/refunds");
+    let stale = app
+        .post_as(
+            &refunds,
+            &cash,
+            &json!({"amount_cents": 100, "reason": "Überzahlung", "expected_available_cents": 3070}),
+        )
+        .await;
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(body(stale).await["available_cents"], 3170);
+    let refunded = app
+        .post_as(
+            &refunds,
+            &cash,
+            &json!({"amount_cents": 100, "reason": "Überzahlung", "expected_available_cents": 3170}),
+        )
+        .await;
+    assert_eq!(refunded.status(), StatusCode::CREATED);
+    assert_eq!(body(refunded).await["available_cents"], 3070);
+    let too_much = app
+        .post_as(&refunds, &cash, &json!({"amount_cents": 3071, "reason": "alles"}))
+        .await;
+    assert_eq!(too_much.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body(too_much).await["errors"][0]["code"],
+        "refund_exceeds_available"
+    );
+
+    // A Paypage session that ran out, then a bank transfer with the Kassenzeichen.
+    let (token, other_id) = submitted_permit(&app, "ueberweist@example.de").await;
+    let first = started(&app, &token, &other_id, "pay-1").await;
+    let transfer_id = first["payment"]["id"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::Duration::minutes(91));
+    reconcile(&app).await;
+    // The clock moved past the earlier tokens.
+    let admin = app.admin().await.access_token;
+    let cash = staff(
+        &app,
+        &admin,
+        "kasse2@stadt.example",
+        &[("cash_office", "ordnungsamt")],
+    )
+    .await;
+    let receipt = format!("/api/v1/staff/payments/{transfer_id}/offline-receipt");
+    let wrong = app
+        .post_as(
+            &receipt,
+            &cash,
+            &json!({"amount_cents": 3000, "received_on": "2026-12-01", "reason": "Kontoauszug 17"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body(wrong).await["errors"][0]["code"], "amount_mismatch");
+    let received = app
+        .post_as(
+            &receipt,
+            &cash,
+            &json!({"amount_cents": 3070, "received_on": "2026-12-01", "reason": "Kontoauszug 17"}),
+        )
+        .await;
+    assert_eq!(received.status(), StatusCode::OK);
+    let received = body(received).await;
+    assert_eq!(
+        reasons(&received),
+        [
+            "initial:requested",
+            "pending:at_provider",
+            "expired:paypage_session_ended",
+            "paid:offline_receipt"
+        ]
+    );
+    assert!(
+        received["history"][3]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("staff:")
+    );
+    let token = logged_in(&app, "ueberweist@example.de").await;
+    case_reaches(&app, &token, &other_id, "eingegangen").await;
+
+    // The day's report: every booking line of what was settled, CSV in German conventions.
+    let report = body(
+        app.get_as("/api/v1/staff/payments/report?day=2026-12-01", &cash)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        report.as_array().unwrap().len(),
+        2,
+        "both settled today: {report}"
+    );
+    assert_eq!(report[1]["buchungstext"], "BEWOHNERPARKAUSWEIS");
+    let yesterday = body(
+        app.get_as("/api/v1/staff/payments/report?day=2026-11-30", &cash)
+            .await,
+    )
+    .await;
+    assert!(yesterday.as_array().unwrap().is_empty(), "{yesterday}");
+    let csv = app
+        .get_as("/api/v1/staff/payments/report?day=2026-12-01&format=csv", &cash)
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    let kassenzeichen = received["kassenzeichen"].as_str().unwrap();
+    assert!(csv.contains("Kassenzeichen;Transaktionsnummer"), "{csv}");
+    assert!(csv.contains(&format!("{kassenzeichen};")), "{csv}");
+    assert!(
+        csv.contains(";1.2.2.1.01;12210000;BEWOHNERPARKAUSWEIS;30,70;"),
+        "{csv}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('payment.refund_recorded', 'payment.paid')"
+        ),
+        3
+    );
+}
+
 backend_tests!(
     a_parking_permit_is_paid_online_and_only_then_queued,
     the_return_redirect_alone_never_pays,
@@ -542,4 +763,5 @@ backend_tests!(
     a_platform_that_is_down_is_asked_again_by_reconciliation,
     a_paypage_session_that_runs_out_expires_and_a_late_payment_goes_to_review,
     strangers_never_see_a_payment,
+    the_cash_office_resolves_reviews_records_transfers_and_refunds,
 );

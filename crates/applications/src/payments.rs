@@ -4,6 +4,7 @@
 //! payments ("payment outstanding", "received").
 
 use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_catalogue::domain::procedure::PaymentPolicy;
 use amtsweg_jobs::{JobError, Registry, handler_fn};
 use amtsweg_payment::{BookingLine, ChangedBy, PaymentRequest, PaymentView, Started};
 use amtsweg_workflow::{Caller, Facts};
@@ -51,11 +52,12 @@ fn purpose(case_number: &str, room: usize) -> String {
         .map_or_else(|| allowed[allowed.len() - room..].to_owned(), str::to_owned)
 }
 
-/// The `request_payment` effect: the assessed fee becomes a payment in the same transaction, and the citizen is
-/// told that it is outstanding. Nothing to pay, nothing requested.
+/// The `request_payment` effect (and the invoice of a fee set with the decision): the case's fee becomes a
+/// payment in the same transaction, and the citizen gets the `notice`. Nothing to pay, nothing requested.
 pub(crate) fn request(
     conn: &mut amtsweg_db::DbConnection,
     context: &EffectContext<'_>,
+    notice: &str,
 ) -> Result<(), ApplicationError> {
     let (fee, lines): (Option<i64>, Option<String>) = applications::table
         .find(context.application_id)
@@ -104,7 +106,7 @@ pub(crate) fn request(
         .map_err(|err| {
             ApplicationError::Internal(format!("payment request of {}: {err}", context.application_id))
         })?;
-    notify(conn, context, "zahlung_ausstehend")
+    notify(conn, context, notice)
 }
 
 impl ApplicationService {
@@ -209,7 +211,11 @@ impl ApplicationService {
                 let row = crate::staff::load_row(conn, &id)?;
                 let (workflow, procedure) = service.case_parts(conn, &row)?;
                 let context = EffectContext::of(&row, &procedure, &service, now);
-                notify(conn, &context, "zahlung_eingegangen")?;
+                let notice = match procedure.procedure.payment {
+                    PaymentPolicy::BeforeProcessing => "zahlung_eingegangen",
+                    PaymentPolicy::AfterDecision | PaymentPolicy::None => "zahlung_bestaetigt",
+                };
+                notify(conn, &context, notice)?;
                 let state = row.state.clone().unwrap_or_default();
                 let facts = Facts {
                     by: Caller::System,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use amtsweg_account::directory;
 use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_catalogue::domain::procedure::PaymentPolicy;
 use amtsweg_catalogue::{CatalogueService, LoadedProcedure};
 use amtsweg_db::{Database, DbConnection, DbError, InTransaction};
 use amtsweg_files::{FileId, FileStore};
@@ -745,7 +746,7 @@ impl ApplicationService {
                     by: Caller::System,
                     documents_complete: true,
                     // Nothing is paid yet at submission: only a procedure without a fee to pay first goes on.
-                    payment_settled: p.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeProcessing
+                    payment_settled: p.payment != PaymentPolicy::BeforeProcessing
                         || fee.total.is_zero(),
                     ..Facts::default()
                 };
@@ -937,7 +938,7 @@ impl ApplicationService {
 /// Whether the payment the procedure's policy requires before processing is settled: nothing to pay, or the
 /// payment module reported the payment paid (recorded on the case by `payments::settled`).
 pub(crate) fn payment_settled(procedure: &LoadedProcedure, row: &ApplicationRow) -> bool {
-    procedure.procedure.payment != amtsweg_catalogue::domain::procedure::PaymentPolicy::BeforeProcessing
+    procedure.procedure.payment != PaymentPolicy::BeforeProcessing
         || row.fee_cents.unwrap_or(0) == 0
         || row.payment_settled_at.is_some()
 }
@@ -1089,7 +1090,13 @@ pub(crate) fn run_effects(
             Effect::Publish(name) => {
                 events::milestone(conn, name, context.application_id, context.now)?;
             }
-            Effect::RequestPayment => crate::payments::request(conn, context)?,
+            Effect::RequestPayment => crate::payments::request(conn, context, "zahlung_ausstehend")?,
+            // The fee set with the decision is invoiced when the decision goes out.
+            Effect::DeliverDecision
+                if context.procedure.procedure.payment == PaymentPolicy::AfterDecision =>
+            {
+                crate::payments::request(conn, context, "rechnung")?
+            }
             Effect::DeliverDecision => {}
         }
     }

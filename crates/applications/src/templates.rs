@@ -35,6 +35,14 @@ pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -
             "Ihre Zahlung ist eingegangen. Ihr Antrag wird nun bearbeitet.",
             "Your payment has arrived. Your application is now being processed.",
         ),
+        "rechnung" => (
+            "Mit der Entscheidung über Ihren Antrag ist eine Gebühr festgesetzt. Sie können sie in Ihrem Konto online bezahlen oder unter Angabe des Kassenzeichens überweisen.",
+            "A fee was set with the decision on your application. You can pay it online in your account or by transfer quoting the Kassenzeichen.",
+        ),
+        "zahlung_bestaetigt" => (
+            "Ihre Zahlung ist eingegangen. Vielen Dank.",
+            "Your payment has arrived. Thank you.",
+        ),
         "rueckfrage" => (
             "Die Behörde hat eine Rückfrage zu Ihrem Antrag.",
             "The authority has a question about your application.",

@@ -47,6 +47,15 @@ impl From<PaymentError> for ApiError {
                 ),
             )
             .with_extension("state", serde_json::json!(state)),
+            PaymentError::RefundConflict(available) => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "refund_amount_available_mismatch",
+                Text::fixed(
+                    "Der noch erstattbare Betrag ist ein anderer; bitte laden Sie die Zahlung neu.",
+                    "The amount still refundable differs; please reload the payment.",
+                ),
+            )
+            .with_extension("available_cents", serde_json::json!(available)),
             PaymentError::Provider(ProviderError::Unavailable(cause)) => {
                 tracing::warn!(%cause, "payment provider unavailable");
                 ApiError::new(

@@ -81,3 +81,24 @@ pub(crate) fn changed(
     });
     amtsweg_events::publish(conn, type_of(to), Some(&row.id), &data, now).map(|_| ())
 }
+
+/// A refund the cash office recorded.
+pub const REFUND_RECORDED: EventType = EventType {
+    source: SOURCE,
+    name: "de.amtsweg.payment.refund_recorded.v1",
+};
+
+pub(crate) fn refunded(
+    conn: &mut DbConnection,
+    row: &PaymentRow,
+    amount_cents: i64,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let data = json!({
+        "payment_id": row.id,
+        "owner": row.owner_ref,
+        "unit_id": row.unit_id,
+        "refunded_cents": amount_cents,
+    });
+    amtsweg_events::publish(conn, &REFUND_RECORDED, Some(&row.id), &data, now).map(|_| ())
+}

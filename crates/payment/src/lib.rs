@@ -20,6 +20,7 @@ mod schema;
 pub mod service;
 pub mod settings;
 pub mod sim;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -40,6 +41,15 @@ use crate::service::Inner;
 use crate::sim::{SimSettings, Simulator};
 
 pub const RECONCILE: &str = "payment.reconcile";
+
+/// The staff role this module's routes check (besides a unit's `supervisor`).
+pub fn access() -> amtsweg_auth::Access {
+    amtsweg_auth::Access::new().role(amtsweg_auth::RoleDefinition {
+        name: staff::CASH_OFFICE,
+        reach: amtsweg_auth::RoleReach::Units,
+        description: "The cash office: payments, offline receipts, reviews, refunds and the daily report",
+    })
+}
 
 /// What the payment service is built from.
 pub struct PaymentDeps {

@@ -40,3 +40,17 @@ diesel::table! {
 
 diesel::joinable!(payment_steps -> payments (payment_id));
 diesel::allow_tables_to_appear_in_same_query!(payments, payment_steps);
+
+diesel::table! {
+    payment_refunds (id) {
+        id -> Text,
+        payment_id -> Text,
+        amount_cents -> BigInt,
+        reason -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(payment_refunds -> payments (payment_id));
+diesel::allow_tables_to_appear_in_same_query!(payments, payment_refunds);

@@ -44,6 +44,9 @@ pub enum PaymentError {
     NotPayable(&'static str),
     #[error("the payment cannot be changed in state {0}")]
     WrongState(&'static str),
+    /// A refund whose caller expected another refundable amount (someone refunded meanwhile).
+    #[error("{0} cents are refundable")]
+    RefundConflict(i64),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -98,7 +101,7 @@ impl PaymentRow {
         }
     }
 
-    fn bookings(&self) -> Vec<BookingLine> {
+    pub(crate) fn bookings(&self) -> Vec<BookingLine> {
         serde_json::from_str(&self.bookings).unwrap_or_default()
     }
 }
@@ -215,7 +218,7 @@ impl PaymentService {
         &self.inner.db
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 
@@ -249,9 +252,8 @@ impl PaymentService {
             return Err(PaymentError::Invalid(problems));
         }
         let due_on = request.due_on.clone().unwrap_or_else(|| {
-            (now.utc() + Duration::days(self.inner.settings.due_days.into()))
-                .date_naive()
-                .to_string()
+            let today = amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc());
+            (today + Duration::days(self.inner.settings.due_days.into())).to_string()
         });
         let id = amtsweg_kernel::id::new_id();
         let bookings =
@@ -514,13 +516,15 @@ impl PaymentService {
                     .set((payments::checks.eq(checks), payments::next_check_at.eq(next)))
                     .execute(conn)?;
                 if let Some((to, reason)) = change_to {
-                    if to == State::Paid {
-                        let paid = match observed {
-                            Observed::Paid { amount_cents } => amount_cents,
-                            _ => row.amount_cents,
-                        };
+                    // What the platform confirmed, also where it does not add up (the cash office sees it).
+                    if let Observed::Paid { amount_cents } = observed {
                         diesel::update(payments::table.find(&id))
-                            .set((payments::paid_cents.eq(paid), payments::paid_at.eq(now)))
+                            .set(payments::paid_cents.eq(amount_cents))
+                            .execute(conn)?;
+                    }
+                    if to == State::Paid {
+                        diesel::update(payments::table.find(&id))
+                            .set(payments::paid_at.eq(now))
                             .execute(conn)?;
                     }
                     let note = match observed {

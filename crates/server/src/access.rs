@@ -5,7 +5,9 @@ use amtsweg_auth::{Access, RoleDefinition, RoleReach, ScopeDefinition};
 
 /// Everything grantable.
 pub fn access() -> Access {
-    amtsweg_account::access().merge(casework())
+    amtsweg_account::access()
+        .merge(casework())
+        .merge(amtsweg_payment::access())
 }
 
 /// The roles and scopes of case work and the specialised procedures' API (issues 8 and 11). They are granted

@@ -1,2 +1,3 @@
+DROP TABLE payment_refunds;
 DROP TABLE payment_steps;
 DROP TABLE payments;

@@ -41,3 +41,16 @@ CREATE TABLE payment_steps (
     at TIMESTAMP NOT NULL,
     PRIMARY KEY (payment_id, seq)
 );
+
+-- Refunds are a manual task of the cash office (the platform offers no refund API): recorded and audited, never
+-- more than was paid less what was refunded before.
+CREATE TABLE payment_refunds (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
+    reason TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+);
+CREATE INDEX payment_refunds_payment ON payment_refunds (payment_id);
+CREATE INDEX payments_paid ON payments (paid_at) WHERE paid_at IS NOT NULL;

@@ -1,0 +1,169 @@
+//! The ePayBL connector over mutual TLS against the simulator binary, with a CA, a server certificate and client
+//! certificates generated for the test: the configured client certificate opens the connection; without one, or
+//! with one of another CA, the platform is not reached.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failed unwrap is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use amtsweg_catalogue::domain::Booking;
+use amtsweg_payment::epaybl::{Epaybl, EpayblSettings};
+use amtsweg_payment::model::BookingLine;
+use amtsweg_payment::provider::{Order, Provider, ProviderError, Urls};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A CA that issues certificates into `dir`.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Issues a certificate for `names`; writes `{stem}.pem` and `{stem}.key` and answers their paths.
+    fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = CertificateParams::new(names).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+fn connector(port: u16, ca: &Path, client: Option<(PathBuf, PathBuf)>) -> Epaybl {
+    let (client_certificate, client_key) = match client {
+        Some((cert, key)) => (Some(cert), Some(key)),
+        None => (None, None),
+    };
+    Epaybl::new(EpayblSettings {
+        base_url: format!("https://localhost:{port}"),
+        mandant: "LEIPZIG".into(),
+        bewirtschafter: "12345678".into(),
+        secret: "geheim".to_owned().into(),
+        kennzeichen_mahnverfahren: "11000".into(),
+        zahlverfahrencodes: Vec::new(),
+        kassenzeichen_len: 12,
+        client_certificate,
+        client_key,
+        ca_certificate: Some(ca.to_owned()),
+    })
+    .expect("connector")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_client_certificate_reaches_the_platform() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("Testwurzel ePayBL");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.pem).unwrap();
+    let (server_cert, server_key) = ca.issue(dir.path(), "server", &["localhost"]);
+    let client = ca.issue(dir.path(), "client", &["amtsweg.leipzig.example"]);
+    let stranger_ca = Ca::new("Fremde Wurzel");
+    let stranger = stranger_ca.issue(dir.path(), "stranger", &["fremd.example"]);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _sim = Sim(Command::new(env!("CARGO_BIN_EXE_amtsweg-epaybl-sim"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--mandant",
+            "LEIPZIG",
+            "--bewirtschafter",
+            "12345678",
+        ])
+        .arg("--tls-cert")
+        .arg(&server_cert)
+        .arg("--tls-key")
+        .arg(&server_key)
+        .arg("--client-ca")
+        .arg(&ca_path)
+        .env("AMTSWEG_SIM_SECRET", "geheim")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the simulator starts"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the simulator listens"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let bookings = [BookingLine {
+        amount_cents: 3070,
+        booking: Booking {
+            haushaltsstelle: "1.2.2.1.01".into(),
+            objektnummer: "12210000".into(),
+            buchungstext: "BEWOHNERPARKAUSWEIS".into(),
+        },
+    }];
+    let order = Order {
+        transaction_number: "AW0000000000000000000000000003",
+        kassenzeichen: None,
+        amount_cents: 3070,
+        purpose: "2026-000001",
+        description: "Bewohnerparkausweis",
+        bookings: &bookings,
+        due_on: "2026-12-15",
+        urls: Urls {
+            notify: "https://127.0.0.1:9/notify".into(),
+            success: "https://127.0.0.1:9/ok".into(),
+            error: "https://127.0.0.1:9/error".into(),
+            cancel: "https://127.0.0.1:9/cancel".into(),
+        },
+    };
+    let created = connector(port, &ca_path, Some(client))
+        .create(&order)
+        .await
+        .expect("over mutual TLS");
+    assert!(
+        created
+            .paypage_url
+            .starts_with(&format!("https://127.0.0.1:{port}/paypage/"))
+    );
+
+    for (who, certificate) in [("no client certificate", None), ("another CA's", Some(stranger))] {
+        let refused = connector(port, &ca_path, certificate).create(&order).await;
+        assert!(
+            matches!(refused, Err(ProviderError::Unavailable(_))),
+            "{who}: {refused:?}"
+        );
+    }
+}
