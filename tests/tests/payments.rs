@@ -754,6 +754,47 @@ async fn the_cash_office_resolves_reviews_records_transfers_and_refunds(backend:
     );
 }
 
+async fn the_xbezahldienste_interface_settles_the_same_way(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|s| s.payment.simulator_protocol = amtsweg_payment::SimulatorProtocol::Xbezahldienste)
+        .spawn()
+        .await
+        .unwrap();
+    let (token, id) = submitted_permit(&app, "xbezahl@example.de").await;
+    let first = started(&app, &token, &id, "pay-1").await;
+    let payment_id = first["payment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        payment(&app, &token, &payment_id).await["provider"],
+        "xbezahldienste"
+    );
+    // One redirect URL for every outcome: the return page asks the status.
+    let back = choose(&app, first["redirect_url"].as_str().unwrap(), "pay").await;
+    assert!(back.starts_with(&app.url(&format!("/api/v1/payments/{payment_id}/return"))));
+    assert_eq!(returned(&app, &back).await, "paid");
+    case_reaches(&app, &token, &id, "eingegangen").await;
+
+    let (token, id) = submitted_permit(&app, "xabbruch@example.de").await;
+    let first = started(&app, &token, &id, "pay-1").await;
+    let back = choose(&app, first["redirect_url"].as_str().unwrap(), "abort").await;
+    assert_eq!(returned(&app, &back).await, "cancelled");
+    // No notifications in this standard: a payment nobody returned from is settled by reconciliation.
+    let second = started(&app, &token, &id, "pay-2").await;
+    let second_id = second["payment"]["id"].as_str().unwrap().to_owned();
+    let paid = app
+        .client
+        .post(second["redirect_url"].as_str().unwrap())
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    app.clock.advance(chrono::Duration::minutes(2));
+    reconcile(&app).await;
+    let token = logged_in(&app, "xabbruch@example.de").await;
+    payment_reaches(&app, &token, &second_id, "paid").await;
+    case_reaches(&app, &token, &id, "eingegangen").await;
+}
+
 backend_tests!(
     a_parking_permit_is_paid_online_and_only_then_queued,
     the_return_redirect_alone_never_pays,
@@ -764,4 +805,5 @@ backend_tests!(
     a_paypage_session_that_runs_out_expires_and_a_late_payment_goes_to_review,
     strangers_never_see_a_payment,
     the_cash_office_resolves_reviews_records_transfers_and_refunds,
+    the_xbezahldienste_interface_settles_the_same_way,
 );

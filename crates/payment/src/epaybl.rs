@@ -214,6 +214,7 @@ impl Provider for Epaybl {
                 .to_owned();
             Ok(Created {
                 kassenzeichen,
+                provider_ref: None,
                 paypage_url,
             })
         }

@@ -21,6 +21,7 @@ pub mod service;
 pub mod settings;
 pub mod sim;
 pub mod staff;
+pub mod xbezahldienste;
 
 use std::sync::Arc;
 
@@ -33,12 +34,13 @@ use serde_json::json;
 pub use http::configure;
 pub use model::{BookingLine, State};
 pub use service::{ChangedBy, PaymentError, PaymentRequest, PaymentService, PaymentView, Started};
-pub use settings::{PaymentSettings, ProviderChoice};
+pub use settings::{PaymentSettings, ProviderChoice, SimulatorProtocol};
 
 use crate::epaybl::{Epaybl, EpayblSettings};
 use crate::provider::Provider;
 use crate::service::Inner;
 use crate::sim::{SimSettings, Simulator};
+use crate::xbezahldienste::{Xbezahldienste, XbezahldiensteSettings};
 
 pub const RECONCILE: &str = "payment.reconcile";
 
@@ -75,29 +77,49 @@ impl PaymentService {
                         bewirtschafter: "00000000".into(),
                         secret: secret.clone(),
                         base_path: "/sim/epaybl".into(),
+                        originator_id: "SIMULATOR".into(),
+                        endpoint_id: "AMTSWEG".into(),
                     },
                     &deps.public_url,
                 );
-                let connector = Epaybl::new(EpayblSettings {
-                    base_url: simulator.base_url(),
-                    mandant: "SIMULATOR".into(),
-                    bewirtschafter: "00000000".into(),
-                    secret: secret.into(),
-                    kennzeichen_mahnverfahren: "11000".into(),
-                    zahlverfahrencodes: Vec::new(),
-                    kassenzeichen_len: 12,
-                    client_certificate: None,
-                    client_key: None,
-                    ca_certificate: None,
-                })?;
+                let connector: Arc<dyn Provider> = match deps.settings.simulator_protocol {
+                    SimulatorProtocol::Epaybl => Arc::new(Epaybl::new(EpayblSettings {
+                        base_url: simulator.base_url(),
+                        mandant: "SIMULATOR".into(),
+                        bewirtschafter: "00000000".into(),
+                        secret: secret.into(),
+                        kennzeichen_mahnverfahren: "11000".into(),
+                        zahlverfahrencodes: Vec::new(),
+                        kassenzeichen_len: 12,
+                        client_certificate: None,
+                        client_key: None,
+                        ca_certificate: None,
+                    })?),
+                    SimulatorProtocol::Xbezahldienste => {
+                        Arc::new(Xbezahldienste::new(XbezahldiensteSettings {
+                            base_url: simulator.base_url(),
+                            originator_id: "SIMULATOR".into(),
+                            endpoint_id: "AMTSWEG".into(),
+                            kassenzeichen_len: 12,
+                        })?)
+                    }
+                };
                 tracing::warn!(
                     "payments go to the ePayBL SIMULATOR under /sim/epaybl — no real payment is taken; configure [payment] provider = \"epaybl\" for production"
                 );
-                (Arc::new(connector), Some(simulator))
+                (connector, Some(simulator))
             }
             ProviderChoice::Epaybl => {
                 let settings = deps.settings.epaybl.clone().ok_or("payment.epaybl is missing")?;
                 (Arc::new(Epaybl::new(settings)?), None)
+            }
+            ProviderChoice::Xbezahldienste => {
+                let settings = deps
+                    .settings
+                    .xbezahldienste
+                    .clone()
+                    .ok_or("payment.xbezahldienste is missing")?;
+                (Arc::new(Xbezahldienste::new(settings)?), None)
             }
         };
         Ok(PaymentService {

@@ -34,6 +34,8 @@ pub struct Urls {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     pub kassenzeichen: String,
+    /// The provider's own id of the payment, where it has one besides the Kassenzeichen.
+    pub provider_ref: Option<String>,
     /// Where the payer pays (the redirect target).
     pub paypage_url: String,
 }
@@ -43,6 +45,7 @@ pub struct Created {
 pub struct Reference<'a> {
     pub transaction_number: &'a str,
     pub kassenzeichen: Option<&'a str>,
+    pub provider_ref: Option<&'a str>,
     pub amount_cents: i64,
 }
 

@@ -6,6 +6,7 @@ diesel::table! {
         unit_id -> Text,
         provider -> Text,
         kassenzeichen -> Nullable<Text>,
+        provider_ref -> Nullable<Text>,
         amount_cents -> BigInt,
         purpose -> Text,
         description -> Text,

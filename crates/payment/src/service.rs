@@ -70,6 +70,7 @@ pub(crate) struct PaymentRow {
     pub unit_id: String,
     pub provider: String,
     pub kassenzeichen: Option<String>,
+    pub provider_ref: Option<String>,
     pub amount_cents: i64,
     pub purpose: String,
     pub description: String,
@@ -97,6 +98,7 @@ impl PaymentRow {
         Reference {
             transaction_number: &self.transaction_number,
             kassenzeichen: self.kassenzeichen.as_deref(),
+            provider_ref: self.provider_ref.as_deref(),
             amount_cents: self.amount_cents,
         }
     }
@@ -359,6 +361,7 @@ impl PaymentService {
                 diesel::update(payments::table.find(&id))
                     .set((
                         payments::kassenzeichen.eq(&created.kassenzeichen),
+                        payments::provider_ref.eq(&created.provider_ref),
                         payments::paypage_url.eq(&created.paypage_url),
                         payments::attempt_started_at.eq(now),
                         payments::next_check_at.eq(Timestamp::from(now.utc() + backoff(0))),

@@ -44,6 +44,9 @@ pub struct SimSettings {
     pub secret: String,
     /// Where the simulator's routes are mounted, e.g. `/sim/epaybl` (empty for the binary).
     pub base_path: String,
+    /// XBezahldienste' originator and endpoint the simulator accepts.
+    pub originator_id: String,
+    pub endpoint_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +161,14 @@ impl Simulator {
                     &format!("{api}/kassenzeichen/{{kassenzeichen}}"),
                     web::get().to(status),
                 )
+                .route(
+                    "/paymenttransaction/{originator}/{endpoint}",
+                    web::post().to(x_create),
+                )
+                .route(
+                    "/paymenttransaction/{originator}/{endpoint}/{transaction}",
+                    web::get().to(x_status),
+                )
                 .route("/paypage/{kassenzeichen}", web::get().to(paypage))
                 .route("/paypage/{kassenzeichen}", web::post().to(choose))
                 .route("/control", web::get().to(read_switches))
@@ -176,8 +187,12 @@ impl Simulator {
         });
     }
 
-    /// Signs and sends (or holds, duplicates, loses) the notification about `entry`.
+    /// Signs and sends (or holds, duplicates, loses) the notification about `entry` (ePayBL only:
+    /// XBezahldienste has none).
     fn notify(&self, entry: &Entry, status: &str) {
+        if entry.notify_url.is_empty() {
+            return;
+        }
         let settings = &self.shared.settings;
         let values = [
             settings.mandant.as_str(),
@@ -437,4 +452,154 @@ async fn write_switches(sim: web::Data<Simulator>, switches: Json<Switches>) -> 
 async fn release(sim: web::Data<Simulator>) -> HttpResponse {
     sim.release_held();
     HttpResponse::NoContent().finish()
+}
+
+fn problem(status: actix_web::http::StatusCode, code: &str, detail: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .json(json!({"type": format!("urn:xbezahldienste:{code}"), "title": code, "code": code, "detail": detail}))
+}
+
+/// XBezahldienste' payment information of an entry.
+fn x_transaction(sim: &Simulator, transaction: &str, entry: &Entry) -> Value {
+    let (status, paid) = match entry.page {
+        Page::Active => ("INITIAL", entry.amount_cents),
+        Page::Paid(paid) => ("PAYED", paid),
+        Page::Aborted => ("CANCELED", entry.amount_cents),
+        Page::Failed => ("FAILED", entry.amount_cents),
+    };
+    let base = format!(
+        "{}/paymenttransaction/{}/{}",
+        sim.base_url(),
+        sim.shared.settings.originator_id,
+        sim.shared.settings.endpoint_id
+    );
+    json!({
+        "paymentInformation": {
+            "transactionId": transaction,
+            "transactionReference": entry.kassenzeichen,
+            "transactionUrl": format!("{base}/{transaction}"),
+            "transactionRedirectUrl": (entry.page == Page::Active)
+                .then(|| format!("{}/paypage/{}", sim.base_url(), entry.kassenzeichen)),
+            "paymentMethod": matches!(entry.page, Page::Paid(_)).then_some("CREDIT_CARD"),
+            "status": status,
+        },
+        "paymentRequest": {
+            "requestId": transaction,
+            "currency": "EUR",
+            "grossAmount": serde_json::from_str::<Value>(&decimal(paid)).unwrap_or(Value::Null),
+            "description": entry.description,
+        },
+    })
+}
+
+fn x_cents(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => cents_of(&n.to_string()),
+        Value::String(s) => cents_of(s),
+        _ => None,
+    }
+}
+
+async fn x_create(
+    sim: web::Data<Simulator>,
+    path: Path<(String, String)>,
+    body: Json<Value>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    if let Some(answer) = sim.gate().await {
+        return answer;
+    }
+    let (originator, endpoint) = path.into_inner();
+    let settings = &sim.shared.settings;
+    if originator != settings.originator_id || endpoint != settings.endpoint_id {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "NO_VALID_ORIGINATOR_OR_ENDPOINT",
+            "unknown originator or endpoint",
+        );
+    }
+    let request = body.into_inner();
+    let text = |name: &str| request[name].as_str().unwrap_or_default().to_owned();
+    let transaction = text("requestId");
+    let (purpose, description) = (text("purpose"), text("description"));
+    if transaction.is_empty()
+        || transaction.len() > 36
+        || purpose.chars().count() > 27
+        || description.chars().count() > 250
+        || text("redirectUrl").is_empty()
+    {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "requestId, purpose, description or redirectUrl",
+        );
+    }
+    let items = request["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() || items.len() > 99 {
+        return problem(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "1 to 99 items");
+    }
+    if items.iter().any(|item| !item["bookingData"].is_object()) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "BOOKING_DATA_MISSING",
+            "every item needs bookingData",
+        );
+    }
+    let Some(gross) = x_cents(&request["grossAmount"]).filter(|c| *c > 0) else {
+        return problem(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "grossAmount");
+    };
+    let sum: Option<i64> = items.iter().map(|item| x_cents(&item["grossAmount"])).sum();
+    if sum != Some(gross) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "CALCULATION_ERROR",
+            "the items do not add up to grossAmount",
+        );
+    }
+    let mut ledger = sim.ledger();
+    if ledger.by_transaction.contains_key(&transaction) {
+        return problem(
+            StatusCode::CONFLICT,
+            "PAYMENT_EXISTS",
+            "a payment with this requestId exists",
+        );
+    }
+    ledger.issued += 1;
+    let redirect = text("redirectUrl");
+    let entry = Entry {
+        kassenzeichen: format!("SIM{:09}", ledger.issued),
+        amount_cents: gross,
+        description,
+        page: Page::Active,
+        notify_url: String::new(),
+        success_url: redirect.clone(),
+        error_url: redirect.clone(),
+        cancel_url: redirect,
+    };
+    ledger.entries.insert(entry.kassenzeichen.clone(), entry.clone());
+    ledger
+        .by_transaction
+        .insert(transaction.clone(), entry.kassenzeichen.clone());
+    drop(ledger);
+    HttpResponse::Created().json(x_transaction(&sim, &transaction, &entry))
+}
+
+async fn x_status(sim: web::Data<Simulator>, path: Path<(String, String, String)>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    if let Some(answer) = sim.gate().await {
+        return answer;
+    }
+    let (_, _, transaction) = path.into_inner();
+    let ledger = sim.ledger();
+    let entry = ledger
+        .by_transaction
+        .get(&transaction)
+        .and_then(|kassenzeichen| ledger.entries.get(kassenzeichen))
+        .cloned();
+    drop(ledger);
+    match entry {
+        Some(entry) => HttpResponse::Ok().json(x_transaction(&sim, &transaction, &entry)),
+        None => problem(StatusCode::NOT_FOUND, "NOT_FOUND", "no such payment transaction"),
+    }
 }

@@ -17,6 +17,7 @@ use amtsweg_catalogue::domain::Booking;
 use amtsweg_payment::epaybl::{Epaybl, EpayblSettings};
 use amtsweg_payment::model::{BookingLine, Observed};
 use amtsweg_payment::provider::{Order, Provider, ProviderError, Reference, Urls};
+use amtsweg_payment::xbezahldienste::{Xbezahldienste, XbezahldiensteSettings};
 
 /// Notifications as they arrived: content type and body.
 type Inbox = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -162,6 +163,7 @@ async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
     let reference = Reference {
         transaction_number: order.transaction_number,
         kassenzeichen: Some(&created.kassenzeichen),
+        provider_ref: None,
         amount_cents: 3070,
     };
     assert_eq!(epaybl.status(reference).await.expect("status"), Observed::Open);
@@ -229,4 +231,76 @@ async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
         .expect("answer");
     assert_eq!(unknown, Observed::Unknown);
     handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_xbezahldienste_connector_maps_the_standards_problems_on_purpose() {
+    let sim = start_simulator("geheim");
+    let connector = Xbezahldienste::new(XbezahldiensteSettings {
+        base_url: sim.base.clone(),
+        originator_id: "LEIPZIG".into(),
+        endpoint_id: "12345678".into(),
+        kassenzeichen_len: 12,
+    })
+    .unwrap();
+    let bookings = [booking(1500), booking(1570)];
+    let order = Order {
+        transaction_number: "AW0000000000000000000000000009",
+        kassenzeichen: None,
+        amount_cents: 3070,
+        purpose: "2026-000002",
+        description: "Bewohnerparkausweis",
+        bookings: &bookings,
+        due_on: "2026-12-15",
+        urls: Urls {
+            notify: String::new(),
+            success: "http://127.0.0.1:9/back".into(),
+            error: "http://127.0.0.1:9/back".into(),
+            cancel: "http://127.0.0.1:9/back".into(),
+        },
+    };
+    let created = connector.create(&order).await.expect("created");
+    assert_eq!(created.provider_ref.as_deref(), Some(order.transaction_number));
+    // The same requestId again (PAYMENT_EXISTS): read back, not an error.
+    assert_eq!(connector.create(&order).await.expect("read back"), created);
+    let reference = Reference {
+        transaction_number: order.transaction_number,
+        kassenzeichen: Some(&created.kassenzeichen),
+        provider_ref: created.provider_ref.as_deref(),
+        amount_cents: 3070,
+    };
+    assert_eq!(connector.status(reference).await.unwrap(), Observed::Open);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let chosen = http
+        .post(&created.paypage_url)
+        .form(&[("action", "fail")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.headers()["location"], "http://127.0.0.1:9/back");
+    assert_eq!(connector.status(reference).await.unwrap(), Observed::Failed);
+
+    let wrong = [booking(3000)];
+    let refused = connector
+        .create(&Order {
+            transaction_number: "AW0000000000000000000000000010",
+            bookings: &wrong,
+            ..order.clone()
+        })
+        .await;
+    match refused {
+        Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "CALCULATION_ERROR"),
+        other => panic!("{other:?}"),
+    }
+    let unknown = connector
+        .status(Reference {
+            provider_ref: Some("AW-unbekannt"),
+            ..reference
+        })
+        .await
+        .unwrap();
+    assert_eq!(unknown, Observed::Unknown);
 }

@@ -7,6 +7,8 @@ CREATE TABLE payments (
     unit_id TEXT NOT NULL,
     provider TEXT NOT NULL,
     kassenzeichen TEXT UNIQUE,
+    -- The provider's own id of the payment where it differs (XBezahldienste' transactionId).
+    provider_ref TEXT,
     amount_cents BIGINT NOT NULL,
     purpose TEXT NOT NULL,
     description TEXT NOT NULL,

@@ -85,10 +85,12 @@ async fn main() -> std::io::Result<()> {
     let base = format!("{scheme}://{}:{}", args.host, listener.local_addr()?.port());
     let simulator = Simulator::new(
         SimSettings {
-            mandant: args.mandant,
-            bewirtschafter: args.bewirtschafter,
+            mandant: args.mandant.clone(),
+            bewirtschafter: args.bewirtschafter.clone(),
             secret: args.secret,
             base_path: String::new(),
+            originator_id: args.mandant.clone(),
+            endpoint_id: args.bewirtschafter.clone(),
         },
         &base,
     );
