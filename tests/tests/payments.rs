@@ -795,6 +795,78 @@ async fn the_xbezahldienste_interface_settles_the_same_way(backend: Backend) {
     case_reaches(&app, &token, &id, "eingegangen").await;
 }
 
+async fn an_unpaid_application_is_discontinued_with_a_notice_and_its_payment_ended(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let (token, id) = submitted_permit(&app, "vergisst@example.de").await;
+    let first = started(&app, &token, &id, "pay-1").await;
+    let payment_id = first["payment"]["id"].as_str().unwrap().to_owned();
+    // The workflow's payment period (14 days) runs out.
+    app.clock.advance(chrono::Duration::days(16));
+    let admin = app.admin().await.access_token;
+    let run = app
+        .post_as(
+            "/api/v1/admin/schedules/application-timers/run",
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(body(run).await["status"], "succeeded");
+    let token = logged_in(&app, "vergisst@example.de").await;
+    assert_eq!(case_state(&app, &token, &id).await, "eingestellt");
+    mail_containing(&app, "vergisst@example.de", "weil die Gebühr nicht bezahlt wurde").await;
+    let ended = payment(&app, &token, &payment_id).await;
+    assert_eq!(reasons(&ended).last().unwrap(), "cancelled:closed_by_owner");
+    // Paid on the old Paypage all the same: the cash office sees it, the case stays closed.
+    choose(&app, first["redirect_url"].as_str().unwrap(), "pay").await;
+    let review = payment_reaches(&app, &token, &payment_id, "review").await;
+    assert_eq!(
+        reasons(&review).last().unwrap(),
+        "review:paid_after_attempt_ended"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(case_state(&app, &token, &id).await, "eingestellt");
+    let again = start_payment(&app, &token, &id, "pay-2").await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}
+
+async fn the_cash_office_may_assign_kassenzeichen_itself(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|s| s.payment.kassenzeichen_format = Some("LE{year}{seq:08}".into()))
+        .spawn()
+        .await
+        .unwrap();
+    let (token, id) = submitted_permit(&app, "lokal@example.de").await;
+    // Known from the request on, before the platform was called; the purpose leaves room for it.
+    let listed = body(
+        app.get_as(&format!("/api/v1/applications/{id}/payments"), &token)
+            .await,
+    )
+    .await;
+    let kassenzeichen = listed[0]["kassenzeichen"].as_str().unwrap().to_owned();
+    assert!(
+        kassenzeichen.starts_with("LE20") && kassenzeichen.len() == 14,
+        "{kassenzeichen}"
+    );
+    assert!(kassenzeichen.len() + 1 + listed[0]["purpose"].as_str().unwrap().len() <= 27);
+    let first = started(&app, &token, &id, "pay-1").await;
+    assert_eq!(
+        first["payment"]["kassenzeichen"],
+        kassenzeichen.as_str(),
+        "the platform took ours"
+    );
+    assert!(first["redirect_url"].as_str().unwrap().ends_with(&kassenzeichen));
+    let back = choose(&app, first["redirect_url"].as_str().unwrap(), "pay").await;
+    assert_eq!(returned(&app, &back).await, "paid");
+    case_reaches(&app, &token, &id, "eingegangen").await;
+    let (token, other) = submitted_permit(&app, "lokal2@example.de").await;
+    let next = body(
+        app.get_as(&format!("/api/v1/applications/{other}/payments"), &token)
+            .await,
+    )
+    .await;
+    assert_ne!(next[0]["kassenzeichen"], kassenzeichen.as_str());
+}
+
 backend_tests!(
     a_parking_permit_is_paid_online_and_only_then_queued,
     the_return_redirect_alone_never_pays,
@@ -806,4 +878,6 @@ backend_tests!(
     strangers_never_see_a_payment,
     the_cash_office_resolves_reviews_records_transfers_and_refunds,
     the_xbezahldienste_interface_settles_the_same_way,
+    an_unpaid_application_is_discontinued_with_a_notice_and_its_payment_ended,
+    the_cash_office_may_assign_kassenzeichen_itself,
 );

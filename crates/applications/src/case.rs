@@ -172,6 +172,14 @@ pub(crate) fn advance(
         let expired = matches!(actor, StepActor::System);
         crate::requests::close_open(conn, context.application_id, expired, context.now)?;
     }
+    if workflow
+        .state(from)
+        .is_some_and(|s| s.waits_for == Some(amtsweg_workflow::Waits::Payment))
+        && workflow.state(&to).is_some_and(|s| s.terminal)
+    {
+        // Withdrawn or discontinued before paying: the fee is no longer asked for.
+        crate::payments::close_open(conn, context, &action)?;
+    }
     record(
         conn,
         context.application_id,

@@ -4,79 +4,10 @@
 //! handed out twice. The year is the year in Europe/Berlin.
 
 use amtsweg_db::{DbConnection, DbError};
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
-#[derive(QueryableByName)]
-struct Next {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// The next number of the counter.
+/// The next number of the case number counter.
 pub(crate) fn next(conn: &mut DbConnection) -> Result<i64, DbError> {
-    match conn {
-        DbConnection::Postgres(pg) => {
-            let next: Next = diesel::sql_query("SELECT nextval('case_numbers') AS n").get_result(pg)?;
-            Ok(next.n)
-        }
-        DbConnection::Sqlite(lite) => {
-            diesel::sql_query("INSERT INTO case_numbers DEFAULT VALUES").execute(lite)?;
-            let next: Next = diesel::sql_query("SELECT last_insert_rowid() AS n").get_result(lite)?;
-            diesel::sql_query("DELETE FROM case_numbers").execute(lite)?;
-            Ok(next.n)
-        }
-    }
+    amtsweg_db::counter::next(conn, "case_numbers")
 }
 
-/// Fills `{unit}`, `{year}` and `{seq}` / `{seq:0N}` (zero-padded to N digits) into `format`.
-pub fn render(format: &str, unit: &str, year: i32, seq: i64) -> String {
-    let mut out = String::with_capacity(format.len() + 16);
-    let mut rest = format;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let placeholder = &rest[open + 1..open + close];
-        match placeholder.split_once(':') {
-            None if placeholder == "unit" => out.push_str(unit),
-            None if placeholder == "year" => out.push_str(&year.to_string()),
-            None if placeholder == "seq" => out.push_str(&seq.to_string()),
-            Some(("seq", width)) if width.starts_with('0') => {
-                let width: usize = width.parse().unwrap_or(0);
-                out.push_str(&format!("{seq:0width$}"));
-            }
-            _ => out.push_str(&rest[open..=open + close]),
-        }
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether `format` is usable: it must contain `{seq}` (or a padded form), so numbers stay unique.
-pub fn valid_format(format: &str) -> bool {
-    format.contains("{seq}") || format.contains("{seq:0")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::render;
-
-    #[test]
-    fn formats() {
-        assert_eq!(
-            render("{unit}-{year}-{seq:06}", "ordnungsamt", 2026, 42),
-            "ordnungsamt-2026-000042"
-        );
-        assert_eq!(render("OA/{year}/{seq}", "ordnungsamt", 2026, 7), "OA/2026/7");
-        assert_eq!(
-            render("{seq:03}", "x", 2026, 12345),
-            "12345",
-            "wider numbers are not cut"
-        );
-        assert_eq!(render("{other}-{seq}", "x", 2026, 1), "{other}-1");
-    }
-}
+pub use amtsweg_kernel::numbering::{render, valid_format};

@@ -109,6 +109,30 @@ pub(crate) fn request(
     notify(conn, context, notice)
 }
 
+/// Ends the open payments of a case that ends before it was paid (`why`: the workflow action).
+pub(crate) fn close_open(
+    conn: &mut amtsweg_db::DbConnection,
+    context: &EffectContext<'_>,
+    why: &str,
+) -> Result<(), ApplicationError> {
+    context
+        .payments
+        .close_open(
+            conn,
+            &owner(context.application_id),
+            why,
+            &ChangedBy::system(),
+            context.now,
+        )
+        .map_err(|err| {
+            ApplicationError::Internal(format!(
+                "closing the payments of {}: {err}",
+                context.application_id
+            ))
+        })?;
+    Ok(())
+}
+
 impl ApplicationService {
     /// Sends the citizen to pay the application's outstanding payment: answers the Paypage to redirect to.
     pub async fn pay(&self, person: &str, id: &str) -> Result<Started, ApplicationError> {
@@ -121,15 +145,15 @@ impl ApplicationService {
         let current = payments
             .into_iter()
             .find(|p| p.superseded_by.is_none())
-            .ok_or_else(|| {
-                ApplicationError::Conflict(
-                    "no_payment_outstanding",
-                    amtsweg_kernel::Text::fixed(
-                        "Für diesen Antrag ist keine Zahlung offen.",
-                        "There is no payment outstanding for this application.",
-                    ),
-                )
-            })?;
+            .ok_or_else(nothing_outstanding)?;
+        // A payment ended because the case ended unpaid is not asked for any more.
+        if current
+            .history
+            .last()
+            .is_some_and(|step| step.reason == amtsweg_payment::model::Reason::OwnerClosed.as_str())
+        {
+            return Err(nothing_outstanding());
+        }
         let by = ChangedBy {
             label: format!("citizen:{person}"),
             actor: Actor::new(ActorKind::Citizen, person, None),
@@ -238,6 +262,16 @@ impl ApplicationService {
             })
             .await
     }
+}
+
+fn nothing_outstanding() -> ApplicationError {
+    ApplicationError::Conflict(
+        "no_payment_outstanding",
+        amtsweg_kernel::Text::fixed(
+            "Für diesen Antrag ist keine Zahlung offen.",
+            "There is no payment outstanding for this application.",
+        ),
+    )
 }
 
 fn not_found() -> ApplicationError {

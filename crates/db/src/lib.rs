@@ -6,6 +6,7 @@
 
 mod commit;
 mod connection;
+pub mod counter;
 mod database;
 mod migrations;
 pub mod personal_data;

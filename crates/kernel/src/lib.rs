@@ -7,6 +7,7 @@ pub mod i18n;
 pub mod id;
 pub mod input;
 pub mod money;
+pub mod numbering;
 pub mod pagination;
 pub mod problem;
 pub mod text;

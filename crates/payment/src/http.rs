@@ -94,8 +94,8 @@ async fn payer_returns(
     _outcome: Query<Outcome>,
     lang: Lang,
 ) -> HttpResponse {
-    let state = match service.check(&id).await {
-        Ok(payment) => Some(payment.state),
+    let state = match service.refresh(&id).await {
+        Ok(state) => Some(state),
         Err(PaymentError::NotFound) => None,
         // The platform cannot be asked now: show what we know.
         Err(_) => service.get(&id).await.ok().map(|p| p.state),

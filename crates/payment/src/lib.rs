@@ -70,7 +70,10 @@ impl PaymentService {
         }
         let (provider, simulator): (Arc<dyn Provider>, Option<Simulator>) = match deps.settings.provider {
             ProviderChoice::Simulator => {
-                let secret = hex::encode(rand::random::<[u8; 32]>());
+                let secret = match &deps.settings.simulator_secret {
+                    Some(secret) => secrecy::ExposeSecret::expose_secret(secret).to_owned(),
+                    None => hex::encode(rand::random::<[u8; 32]>()),
+                };
                 let simulator = Simulator::new(
                     SimSettings {
                         mandant: "SIMULATOR".into(),

@@ -100,6 +100,8 @@ pub enum Reason {
     SessionEnded,
     OfflineReceipt,
     Resolved,
+    /// The owner no longer asks for it (the application was withdrawn or discontinued unpaid).
+    OwnerClosed,
 }
 
 impl Reason {
@@ -116,6 +118,7 @@ impl Reason {
             Reason::SessionEnded => "paypage_session_ended",
             Reason::OfflineReceipt => "offline_receipt",
             Reason::Resolved => "resolved_by_cash_office",
+            Reason::OwnerClosed => "closed_by_owner",
         }
     }
 }

@@ -229,9 +229,31 @@ impl PaymentService {
         self.inner.simulator.as_ref()
     }
 
+    /// The longest Kassenzeichen: of the cash office's format, or as the platform assigns them.
+    pub fn kassenzeichen_len(&self) -> usize {
+        match &self.inner.settings.kassenzeichen_format {
+            Some(format) => crate::settings::longest_kassenzeichen(format).len(),
+            None => self.inner.provider.kassenzeichen_len(),
+        }
+    }
+
     /// How many characters a purpose may have beside the longest Kassenzeichen in a transfer's 27.
     pub fn purpose_room(&self) -> usize {
-        model::MAX_REMITTANCE.saturating_sub(self.inner.provider.kassenzeichen_len() + 1)
+        model::MAX_REMITTANCE.saturating_sub(self.kassenzeichen_len() + 1)
+    }
+
+    /// A Kassenzeichen of the cash office's format, where it assigns them itself.
+    fn local_kassenzeichen(
+        &self,
+        conn: &mut DbConnection,
+        now: Timestamp,
+    ) -> Result<Option<String>, DbError> {
+        let Some(format) = &self.inner.settings.kassenzeichen_format else {
+            return Ok(None);
+        };
+        let seq = amtsweg_db::counter::next(conn, "kassenzeichen_numbers")?;
+        let year = chrono::Datelike::year(&amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc()));
+        Ok(Some(amtsweg_kernel::numbering::render(format, "", year, seq)))
     }
 
     /// Records a payment in the caller's transaction (state `initial`, nothing sent yet); answers its id. The
@@ -248,7 +270,7 @@ impl PaymentService {
             &request.purpose,
             &request.description,
             &request.bookings,
-            self.inner.provider.kassenzeichen_len(),
+            self.kassenzeichen_len(),
         );
         if !problems.is_empty() {
             return Err(PaymentError::Invalid(problems));
@@ -260,9 +282,11 @@ impl PaymentService {
         let id = amtsweg_kernel::id::new_id();
         let bookings =
             serde_json::to_string(&request.bookings).map_err(|err| DbError::Task(err.to_string()))?;
+        let kassenzeichen = self.local_kassenzeichen(conn, now)?;
         insert(
             conn,
             &id,
+            kassenzeichen.as_deref(),
             &request.owner,
             &request.unit_id,
             self.inner.provider.name(),
@@ -271,7 +295,6 @@ impl PaymentService {
             &due_on,
             now,
         )?;
-        step(conn, &id, None, State::Initial, Reason::Requested, None, by, now)?;
         events::requested(
             conn,
             &id,
@@ -280,7 +303,49 @@ impl PaymentService {
             request.amount_cents,
             now,
         )?;
+        // Last: the step's audit append locks the log's head row until the commit.
+        step(conn, &id, None, State::Initial, Reason::Requested, None, by, now)?;
         Ok(id)
+    }
+
+    /// Ends, in the caller's transaction, what is still open of an owner's payments: the owner no longer asks for
+    /// them (its application was withdrawn or discontinued unpaid). A payment made afterwards goes to review.
+    /// Answers how many were ended.
+    pub fn close_open(
+        &self,
+        conn: &mut DbConnection,
+        owner: &str,
+        note: &str,
+        by: &ChangedBy,
+        now: Timestamp,
+    ) -> Result<usize, PaymentError> {
+        let open: Vec<PaymentRow> = payments::table
+            .filter(payments::owner_ref.eq(owner))
+            .filter(payments::state.eq_any([
+                State::Initial.as_str(),
+                State::Pending.as_str(),
+                State::Expired.as_str(),
+            ]))
+            .select(PaymentRow::as_select())
+            .load(conn)?;
+        let mut closed = 0;
+        for row in &open {
+            diesel::update(payments::table.find(&row.id))
+                .set(payments::next_check_at.eq(None::<Timestamp>))
+                .execute(conn)?;
+            if change(
+                conn,
+                row,
+                State::Cancelled,
+                Reason::OwnerClosed,
+                Some(note),
+                by,
+                now,
+            )? {
+                closed += 1;
+            }
+        }
+        Ok(closed)
     }
 
     /// The payment, for whoever the caller has checked may see it.
@@ -315,7 +380,7 @@ impl PaymentService {
         let mut row = self.load(id).await?;
         let now = self.now();
         if row.state() == State::Pending && self.session_over(&row, now) {
-            self.check(&row.id).await?;
+            self.refresh(&row.id).await?;
             self.end_session_if_open(&row.id).await?;
             row = self.load(&row.id).await?;
         }
@@ -337,7 +402,7 @@ impl PaymentService {
         let bookings = row.bookings();
         let order = Order {
             transaction_number: &row.transaction_number,
-            kassenzeichen: None,
+            kassenzeichen: row.kassenzeichen.as_deref(),
             amount_cents: row.amount_cents,
             purpose: &row.purpose,
             description: &row.description,
@@ -414,6 +479,7 @@ impl PaymentService {
     async fn successor(&self, row: &PaymentRow, by: &ChangedBy) -> Result<PaymentRow, PaymentError> {
         let (old, by, now) = (row.id.clone(), by.clone(), self.now());
         let name = self.inner.provider.name();
+        let service = self.clone();
         let next = self
             .db()
             .write(move |conn| {
@@ -432,9 +498,11 @@ impl PaymentService {
                 if taken == 0 {
                     return load(conn, &old)?.superseded_by.ok_or(PaymentError::NotFound);
                 }
+                let kassenzeichen = service.local_kassenzeichen(conn, now)?;
                 insert(
                     conn,
                     &id,
+                    kassenzeichen.as_deref(),
                     &row.owner_ref,
                     &row.unit_id,
                     name,
@@ -444,6 +512,7 @@ impl PaymentService {
                     now,
                 )?;
                 let note = format!("new attempt after {}", row.id);
+                events::requested(conn, &id, &row.owner_ref, &row.unit_id, row.amount_cents, now)?;
                 step(
                     conn,
                     &id,
@@ -454,28 +523,34 @@ impl PaymentService {
                     &by,
                     now,
                 )?;
-                events::requested(conn, &id, &row.owner_ref, &row.unit_id, row.amount_cents, now)?;
                 Ok(id)
             })
             .await?;
         self.load(&next).await
     }
 
-    /// Asks the provider and records what changed. A provider that cannot be reached leaves the payment as it
-    /// is, to be asked again later.
+    /// Asks the provider and records what changed; answers the payment.
     pub async fn check(&self, id: &str) -> Result<PaymentView, PaymentError> {
+        self.refresh(id).await?;
+        self.get(id).await
+    }
+
+    /// Asks the provider and records what changed; answers the state the payment is in now. A provider that
+    /// cannot be reached leaves the payment as it is, to be asked again later.
+    pub async fn refresh(&self, id: &str) -> Result<State, PaymentError> {
         let row = self.load(id).await?;
-        if row.kassenzeichen.is_none() || matches!(row.state(), State::Paid | State::Review) {
-            return self.get(id).await;
+        // Not at the provider yet (a local Kassenzeichen exists before), or settled for good.
+        if row.kassenzeichen.is_none() || matches!(row.state(), State::Initial | State::Paid | State::Review)
+        {
+            return Ok(row.state());
         }
         let observed = self.inner.provider.status(row.reference()).await;
         let now = self.now();
-        let id = row.id.clone();
         match observed {
-            Ok(observed) => self.observed(&id, observed, now).await?,
+            Ok(observed) => self.observed(&row, observed, now).await,
             Err(ProviderError::Unavailable(cause)) => {
-                tracing::info!(payment = %id, %cause, "payment provider unavailable; asking again later");
-                let checks = row.checks + 1;
+                tracing::info!(payment = %row.id, %cause, "payment provider unavailable; asking again later");
+                let (id, checks, state) = (row.id.clone(), row.checks + 1, row.state());
                 self.db()
                     .write(move |conn| {
                         diesel::update(
@@ -491,18 +566,21 @@ impl PaymentService {
                         .map_err(DbError::from)
                     })
                     .await?;
+                Ok(state)
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => Err(err.into()),
         }
-        self.get(&row.id).await
     }
 
-    async fn observed(&self, id: &str, observed: Observed, now: Timestamp) -> Result<(), PaymentError> {
-        let id = id.to_owned();
-        let session_over = {
-            let row = self.load(&id).await?;
-            self.session_over(&row, now)
-        };
+    /// Records an observation of the provider about the payment `seen` (re-read in the transaction).
+    async fn observed(
+        &self,
+        seen: &PaymentRow,
+        observed: Observed,
+        now: Timestamp,
+    ) -> Result<State, PaymentError> {
+        let id = seen.id.clone();
+        let session_over = self.session_over(seen, now);
         self.db()
             .write(move |conn| {
                 let row = load(conn, &id)?;
@@ -515,38 +593,52 @@ impl PaymentService {
                     State::Pending => Some(now),
                     _ => None,
                 };
-                diesel::update(payments::table.find(&id))
-                    .set((payments::checks.eq(checks), payments::next_check_at.eq(next)))
-                    .execute(conn)?;
-                if let Some((to, reason)) = change_to {
-                    // What the platform confirmed, also where it does not add up (the cash office sees it).
-                    if let Observed::Paid { amount_cents } = observed {
-                        diesel::update(payments::table.find(&id))
-                            .set(payments::paid_cents.eq(amount_cents))
-                            .execute(conn)?;
-                    }
-                    if to == State::Paid {
-                        diesel::update(payments::table.find(&id))
-                            .set(payments::paid_at.eq(now))
-                            .execute(conn)?;
-                    }
-                    let note = match observed {
-                        Observed::Paid { amount_cents } if to == State::Review => {
-                            Some(format!("paid {amount_cents} cents of {}", row.amount_cents))
-                        }
-                        _ => None,
-                    };
-                    change(
-                        conn,
-                        &row,
-                        to,
-                        reason,
-                        note.as_deref(),
-                        &ChangedBy::provider(),
-                        now,
-                    )?;
+                // What the platform confirmed, also where it does not add up (the cash office sees it).
+                let paid_cents = match (change_to, observed) {
+                    (Some(_), Observed::Paid { amount_cents }) => Some(amount_cents),
+                    _ => row.paid_cents,
+                };
+                let paid_at = match change_to {
+                    Some((State::Paid, _)) => Some(now),
+                    _ => row.paid_at,
+                };
+                // Guarded by the version: a concurrent look (a notification and the payer's return at once) that
+                // changed the payment first wins, and this one reports what it found.
+                let updated = diesel::update(
+                    payments::table
+                        .find(&id)
+                        .filter(payments::version.eq(row.version)),
+                )
+                .set((
+                    payments::checks.eq(checks),
+                    payments::next_check_at.eq(next),
+                    payments::paid_cents.eq(paid_cents),
+                    payments::paid_at.eq(paid_at),
+                ))
+                .execute(conn)?;
+                if updated == 0 {
+                    return Ok(load(conn, &id)?.state());
                 }
-                Ok::<_, PaymentError>(())
+                let Some((to, reason)) = change_to else {
+                    return Ok(row.state());
+                };
+                let note = match observed {
+                    Observed::Paid { amount_cents } if to == State::Review => {
+                        Some(format!("paid {amount_cents} cents of {}", row.amount_cents))
+                    }
+                    _ => None,
+                };
+                change(
+                    conn,
+                    &row,
+                    to,
+                    reason,
+                    note.as_deref(),
+                    &ChangedBy::provider(),
+                    now,
+                )?;
+                // The row was changed under this transaction's version guard above, so the change holds.
+                Ok::<_, PaymentError>(to)
             })
             .await
     }
@@ -586,12 +678,9 @@ impl PaymentService {
     }
 
     /// Takes a notification: verified, it only makes us ask the provider now (so duplicates, replays and any order
-    /// end in the provider's state); not verified, it changes nothing.
-    pub async fn notified(
-        &self,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Option<PaymentView>, PaymentError> {
+    /// end in the provider's state); not verified, it changes nothing. Answers the state the payment is in
+    /// afterwards, if the notification concerned one of ours.
+    pub async fn notified(&self, content_type: &str, body: &[u8]) -> Result<Option<State>, PaymentError> {
         let notice = match self.inner.provider.notification(content_type, body) {
             Ok(notice) => notice,
             Err(NoticeError::Ignored(why)) => {
@@ -623,7 +712,7 @@ impl PaymentService {
             tracing::warn!("verified payment notification about a payment we do not know; nothing changed");
             return Ok(None);
         };
-        self.check(&id).await.map(Some)
+        self.refresh(&id).await.map(Some)
     }
 
     /// The reconciliation job's work: asks the provider about payments due for a check and ends Paypage sessions
@@ -645,7 +734,7 @@ impl PaymentService {
         for id in &due {
             let row = self.load(id).await?;
             let result = async {
-                self.check(id).await?;
+                self.refresh(id).await?;
                 if self.session_over(&row, self.now()) {
                     self.end_session_if_open(id).await?;
                 }
@@ -664,6 +753,7 @@ impl PaymentService {
 fn insert(
     conn: &mut DbConnection,
     id: &str,
+    kassenzeichen: Option<&str>,
     owner: &str,
     unit_id: &str,
     provider: &str,
@@ -676,6 +766,7 @@ fn insert(
         .values((
             payments::id.eq(id),
             payments::transaction_number.eq(model::transaction_number()),
+            payments::kassenzeichen.eq(kassenzeichen),
             payments::owner_ref.eq(owner),
             payments::unit_id.eq(unit_id),
             payments::provider.eq(provider),
@@ -767,8 +858,9 @@ pub(crate) fn change(
     if moved == 0 {
         return Ok(false);
     }
-    step(conn, &row.id, Some(row.state()), to, reason, note, by, now)?;
     events::changed(conn, row, to, now)?;
+    // Last: the audit append locks the log's head row until the commit.
+    step(conn, &row.id, Some(row.state()), to, reason, note, by, now)?;
     Ok(true)
 }
 

@@ -1,3 +1,4 @@
+DROP SEQUENCE kassenzeichen_numbers;
 DROP TABLE payment_refunds;
 DROP TABLE payment_steps;
 DROP TABLE payments;

@@ -56,3 +56,6 @@ CREATE TABLE payment_refunds (
 );
 CREATE INDEX payment_refunds_payment ON payment_refunds (payment_id);
 CREATE INDEX payments_paid ON payments (paid_at) WHERE paid_at IS NOT NULL;
+
+-- Kassenzeichen the cash office assigns itself (payment.kassenzeichen_format): one counter outside any lock.
+CREATE SEQUENCE kassenzeichen_numbers;
