@@ -867,6 +867,70 @@ async fn the_cash_office_may_assign_kassenzeichen_itself(backend: Backend) {
     assert_ne!(next[0]["kassenzeichen"], kassenzeichen.as_str());
 }
 
+async fn simultaneous_requests_start_one_attempt_and_refund_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (token, id) = submitted_permit(&app, "gleichzeitig@example.de").await;
+    let first = started(&app, &token, &id, "pay-1").await;
+    choose(&app, first["redirect_url"].as_str().unwrap(), "abort").await;
+    // Four new attempts at once after the abort, each with its own key: one successor payment for all.
+    let keys = ["pay-a", "pay-b", "pay-c", "pay-d"];
+    let answers =
+        futures_util::future::join_all(keys.iter().map(|key| start_payment(&app, &token, &id, key))).await;
+    let mut successors = std::collections::HashSet::new();
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        successors.insert(body(answer).await["payment"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(successors.len(), 1, "{successors:?}");
+    let payment_id = successors.into_iter().next().unwrap();
+    let all = body(
+        app.get_as(&format!("/api/v1/applications/{id}/payments"), &token)
+            .await,
+    )
+    .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    let paid = body(
+        app.get_as(&format!("/api/v1/payments/{payment_id}"), &token)
+            .await,
+    )
+    .await;
+    let paypage = app.url(&format!(
+        "/sim/epaybl/paypage/{}",
+        paid["kassenzeichen"].as_str().unwrap()
+    ));
+    let back = choose(&app, &paypage, "pay").await;
+    assert_eq!(returned(&app, &back).await, "paid");
+    // Four refunds of 20 euros at once on 30.70 paid: one is recorded, the rest find less refundable.
+    let admin = app.admin().await.access_token;
+    let cash = staff(&app, &admin, "kasse3@stadt.example", &[("cash_office", "*")]).await;
+    let path = format!("/api/v1/staff/payments/{payment_id}/refunds");
+    let refund = json!({"amount_cents": 2000, "reason": "Doppelt beantragt"});
+    let answers = futures_util::future::join_all((0..4).map(|_| app.post_as(&path, &cash, &refund))).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [
+            StatusCode::CREATED,
+            StatusCode::PRECONDITION_FAILED,
+            StatusCode::UNPROCESSABLE_ENTITY
+        ]
+        .contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) AS n FROM payment_refunds WHERE payment_id = '{payment_id}'")
+        ),
+        1
+    );
+}
+
 backend_tests!(
     a_parking_permit_is_paid_online_and_only_then_queued,
     the_return_redirect_alone_never_pays,
@@ -880,4 +944,5 @@ backend_tests!(
     the_xbezahldienste_interface_settles_the_same_way,
     an_unpaid_application_is_discontinued_with_a_notice_and_its_payment_ended,
     the_cash_office_may_assign_kassenzeichen_itself,
+    simultaneous_requests_start_one_attempt_and_refund_once,
 );

@@ -379,9 +379,13 @@ impl PaymentService {
     pub async fn start_online(&self, id: &str, by: ChangedBy) -> Result<Started, PaymentError> {
         let mut row = self.load(id).await?;
         let now = self.now();
-        if row.state() == State::Pending && self.session_over(&row, now) {
+        if row.state() == State::Pending {
+            // Resume only a Paypage that is still open: the payer may have left it a moment ago, before its
+            // notification arrived.
             self.refresh(&row.id).await?;
-            self.end_session_if_open(&row.id).await?;
+            if self.session_over(&row, now) {
+                self.end_session_if_open(&row.id).await?;
+            }
             row = self.load(&row.id).await?;
         }
         match row.state() {
