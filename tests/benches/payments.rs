@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use amtsweg_db::DbConnection;
-use amtsweg_payment::epaybl::{NOTIFICATION_FIELDS, notification_hash};
+use amtsweg_payment::epaybl::signed_notification;
 use amtsweg_test_support::{Backend, TestApp};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl};
@@ -49,14 +49,7 @@ fn notification(kassenzeichen: &str) -> Vec<(String, String)> {
         "1",
         "bezahlt",
     ];
-    let hash = notification_hash(&values, SECRET);
-    let mut fields: Vec<(String, String)> = NOTIFICATION_FIELDS
-        .iter()
-        .zip(values)
-        .map(|(name, value)| ((*name).to_owned(), value.to_owned()))
-        .collect();
-    fields.push(("hash".into(), hash));
-    fields
+    signed_notification(values, SECRET)
 }
 
 /// Creates `n` Kassenzeichen at the simulator and pays them there (their notifications held back); answers them.

@@ -21,24 +21,7 @@ fn dog(chip: u32) -> Value {
 
 /// A member of staff with `roles` (`(role, unit)`), logged in; answers the access token.
 async fn staff(app: &TestApp, admin: &str, email: &str, roles: &[(&str, &str)]) -> String {
-    let roles: Vec<Value> = roles
-        .iter()
-        .map(|(role, unit)| json!({"role": role, "unit": unit}))
-        .collect();
-    let created = app
-        .post_as(
-            "/api/v1/admin/staff",
-            admin,
-            &json!({"email": email, "name": "Sachbearbeitung", "roles": roles}),
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let password = body(created).await["initial_password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (tokens, _) = app.staff_login(email, &password, None).await;
-    tokens.access_token
+    app.staff_member(admin, email, roles).await
 }
 
 /// Submits a dog registration for a new citizen; answers (citizen token, application id).

@@ -535,23 +535,7 @@ async fn strangers_never_see_a_payment(backend: Backend) {
 
 /// A staff member with these roles, logged in; answers the token.
 async fn staff(app: &TestApp, admin: &str, email: &str, roles: &[(&str, &str)]) -> String {
-    let roles: Vec<Value> = roles
-        .iter()
-        .map(|(role, unit)| json!({"role": role, "unit": unit}))
-        .collect();
-    let created = app
-        .post_as(
-            "/api/v1/admin/staff",
-            admin,
-            &json!({"email": email, "name": "Kasse", "roles": roles}),
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let password = body(created).await["initial_password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.staff_login(email, &password, None).await.0.access_token
+    app.staff_member(admin, email, roles).await
 }
 
 async fn the_cash_office_resolves_reviews_records_transfers_and_refunds(backend: Backend) {

@@ -153,19 +153,6 @@ impl Epaybl {
             "betrag": decimal(order.amount_cents),
         })
     }
-
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), ProviderError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
-        let status = response.status().as_u16();
-        if status >= 500 || status == 429 {
-            return Err(ProviderError::Unavailable(format!("HTTP {status}")));
-        }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
-    }
 }
 
 /// `ergebnis.rc` and `ergebnis.ergebnistext`; success is a leading `+`.
@@ -193,9 +180,8 @@ impl Provider for Epaybl {
     fn create<'a>(&'a self, order: &'a Order<'a>) -> BoxFuture<'a, Result<Created, ProviderError>> {
         async move {
             let url = format!("{}/buchungslisten", self.base());
-            let (_, body) = self
-                .call(self.http.post(url).json(&self.buchungsliste(order)))
-                .await?;
+            let (_, body) =
+                crate::provider::send(self.http.post(url).json(&self.buchungsliste(order))).await?;
             let (rc, text, ok) = ergebnis(&body);
             if !ok {
                 return Err(ProviderError::Refused {
@@ -227,7 +213,7 @@ impl Provider for Epaybl {
                 return Ok(Observed::Unknown);
             };
             let url = format!("{}/kassenzeichen/{kassenzeichen}", self.base());
-            let (status, body) = self.call(self.http.get(url)).await?;
+            let (status, body) = crate::provider::send(self.http.get(url)).await?;
             let (rc, text, ok) = ergebnis(&body);
             if status == 404 || rc == UNKNOWN_KASSENZEICHEN {
                 return Ok(Observed::Unknown);
@@ -324,6 +310,17 @@ pub const NOTIFICATION_FIELDS: [&str; 9] = [
     "status",
 ];
 
+/// A notification as ePayBL sends it: the nine fields in order and their `hash`, as form fields.
+pub fn signed_notification(values: [&str; 9], secret: &str) -> Vec<(String, String)> {
+    let hash = notification_hash(&values, secret);
+    NOTIFICATION_FIELDS
+        .iter()
+        .zip(values)
+        .map(|(name, value)| ((*name).to_owned(), value.to_owned()))
+        .chain(std::iter::once(("hash".to_owned(), hash)))
+        .collect()
+}
+
 /// `sha256(the nine field values concatenated + secret)` in lower-case hex.
 pub fn notification_hash(values: &[&str; 9], secret: &str) -> String {
     let mut hasher = Sha256::new();
@@ -366,10 +363,7 @@ mod tests {
             "1",
             status,
         ];
-        let hash = notification_hash(&values, secret);
-        let mut pairs: Vec<(&str, &str)> = NOTIFICATION_FIELDS.iter().copied().zip(values).collect();
-        pairs.push(("hash", &hash));
-        serde_urlencoded::to_string(pairs).expect("form")
+        serde_urlencoded::to_string(signed_notification(values, secret)).expect("form")
     }
 
     #[test]

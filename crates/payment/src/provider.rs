@@ -112,6 +112,22 @@ pub trait Provider: Send + Sync {
     fn notification(&self, content_type: &str, body: &[u8]) -> Result<Notice, NoticeError>;
 }
 
+/// Sends a request to a platform: unreachable, 5xx and 429 are "unavailable" (worth asking again later); any other
+/// answer comes back with its status and JSON body (`null` when it has none).
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, serde_json::Value), ProviderError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
+    let status = response.status().as_u16();
+    if status >= 500 || status == 429 {
+        return Err(ProviderError::Unavailable(format!("HTTP {status}")));
+    }
+    Ok((status, response.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
 /// Cents as ePayBL writes amounts: a decimal with two places and a point.
 pub(crate) fn decimal(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };

@@ -16,7 +16,7 @@ use amtsweg_kernel::http::{Json, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::epaybl::{NOTIFICATION_FIELDS, UNKNOWN_KASSENZEICHEN, notification_hash};
+use crate::epaybl::{UNKNOWN_KASSENZEICHEN, signed_notification};
 use crate::provider::{cents_of, decimal};
 
 /// What the simulator is told to do wrong.
@@ -205,13 +205,7 @@ impl Simulator {
             "1",
             status,
         ];
-        let hash = notification_hash(&values, &settings.secret);
-        let mut fields: Vec<(String, String)> = NOTIFICATION_FIELDS
-            .iter()
-            .zip(values)
-            .map(|(name, value)| ((*name).to_owned(), value.to_owned()))
-            .collect();
-        fields.push(("hash".into(), hash));
+        let fields = signed_notification(values, &settings.secret);
         let mut ledger = self.ledger();
         if ledger.switches.lose_notifications > 0 {
             ledger.switches.lose_notifications -= 1;

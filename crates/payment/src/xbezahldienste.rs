@@ -124,21 +124,8 @@ impl Xbezahldienste {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), ProviderError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
-        let status = response.status().as_u16();
-        if status >= 500 || status == 429 {
-            return Err(ProviderError::Unavailable(format!("HTTP {status}")));
-        }
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
-    }
-
     async fn read(&self, transaction_id: &str) -> Result<(u16, Value), ProviderError> {
-        self.send(self.http.get(format!("{}/{transaction_id}", self.base())))
-            .await
+        crate::provider::send(self.http.get(format!("{}/{transaction_id}", self.base()))).await
     }
 
     fn created(body: &Value) -> Result<Created, ProviderError> {
@@ -185,9 +172,8 @@ impl Provider for Xbezahldienste {
 
     fn create<'a>(&'a self, order: &'a Order<'a>) -> BoxFuture<'a, Result<Created, ProviderError>> {
         async move {
-            let (status, body) = self
-                .send(self.http.post(self.base()).json(&self.payment_request(order)))
-                .await?;
+            let (status, body) =
+                crate::provider::send(self.http.post(self.base()).json(&self.payment_request(order))).await?;
             if (200..300).contains(&status) {
                 return Self::created(&body);
             }

@@ -9,23 +9,13 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use amtsweg_catalogue::domain::Booking;
 use amtsweg_payment::epaybl::{Epaybl, EpayblSettings};
-use amtsweg_payment::model::BookingLine;
 use amtsweg_payment::provider::{Order, Provider, ProviderError, Urls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use support::{booking, start_simulator};
 
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
 
 /// A CA that issues certificates into `dir`.
 struct Ca {
@@ -92,48 +82,18 @@ async fn only_the_configured_client_certificate_reaches_the_platform() {
     let stranger_ca = Ca::new("Fremde Wurzel");
     let stranger = stranger_ca.issue(dir.path(), "stranger", &["fremd.example"]);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _sim = Sim(Command::new(env!("CARGO_BIN_EXE_amtsweg-epaybl-sim"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--mandant",
-            "LEIPZIG",
-            "--bewirtschafter",
-            "12345678",
-        ])
-        .arg("--tls-cert")
-        .arg(&server_cert)
-        .arg("--tls-key")
-        .arg(&server_key)
-        .arg("--client-ca")
-        .arg(&ca_path)
-        .env("AMTSWEG_SIM_SECRET", "geheim")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the simulator starts"));
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the simulator listens"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let args = [
+        "--tls-cert".as_ref(),
+        server_cert.as_os_str(),
+        "--tls-key".as_ref(),
+        server_key.as_os_str(),
+        "--client-ca".as_ref(),
+        ca_path.as_os_str(),
+    ];
+    let sim = start_simulator::<&std::ffi::OsStr>("geheim", &args);
+    let port = sim.port;
 
-    let bookings = [BookingLine {
-        amount_cents: 3070,
-        booking: Booking {
-            haushaltsstelle: "1.2.2.1.01".into(),
-            objektnummer: "12210000".into(),
-            buchungstext: "BEWOHNERPARKAUSWEIS".into(),
-        },
-    }];
+    let bookings = [booking(3070)];
     let order = Order {
         transaction_number: "AW0000000000000000000000000003",
         kassenzeichen: None,

@@ -8,69 +8,20 @@
     reason = "a failed unwrap is a failed test"
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use amtsweg_catalogue::domain::Booking;
 use amtsweg_payment::epaybl::{Epaybl, EpayblSettings};
-use amtsweg_payment::model::{BookingLine, Observed};
+use amtsweg_payment::model::Observed;
 use amtsweg_payment::provider::{Order, Provider, ProviderError, Reference, Urls};
 use amtsweg_payment::xbezahldienste::{Xbezahldienste, XbezahldiensteSettings};
+use support::{booking, start_simulator};
+
+mod support;
 
 /// Notifications as they arrived: content type and body.
 type Inbox = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-struct Sim {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_simulator(secret: &str) -> Sim {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_amtsweg-epaybl-sim"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--mandant",
-            "LEIPZIG",
-            "--bewirtschafter",
-            "12345678",
-        ])
-        .env("AMTSWEG_SIM_SECRET", secret)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the simulator starts");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the simulator listens"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Sim {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
 
 fn connector(base: &str, secret: &str) -> Epaybl {
     Epaybl::new(EpayblSettings {
@@ -88,22 +39,12 @@ fn connector(base: &str, secret: &str) -> Epaybl {
     .expect("connector")
 }
 
-fn booking(amount_cents: i64) -> BookingLine {
-    BookingLine {
-        amount_cents,
-        booking: Booking {
-            haushaltsstelle: "1.2.2.1.01".into(),
-            objektnummer: "12210000".into(),
-            buchungstext: "BEWOHNERPARKAUSWEIS".into(),
-        },
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
     let secret = "geteiltes-geheimnis";
-    let sim = start_simulator(secret);
-    let epaybl = connector(&sim.base, secret);
+    let sim = start_simulator::<&str>(secret, &[]);
+    let base = format!("http://127.0.0.1:{}", sim.port);
+    let epaybl = connector(&base, secret);
 
     // Where the simulator sends its notification.
     let received: Inbox = Arc::default();
@@ -203,7 +144,7 @@ async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
         notice.kassenzeichen.as_deref(),
         Some(created.kassenzeichen.as_str())
     );
-    let stranger = connector(&sim.base, "ein-anderes-geheimnis");
+    let stranger = connector(&base, "ein-anderes-geheimnis");
     assert!(
         stranger.notification(&content_type, &notification).is_err(),
         "another secret does not verify"
@@ -235,9 +176,10 @@ async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_xbezahldienste_connector_maps_the_standards_problems_on_purpose() {
-    let sim = start_simulator("geheim");
+    let sim = start_simulator::<&str>("geheim", &[]);
+    let base = format!("http://127.0.0.1:{}", sim.port);
     let connector = Xbezahldienste::new(XbezahldiensteSettings {
-        base_url: sim.base.clone(),
+        base_url: base.clone(),
         originator_id: "LEIPZIG".into(),
         endpoint_id: "12345678".into(),
         kassenzeichen_len: 12,

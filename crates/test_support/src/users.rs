@@ -231,6 +231,29 @@ impl TestApp {
         citizen
     }
 
+    /// Creates a member of staff with these roles (`(role, unit)`) through the admin API and logs them in; answers
+    /// the access token.
+    pub async fn staff_member(&self, admin: &str, email: &str, roles: &[(&str, &str)]) -> String {
+        let roles: Vec<Value> = roles
+            .iter()
+            .map(|(role, unit)| json!({"role": role, "unit": unit}))
+            .collect();
+        let created = self
+            .post_as(
+                "/api/v1/admin/staff",
+                admin,
+                &json!({"email": email, "name": "Sachbearbeitung", "roles": roles}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED, "staff created");
+        let created: Value = created.json().await.expect("staff");
+        let password = created["initial_password"]
+            .as_str()
+            .expect("initial password")
+            .to_owned();
+        self.staff_login(email, &password, None).await.0.access_token
+    }
+
     /// Logs a member of staff in, enrolling TOTP on the first login. Returns tokens and the TOTP secret.
     pub async fn staff_login(&self, email: &str, password: &str, secret: Option<&str>) -> (Tokens, String) {
         let secret = match secret {
