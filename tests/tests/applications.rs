@@ -7,7 +7,6 @@ use diesel::sql_types::BigInt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BOUNDARY: &str = "amtsweg-application-boundary";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
 
 fn dog() -> Value {
@@ -62,23 +61,8 @@ async fn attach(
     document_type: &str,
     content: &[u8],
 ) -> reqwest::Response {
-    let mut form = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"document_type\"\r\n\r\n{document_type}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"zulassung.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
-    )
-    .into_bytes();
-    form.extend_from_slice(content);
-    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    app.client
-        .post(app.url(&format!("/api/v1/applications/{id}/attachments")))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(form)
-        .send()
+    app.attach_pdf(token, id, document_type, "zulassung.pdf", content)
         .await
-        .unwrap()
 }
 
 #[derive(QueryableByName)]

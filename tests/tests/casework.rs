@@ -916,24 +916,9 @@ const BOUNDARY: &str = "amtsweg-casework-boundary";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
 
 async fn attach(app: &TestApp, token: &str, id: &str, document_type: &str) {
-    let mut form = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"document_type\"\r\n\r\n{document_type}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{document_type}.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
-    )
-    .into_bytes();
-    form.extend_from_slice(PDF);
-    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     let attached = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/attachments")))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+        .attach_pdf(token, id, document_type, &format!("{document_type}.pdf"), PDF)
+        .await;
     assert_eq!(attached.status(), StatusCode::CREATED);
 }
 

@@ -11,7 +11,6 @@ use diesel::sql_types::BigInt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BOUNDARY: &str = "amtsweg-payment-boundary";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
 
 async fn body(response: reqwest::Response) -> Value {
@@ -50,24 +49,9 @@ async fn submitted_permit(app: &TestApp, email: &str) -> (String, String) {
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let id = body(created).await["id"].as_str().unwrap().to_owned();
-    let mut form = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"document_type\"\r\n\r\nfahrzeugschein\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"zulassung.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
-    )
-    .into_bytes();
-    form.extend_from_slice(PDF);
-    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     let attached = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/attachments")))
-        .bearer_auth(&token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+        .attach_pdf(&token, &id, "fahrzeugschein", "zulassung.pdf", PDF)
+        .await;
     assert_eq!(attached.status(), StatusCode::CREATED);
     let submitted = app
         .client

@@ -107,6 +107,36 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Attaches a PDF to an application as `document_type` (multipart, the way a browser sends it); answers the
+    /// response.
+    pub async fn attach_pdf(
+        &self,
+        token: &str,
+        application_id: &str,
+        document_type: &str,
+        filename: &str,
+        content: &[u8],
+    ) -> Response {
+        const BOUNDARY: &str = "amtsweg-test-attachment-boundary";
+        let mut form = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"document_type\"\r\n\r\n{document_type}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/pdf\r\n\r\n"
+        )
+        .into_bytes();
+        form.extend_from_slice(content);
+        form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        self.client
+            .post(self.url(&format!("/api/v1/applications/{application_id}/attachments")))
+            .bearer_auth(token)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> Response {
         self.client
             .patch(self.url(path))
