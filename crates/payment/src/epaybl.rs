@@ -17,7 +17,6 @@
 //! payable by transfer.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -77,28 +76,11 @@ pub struct Epaybl {
 
 impl Epaybl {
     pub fn new(settings: EpayblSettings) -> Result<Epaybl, String> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(15));
-        match (&settings.client_certificate, &settings.client_key) {
-            (Some(cert), Some(key)) => {
-                let mut pem = std::fs::read(cert).map_err(|err| format!("{}: {err}", cert.display()))?;
-                pem.push(b'\n');
-                pem.extend(std::fs::read(key).map_err(|err| format!("{}: {err}", key.display()))?);
-                let identity = reqwest::Identity::from_pem(&pem)
-                    .map_err(|err| format!("client certificate and key: {err}"))?;
-                builder = builder.identity(identity);
-            }
-            (None, None) => {}
-            _ => return Err("client_certificate and client_key go together".into()),
-        }
-        if let Some(ca) = &settings.ca_certificate {
-            let pem = std::fs::read(ca).map_err(|err| format!("{}: {err}", ca.display()))?;
-            let cert =
-                reqwest::Certificate::from_pem(&pem).map_err(|err| format!("{}: {err}", ca.display()))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder.build().map_err(|err| err.to_string())?;
+        let http = crate::provider::client(
+            settings.client_certificate.as_deref(),
+            settings.client_key.as_deref(),
+            settings.ca_certificate.as_deref(),
+        )?;
         Ok(Epaybl { settings, http })
     }
 

@@ -84,7 +84,8 @@ struct Outcome {
     params(("id" = String, Path, description = "Payment id"), Outcome),
     responses(
         (status = 200, description = "A small HTML page with the payment's state", content_type = "text/html"),
-        (status = 404, description = "No such payment", content_type = "text/html"),
+        (status = 400, description = "`invalid_query`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "`payment_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 #[get("/payments/{id}/return")]
@@ -93,41 +94,27 @@ async fn payer_returns(
     id: Path<String>,
     _outcome: Query<Outcome>,
     lang: Lang,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let state = match service.refresh(&id).await {
-        Ok(state) => Some(state),
-        Err(PaymentError::NotFound) => None,
+        Ok(state) => state,
+        Err(PaymentError::NotFound) => return Err(PaymentError::NotFound.into()),
         // The platform cannot be asked now: show what we know.
-        Err(_) => service.get(&id).await.ok().map(|p| p.state),
+        Err(_) => service.get(&id).await?.state,
     };
-    let (status, page) = return_page(state, lang);
-    HttpResponse::build(status)
+    Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((
             "Content-Security-Policy",
             "default-src 'none'; style-src 'unsafe-inline'",
         ))
-        .body(page)
+        .body(return_page(state, lang)))
 }
 
-fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode, String) {
+fn return_page(state: State, lang: Lang) -> String {
     let de = lang == Lang::De;
     let (title, text, refresh) = match state {
-        None => (
-            if de {
-                "Zahlung nicht gefunden"
-            } else {
-                "Payment not found"
-            },
-            if de {
-                "Diese Zahlung ist uns nicht bekannt."
-            } else {
-                "We do not know this payment."
-            },
-            false,
-        ),
-        Some(State::Paid) => (
+        State::Paid => (
             if de {
                 "Zahlung eingegangen"
             } else {
@@ -140,7 +127,7 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
             },
             false,
         ),
-        Some(State::Initial | State::Pending) => (
+        State::Initial | State::Pending => (
             if de {
                 "Zahlung wird geprüft"
             } else {
@@ -153,7 +140,7 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
             },
             true,
         ),
-        Some(State::Cancelled) => (
+        State::Cancelled => (
             if de {
                 "Zahlung abgebrochen"
             } else {
@@ -166,7 +153,7 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
             },
             false,
         ),
-        Some(State::Failed) => (
+        State::Failed => (
             if de {
                 "Zahlung fehlgeschlagen"
             } else {
@@ -179,7 +166,7 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
             },
             false,
         ),
-        Some(State::Expired) => (
+        State::Expired => (
             if de {
                 "Zahlungsvorgang beendet"
             } else {
@@ -192,7 +179,7 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
             },
             false,
         ),
-        Some(State::Review) => (
+        State::Review => (
             if de {
                 "Zahlung wird geprüft"
             } else {
@@ -212,20 +199,12 @@ fn return_page(state: Option<State>, lang: Lang) -> (actix_web::http::StatusCode
         ""
     };
     let lang_tag = if de { "de" } else { "en" };
-    let status = if state.is_some() {
-        actix_web::http::StatusCode::OK
-    } else {
-        actix_web::http::StatusCode::NOT_FOUND
-    };
-    let state_attr = state.map_or("unknown", State::as_str);
-    (
-        status,
-        format!(
-            r#"<!doctype html>
+    let state_attr = state.as_str();
+    format!(
+        r#"<!doctype html>
 <html lang="{lang_tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{refresh}<title>{title}</title></head>
 <body><main data-payment-state="{state_attr}"><h1>{title}</h1><p>{text}</p></main></body></html>
 "#
-        ),
     )
 }
 

@@ -104,6 +104,9 @@ impl PaymentService {
                             originator_id: "SIMULATOR".into(),
                             endpoint_id: "AMTSWEG".into(),
                             kassenzeichen_len: 12,
+                            client_certificate: None,
+                            client_key: None,
+                            ca_certificate: None,
                         })?)
                     }
                 };

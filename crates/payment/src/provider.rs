@@ -112,6 +112,38 @@ pub trait Provider: Send + Sync {
     fn notification(&self, content_type: &str, body: &[u8]) -> Result<Notice, NoticeError>;
 }
 
+/// The HTTP client of a connector: short timeouts, and mutual TLS with a client certificate and key (PEM) and an
+/// extra CA to trust where configured.
+pub(crate) fn client(
+    certificate: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+    ca: Option<&std::path::Path>,
+) -> Result<reqwest::Client, String> {
+    let read =
+        |path: &std::path::Path| std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()));
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(15));
+    match (certificate, key) {
+        (Some(certificate), Some(key)) => {
+            let mut pem = read(certificate)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|err| format!("client certificate and key: {err}"))?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => return Err("client_certificate and client_key go together".into()),
+    }
+    if let Some(ca) = ca {
+        let certificate =
+            reqwest::Certificate::from_pem(&read(ca)?).map_err(|err| format!("{}: {err}", ca.display()))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().map_err(|err| err.to_string())
+}
+
 /// Sends a request to a platform: unreachable, 5xx and 429 are "unavailable" (worth asking again later); any other
 /// answer comes back with its status and JSON body (`null` when it has none).
 pub(crate) async fn send(

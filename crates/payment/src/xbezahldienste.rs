@@ -14,8 +14,6 @@
 //! - The standard has no notifications: the payer's return (which only triggers a status query) and the
 //!   reconciliation job's queries settle payments. Amounts are JSON numbers of euros (at most two places).
 
-use std::time::Duration;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -33,6 +31,14 @@ pub struct XbezahldiensteSettings {
     /// The longest Kassenzeichen (`transactionReference`) the service assigns.
     #[serde(default = "default_kassenzeichen_len")]
     pub kassenzeichen_len: usize,
+    /// Client certificate and key (PEM) for mutual TLS, where the service asks for one.
+    #[serde(default)]
+    pub client_certificate: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<std::path::PathBuf>,
+    /// A CA (PEM) to trust for the service's certificate besides the system's.
+    #[serde(default)]
+    pub ca_certificate: Option<std::path::PathBuf>,
 }
 
 fn default_kassenzeichen_len() -> usize {
@@ -83,11 +89,11 @@ fn cents(value: &Value) -> Option<i64> {
 
 impl Xbezahldienste {
     pub fn new(settings: XbezahldiensteSettings) -> Result<Xbezahldienste, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|err| err.to_string())?;
+        let http = crate::provider::client(
+            settings.client_certificate.as_deref(),
+            settings.client_key.as_deref(),
+            settings.ca_certificate.as_deref(),
+        )?;
         Ok(Xbezahldienste { settings, http })
     }
 

@@ -1,6 +1,6 @@
-//! The ePayBL connector over mutual TLS against the simulator binary, with a CA, a server certificate and client
-//! certificates generated for the test: the configured client certificate opens the connection; without one, or
-//! with one of another CA, the platform is not reached.
+//! Both connectors over mutual TLS against the simulator binary, with a CA, a server certificate and client
+//! certificates generated for the test: with the configured client certificate a payment is created, paid and read
+//! back as paid (ePayBL and XBezahldienste); without one, or with one of another CA, the platform is not reached.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use amtsweg_payment::epaybl::{Epaybl, EpayblSettings};
-use amtsweg_payment::provider::{Order, Provider, ProviderError, Urls};
+use amtsweg_payment::model::Observed;
+use amtsweg_payment::provider::{Order, Provider, ProviderError, Reference, Urls};
+use amtsweg_payment::xbezahldienste::{Xbezahldienste, XbezahldiensteSettings};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use support::{booking, start_simulator};
 
@@ -50,6 +52,19 @@ impl Ca {
     }
 }
 
+/// A client that presents `identity` and trusts `ca` (the simulator serves its Paypage on the same listener).
+fn browser((certificate, key): &(PathBuf, PathBuf), ca: &Path) -> reqwest::Client {
+    let mut pem = std::fs::read(certificate).unwrap();
+    pem.push(b'\n');
+    pem.extend(std::fs::read(key).unwrap());
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
+        .build()
+        .unwrap()
+}
+
 fn connector(port: u16, ca: &Path, client: Option<(PathBuf, PathBuf)>) -> Epaybl {
     let (client_certificate, client_key) = match client {
         Some((cert, key)) => (Some(cert), Some(key)),
@@ -77,7 +92,7 @@ async fn only_the_configured_client_certificate_reaches_the_platform() {
     let ca = Ca::new("Testwurzel ePayBL");
     let ca_path = dir.path().join("ca.pem");
     std::fs::write(&ca_path, &ca.pem).unwrap();
-    let (server_cert, server_key) = ca.issue(dir.path(), "server", &["localhost"]);
+    let (server_cert, server_key) = ca.issue(dir.path(), "server", &["localhost", "127.0.0.1"]);
     let client = ca.issue(dir.path(), "client", &["amtsweg.leipzig.example"]);
     let stranger_ca = Ca::new("Fremde Wurzel");
     let stranger = stranger_ca.issue(dir.path(), "stranger", &["fremd.example"]);
@@ -109,7 +124,7 @@ async fn only_the_configured_client_certificate_reaches_the_platform() {
             cancel: "https://127.0.0.1:9/cancel".into(),
         },
     };
-    let created = connector(port, &ca_path, Some(client))
+    let created = connector(port, &ca_path, Some(client.clone()))
         .create(&order)
         .await
         .expect("over mutual TLS");
@@ -117,6 +132,63 @@ async fn only_the_configured_client_certificate_reaches_the_platform() {
         created
             .paypage_url
             .starts_with(&format!("https://127.0.0.1:{port}/paypage/"))
+    );
+
+    // The happy path over mutual TLS: paid on the Paypage, read back as paid.
+    let reference = Reference {
+        transaction_number: order.transaction_number,
+        kassenzeichen: Some(&created.kassenzeichen),
+        provider_ref: None,
+        amount_cents: 3070,
+    };
+    let epaybl = connector(port, &ca_path, Some(client.clone()));
+    assert_eq!(epaybl.status(reference).await.unwrap(), Observed::Open);
+    let browser = browser(&client, &ca_path);
+    let paid = browser
+        .post(&created.paypage_url)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(
+        epaybl.status(reference).await.unwrap(),
+        Observed::Paid { amount_cents: 3070 }
+    );
+
+    // XBezahldienste over the same mutual TLS.
+    let xbezahl = Xbezahldienste::new(XbezahldiensteSettings {
+        base_url: format!("https://localhost:{port}"),
+        originator_id: "LEIPZIG".into(),
+        endpoint_id: "12345678".into(),
+        kassenzeichen_len: 12,
+        client_certificate: Some(client.0.clone()),
+        client_key: Some(client.1.clone()),
+        ca_certificate: Some(ca_path.clone()),
+    })
+    .unwrap();
+    let x_order = Order {
+        transaction_number: "AW0000000000000000000000000004",
+        ..order.clone()
+    };
+    let x_created = xbezahl.create(&x_order).await.expect("over mutual TLS");
+    let x_reference = Reference {
+        transaction_number: x_order.transaction_number,
+        kassenzeichen: Some(&x_created.kassenzeichen),
+        provider_ref: x_created.provider_ref.as_deref(),
+        amount_cents: 3070,
+    };
+    assert_eq!(xbezahl.status(x_reference).await.unwrap(), Observed::Open);
+    let paid = browser
+        .post(&x_created.paypage_url)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(
+        xbezahl.status(x_reference).await.unwrap(),
+        Observed::Paid { amount_cents: 3070 }
     );
 
     for (who, certificate) in [("no client certificate", None), ("another CA's", Some(stranger))] {

@@ -183,6 +183,9 @@ async fn the_xbezahldienste_connector_maps_the_standards_problems_on_purpose() {
         originator_id: "LEIPZIG".into(),
         endpoint_id: "12345678".into(),
         kassenzeichen_len: 12,
+        client_certificate: None,
+        client_key: None,
+        ca_certificate: None,
     })
     .unwrap();
     let bookings = [booking(1500), booking(1570)];
