@@ -171,6 +171,30 @@ async fn the_connector_and_the_simulator_complete_a_payment_over_http() {
         .await
         .expect("answer");
     assert_eq!(unknown, Observed::Unknown);
+    // The switches: a slow platform answers late but answers; an unavailable one is "unavailable" to the connector.
+    let control = format!("{base}/control");
+    let slow = http
+        .put(&control)
+        .json(&serde_json::json!({"delay_ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), reqwest::StatusCode::OK);
+    let started = Instant::now();
+    assert_eq!(
+        epaybl.status(reference).await.expect("late but there"),
+        Observed::Paid { amount_cents: 3070 }
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    http.put(&control)
+        .json(&serde_json::json!({"unavailable": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        epaybl.status(reference).await,
+        Err(ProviderError::Unavailable(_))
+    ));
     handle.stop(true).await;
 }
 
