@@ -51,12 +51,27 @@ pub(crate) fn decided_json(rule: &DecisionFee, fee: Cents) -> String {
     }])
 }
 
+/// The recorded lines with an amount, as booking lines of a payment.
+pub(crate) fn booking_lines(recorded: Option<&str>) -> Vec<amtsweg_payment::BookingLine> {
+    recorded_lines(recorded)
+        .into_iter()
+        .filter(|line| line.amount_cents > 0)
+        .map(|line| amtsweg_payment::BookingLine {
+            amount_cents: line.amount_cents,
+            booking: line.booking,
+        })
+        .collect()
+}
+
+fn recorded_lines(recorded: Option<&str>) -> Vec<Recorded> {
+    recorded
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
 /// The recorded lines in the reader's language.
 pub(crate) fn view(recorded: Option<&str>, lang: Lang) -> Vec<FeeLineView> {
-    let lines: Vec<Recorded> = recorded
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
-    lines
+    recorded_lines(recorded)
         .into_iter()
         .map(|line| FeeLineView {
             description: line.description.get(lang).to_owned(),

@@ -6,10 +6,10 @@
 use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
 use amtsweg_catalogue::domain::procedure::PaymentPolicy;
 use amtsweg_jobs::{JobError, Registry, handler_fn};
-use amtsweg_payment::{BookingLine, ChangedBy, PaymentRequest, PaymentView, Started};
+use amtsweg_payment::{ChangedBy, PaymentRequest, PaymentView, Started};
 use amtsweg_workflow::{Caller, Facts};
 use diesel::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::case;
 use crate::error::ApplicationError;
@@ -67,19 +67,7 @@ pub(crate) fn request(
     if amount_cents <= 0 {
         return Ok(());
     }
-    let lines: Vec<Value> = lines
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
-    let bookings: Vec<BookingLine> = lines
-        .iter()
-        .filter_map(|line| {
-            Some(BookingLine {
-                amount_cents: line["amount_cents"].as_i64().filter(|cents| *cents > 0)?,
-                booking: serde_json::from_value(line["booking"].clone()).ok()?,
-            })
-        })
-        .collect();
+    let bookings = crate::fees::booking_lines(lines.as_deref());
     let procedure = &context.procedure.procedure;
     let payments = context.payments;
     let description: String = procedure

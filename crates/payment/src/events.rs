@@ -54,6 +54,10 @@ fn type_of(state: State) -> &'static EventType {
     }
 }
 
+fn data(id: &str, owner: &str, unit_id: &str, state: State, amount_cents: i64) -> serde_json::Value {
+    json!({"payment_id": id, "owner": owner, "unit_id": unit_id, "state": state, "amount_cents": amount_cents})
+}
+
 pub(crate) fn requested(
     conn: &mut DbConnection,
     id: &str,
@@ -62,7 +66,7 @@ pub(crate) fn requested(
     amount_cents: i64,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    let data = json!({"payment_id": id, "owner": owner, "unit_id": unit_id, "state": "initial", "amount_cents": amount_cents});
+    let data = data(id, owner, unit_id, State::Initial, amount_cents);
     amtsweg_events::publish(conn, &REQUESTED, Some(id), &data, now).map(|_| ())
 }
 
@@ -72,13 +76,7 @@ pub(crate) fn changed(
     to: State,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    let data = json!({
-        "payment_id": row.id,
-        "owner": row.owner_ref,
-        "unit_id": row.unit_id,
-        "state": to,
-        "amount_cents": row.amount_cents,
-    });
+    let data = data(&row.id, &row.owner_ref, &row.unit_id, to, row.amount_cents);
     amtsweg_events::publish(conn, type_of(to), Some(&row.id), &data, now).map(|_| ())
 }
 

@@ -441,12 +441,10 @@ impl PaymentService {
             })
             .await?;
         let payment = self.get(&row.id).await?;
-        let redirect_url = payment
-            .history
-            .last()
-            .filter(|_| payment.state == State::Pending)
-            .map(|_| url)
-            .ok_or(PaymentError::NotPayable(payment.state.as_str()))?;
+        if payment.state != State::Pending {
+            return Err(PaymentError::NotPayable(payment.state.as_str()));
+        }
+        let redirect_url = url;
         Ok(Started {
             payment,
             redirect_url,

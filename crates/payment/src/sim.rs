@@ -481,18 +481,10 @@ fn x_transaction(sim: &Simulator, transaction: &str, entry: &Entry) -> Value {
         "paymentRequest": {
             "requestId": transaction,
             "currency": "EUR",
-            "grossAmount": serde_json::from_str::<Value>(&decimal(paid)).unwrap_or(Value::Null),
+            "grossAmount": crate::xbezahldienste::amount(paid),
             "description": entry.description,
         },
     })
-}
-
-fn x_cents(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => cents_of(&n.to_string()),
-        Value::String(s) => cents_of(s),
-        _ => None,
-    }
 }
 
 async fn x_create(
@@ -540,10 +532,13 @@ async fn x_create(
             "every item needs bookingData",
         );
     }
-    let Some(gross) = x_cents(&request["grossAmount"]).filter(|c| *c > 0) else {
+    let Some(gross) = crate::xbezahldienste::cents(&request["grossAmount"]).filter(|c| *c > 0) else {
         return problem(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "grossAmount");
     };
-    let sum: Option<i64> = items.iter().map(|item| x_cents(&item["grossAmount"])).sum();
+    let sum: Option<i64> = items
+        .iter()
+        .map(|item| crate::xbezahldienste::cents(&item["grossAmount"]))
+        .sum();
     if sum != Some(gross) {
         return problem(
             StatusCode::BAD_REQUEST,

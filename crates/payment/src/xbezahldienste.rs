@@ -74,12 +74,12 @@ impl Problem {
 }
 
 /// The payment's amount as the standard writes it: a number with two places.
-fn amount(cents: i64) -> Value {
+pub(crate) fn amount(cents: i64) -> Value {
     serde_json::from_str(&crate::provider::decimal(cents)).unwrap_or(Value::Null)
 }
 
 /// A JSON number (or numeric string) of euros in cents.
-fn cents(value: &Value) -> Option<i64> {
+pub(crate) fn cents(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => crate::provider::cents_of(&n.to_string()),
         Value::String(s) => crate::provider::cents_of(s),
