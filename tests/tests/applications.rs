@@ -100,7 +100,7 @@ async fn a_dog_is_registered_from_draft_to_case_number(backend: Backend) {
     )
     .await;
     assert_eq!(created["status"], "draft");
-    assert_eq!(created["procedure_version"], 2);
+    assert_eq!(created["procedure_version"], 3);
     assert!(created.get("case_number").is_none());
     let id = created["id"].as_str().unwrap();
 

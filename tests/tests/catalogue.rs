@@ -383,7 +383,7 @@ async fn records_each_procedure_version_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let versions = body(app.get("/api/v1/procedures/kita-platz/versions").await).await;
     assert_eq!(versions.as_array().unwrap().len(), 1);
-    assert_eq!(versions[0]["version"], 1);
+    assert_eq!(versions[0]["version"], 2);
     assert_eq!(versions[0]["current"], true);
     assert!(versions[0]["loaded_at"].as_str().unwrap().ends_with('Z'));
 
@@ -414,7 +414,7 @@ async fn records_each_procedure_version_once(backend: Backend) {
 
     std::fs::write(
         dir.path().join("kita-platz.yaml"),
-        changed.replace("version: 1", "version: 2"),
+        changed.replace("version: 2", "version: 3"),
     )
     .unwrap();
     let upgraded = app
@@ -424,9 +424,9 @@ async fn records_each_procedure_version_once(backend: Backend) {
         .await
         .expect("new version starts");
     let versions = body(upgraded.get("/api/v1/procedures/kita-platz/versions").await).await;
-    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["version"], 3);
     assert_eq!(versions[0]["current"], true);
-    assert_eq!(versions[1]["version"], 1);
+    assert_eq!(versions[1]["version"], 2);
     assert_eq!(versions[1]["current"], false);
     assert_ne!(versions[0]["content_hash"], versions[1]["content_hash"]);
     let detail = body(upgraded.get("/api/v1/procedures/kita-platz").await).await;

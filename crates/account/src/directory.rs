@@ -216,3 +216,61 @@ pub fn shared_profile(
         .collect();
     Ok(Some((consent_id, shared)))
 }
+
+/// The consent in force to receive administrative acts electronically: (its id, when it was given); `None`
+/// without one — the decision then goes out on paper.
+pub fn electronic_delivery(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> Result<Option<(String, Timestamp)>, DbError> {
+    Ok(crate::service::delivery_consent_in_force(conn, account_id)?.map(|r| (r.id, r.granted_at)))
+}
+
+/// The postal address lines of an account holder for a letter (name, street, town, country abroad); empty when
+/// the profile has no address.
+pub fn postal_address(conn: &mut DbConnection, account_id: &str) -> Result<Vec<String>, DbError> {
+    #[allow(clippy::type_complexity, reason = "one row of the profile")]
+    let found: Option<(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = profiles::table
+        .find(account_id)
+        .select((
+            profiles::given_name,
+            profiles::family_name,
+            profiles::street,
+            profiles::house_number,
+            profiles::postal_code,
+            profiles::city,
+            profiles::country,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((given, family, street, number, postal, city, country)) = found else {
+        return Ok(Vec::new());
+    };
+    let (Some(street), Some(postal), Some(city)) = (street, postal, city) else {
+        return Ok(Vec::new());
+    };
+    let name = match (given, family) {
+        (Some(given), Some(family)) => format!("{given} {family}"),
+        (given, family) => given.or(family).unwrap_or_default(),
+    };
+    let mut lines = vec![
+        name,
+        format!("{street} {}", number.unwrap_or_default())
+            .trim()
+            .to_owned(),
+        format!("{postal} {city}"),
+    ];
+    if let Some(country) = country.filter(|c| !c.eq_ignore_ascii_case("DE") && !c.is_empty()) {
+        lines.push(country.to_uppercase());
+    }
+    lines.retain(|line| !line.is_empty());
+    Ok(lines)
+}

@@ -120,7 +120,7 @@ impl ApplicationService {
         };
 
         // Read and check first; render outside the transaction.
-        let (row, action, applicant) = {
+        let (row, action, (applicant, address)) = {
             let (id, worker) = (id.to_owned(), worker.clone());
             let service = self.clone();
             self.db()
@@ -160,7 +160,8 @@ impl ApplicationService {
                         ));
                     }
                     let applicant = directory::contact(conn, &row.account_id)?;
-                    Ok((row, action, applicant))
+                    let address = directory::postal_address(conn, &row.account_id)?;
+                    Ok((row, action, (applicant, address)))
                 })
                 .await?
         };
@@ -204,7 +205,12 @@ impl ApplicationService {
             lang: doc_lang,
             title: text("Bescheid", "Decision"),
             sender: vec![authority.clone(), p.unit.name.get(doc_lang).to_owned()],
-            recipient: vec![applicant.as_ref().map(|c| c.name.clone()).unwrap_or_default()],
+            // Addressed for a DIN 5008 window envelope, so that the same document can go out on paper.
+            recipient: if address.is_empty() {
+                vec![applicant.as_ref().map(|c| c.name.clone()).unwrap_or_default()]
+            } else {
+                address
+            },
             dated: date,
             blocks: vec![
                 Block::Facts(facts),
@@ -277,6 +283,7 @@ impl ApplicationService {
                         application_decisions::file_id.eq(file.id.as_str()),
                         application_decisions::pdf_sha256.eq(&rendered.pdf_sha256),
                         application_decisions::data_sha256.eq(&rendered.data_sha256),
+                        application_decisions::pages.eq(i32::try_from(rendered.pages).ok()),
                     ))
                     .execute(conn)?;
                 // A fee set with the decision replaces the assessment by the procedure's decision_fee line.

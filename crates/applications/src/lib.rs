@@ -5,6 +5,7 @@
 mod case;
 mod case_number;
 pub mod decision;
+pub mod delivery;
 mod error;
 pub mod events;
 pub mod fees;
@@ -104,10 +105,15 @@ impl amtsweg_module::Module for ApplicationService {
         self.timer_jobs()
             .merge(self.receipt_jobs())
             .merge(self.payment_jobs())
+            .merge(self.delivery_jobs())
     }
 
-    /// A settled payment lets a case paid before processing go on.
+    /// A settled payment lets a case paid before processing go on; the delivery of its decision shows in the
+    /// timeline and closes it.
     fn subscriptions(&self) -> amtsweg_events::Subscriptions {
-        amtsweg_events::Subscriptions::new().on(&amtsweg_payment::events::PAID, payments::SETTLED)
+        amtsweg_mailroom::events::ALL.iter().fold(
+            amtsweg_events::Subscriptions::new().on(&amtsweg_payment::events::PAID, payments::SETTLED),
+            |all, event| all.on(event, delivery::DELIVERY_STEP),
+        )
     }
 }

@@ -258,6 +258,7 @@ impl ApplicationService {
                 body,
                 kind: "applications.receipt",
                 account_id: Some(row.account_id.clone()),
+                reference: None,
             },
             now,
         )?;

@@ -97,6 +97,7 @@ diesel::table! {
         data_sha256 -> Text,
         cosigned_by -> Nullable<Text>,
         cosigned_at -> Nullable<Timestamp>,
+        pages -> Nullable<Integer>,
     }
 }
 

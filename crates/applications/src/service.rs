@@ -78,6 +78,7 @@ pub struct ApplicationDeps {
     pub workflows: Workflows,
     pub files: FileStore,
     pub payments: amtsweg_payment::PaymentService,
+    pub mailroom: amtsweg_mailroom::Mailroom,
     pub settings: ApplicationSettings,
 }
 
@@ -738,6 +739,7 @@ impl ApplicationService {
                     procedure: &procedure,
                     calendar: &service.inner.settings.calendar,
                     payments: &service.inner.payments,
+                    mailroom: &service.inner.mailroom,
                     now,
                 };
                 run_effects(conn, &context, &workflow, &effects)?;
@@ -875,6 +877,7 @@ impl ApplicationService {
                             at: step.at,
                             state: step.to_state.clone(),
                             label: crate::fiction::step_label(&step.action, lang)
+                                .or_else(|| crate::delivery::step_label(&step.action, lang))
                                 .unwrap_or_else(|| label(&step.to_state)),
                             comment: step.comment.clone().filter(|_| step.public),
                         })
@@ -979,6 +982,7 @@ pub(crate) struct EffectContext<'a> {
     pub procedure: &'a LoadedProcedure,
     pub calendar: &'a Calendar,
     pub payments: &'a amtsweg_payment::PaymentService,
+    pub mailroom: &'a amtsweg_mailroom::Mailroom,
     pub now: Timestamp,
 }
 
@@ -997,6 +1001,7 @@ impl<'a> EffectContext<'a> {
             procedure,
             calendar: service.calendar(),
             payments: &service.inner.payments,
+            mailroom: &service.inner.mailroom,
             now,
         }
     }
@@ -1032,6 +1037,7 @@ pub(crate) fn notify(
                 body,
                 kind: "applications.notice",
                 account_id: Some(context.person.to_owned()),
+                reference: None,
             },
             context.now,
         )?;
@@ -1039,9 +1045,8 @@ pub(crate) fn notify(
     Ok(())
 }
 
-/// Runs the effects of a step inside its transaction: mails are queued, timers set or cleared, events recorded.
-/// Payment requests and decision delivery belong to the ePayment module and the Virtuelle Poststelle, which do
-/// not exist yet: a case waiting for them shows so in its status (`waiting_for`).
+/// Runs the effects of a step inside its transaction: mails are queued, timers set or cleared, events recorded,
+/// payments requested (ePayment module) and decisions provided (Virtuelle Poststelle).
 pub(crate) fn run_effects(
     conn: &mut DbConnection,
     context: &EffectContext<'_>,
@@ -1091,13 +1096,13 @@ pub(crate) fn run_effects(
                 events::milestone(conn, name, context.application_id, context.now)?;
             }
             Effect::RequestPayment => crate::payments::request(conn, context, "zahlung_ausstehend")?,
-            // The fee set with the decision is invoiced when the decision goes out.
-            Effect::DeliverDecision
-                if context.procedure.procedure.payment == PaymentPolicy::AfterDecision =>
-            {
-                crate::payments::request(conn, context, "rechnung")?
+            Effect::DeliverDecision => {
+                crate::delivery::provide(conn, context)?;
+                // The fee set with the decision is invoiced when the decision goes out.
+                if context.procedure.procedure.payment == PaymentPolicy::AfterDecision {
+                    crate::payments::request(conn, context, "rechnung")?;
+                }
             }
-            Effect::DeliverDecision => {}
         }
     }
     Ok(())

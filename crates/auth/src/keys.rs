@@ -23,8 +23,14 @@ diesel::table! {
         created_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
+        purpose -> Text,
     }
 }
+
+/// The keys that sign tokens (published in the JWKS while they verify).
+const TOKENS: &str = "token";
+/// The keys that seal documents and events (published for good, retired ones included).
+const SEALS: &str = "seal";
 
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410); the 32-byte seed follows.
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
@@ -47,13 +53,13 @@ impl From<diesel::result::Error> for KeyError {
     }
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
 struct KeyRow {
     kid: String,
-    _algorithm: String,
     public_key: String,
     private_key: String,
-    _created_at: Timestamp,
+    created_at: Timestamp,
     retired_at: Option<Timestamp>,
     expires_at: Option<Timestamp>,
 }
@@ -86,13 +92,23 @@ pub struct KeyRing {
     last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-fn insert_new(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: Timestamp) -> Result<String, KeyError> {
+fn insert_new(
+    conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
+    purpose: &str,
+    now: Timestamp,
+) -> Result<String, KeyError> {
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let public = ed25519_dalek::SigningKey::from_bytes(&seed)
         .verifying_key()
         .to_bytes();
-    let kid = format!("k{}-{}", now.format("%Y%m%d%H%M%S"), hex::encode(&public[..4]));
+    let prefix = if purpose == SEALS { "s" } else { "k" };
+    let kid = format!(
+        "{prefix}{}-{}",
+        now.format("%Y%m%d%H%M%S"),
+        hex::encode(&public[..4])
+    );
     let wrapped = kek.wrap(&kid, &seed)?;
     diesel::insert_into(signing_keys::table)
         .values((
@@ -101,6 +117,7 @@ fn insert_new(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: Timestamp) -
             signing_keys::public_key.eq(URL_SAFE_NO_PAD.encode(public)),
             signing_keys::private_key.eq(&wrapped),
             signing_keys::created_at.eq(now),
+            signing_keys::purpose.eq(purpose),
         ))
         .execute(conn)?;
     Ok(kid)
@@ -167,12 +184,14 @@ pub fn rewrap(
 
 fn load_set(conn: &mut DbConnection, kek: &KeyEncryptionKey, now: Timestamp) -> Result<KeySet, KeyError> {
     let rows: Vec<KeyRow> = signing_keys::table
+        .filter(signing_keys::purpose.eq(TOKENS))
         .filter(
             signing_keys::expires_at
                 .is_null()
                 .or(signing_keys::expires_at.gt(now)),
         )
         .order(signing_keys::created_at.desc())
+        .select(KeyRow::as_select())
         .load(conn)?;
     let active = rows
         .iter()
@@ -218,11 +237,12 @@ impl KeyRing {
                     );
                 }
                 let active: i64 = signing_keys::table
+                    .filter(signing_keys::purpose.eq(TOKENS))
                     .filter(signing_keys::retired_at.is_null())
                     .count()
                     .get_result(conn)?;
                 if active == 0 {
-                    let kid = insert_new(conn, &key, now)?;
+                    let kid = insert_new(conn, &key, TOKENS, now)?;
                     tracing::info!(kid = %kid, "created the first token signing key");
                 }
                 load_set(conn, &key, now)
@@ -234,6 +254,11 @@ impl KeyRing {
             set: std::sync::RwLock::new(std::sync::Arc::new(set)),
             last_reload: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The key-encryption key, for the other key sets kept in the same table (the seal keys).
+    pub fn kek(&self) -> std::sync::Arc<KeyEncryptionKey> {
+        self.kek.clone()
     }
 
     pub(crate) fn current(&self) -> std::sync::Arc<KeySet> {
@@ -269,13 +294,17 @@ impl KeyRing {
         let (kid, set) = self
             .db
             .write(move |conn| {
-                diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
-                    .set((
-                        signing_keys::retired_at.eq(now),
-                        signing_keys::expires_at.eq(now + grace),
-                    ))
-                    .execute(conn)?;
-                let kid = insert_new(conn, &kek, now)?;
+                diesel::update(
+                    signing_keys::table
+                        .filter(signing_keys::purpose.eq(TOKENS))
+                        .filter(signing_keys::retired_at.is_null()),
+                )
+                .set((
+                    signing_keys::retired_at.eq(now),
+                    signing_keys::expires_at.eq(now + grace),
+                ))
+                .execute(conn)?;
+                let kid = insert_new(conn, &kek, TOKENS, now)?;
                 Ok::<_, KeyError>((kid, load_set(conn, &kek, now)?))
             })
             .await?;
@@ -294,4 +323,84 @@ impl KeyRing {
             .collect();
         json!({"keys": keys})
     }
+}
+
+/// One key of the seal key set, as published.
+#[derive(Debug, Clone)]
+pub struct PublicSealKey {
+    pub kid: String,
+    /// The raw Ed25519 public key.
+    pub public_key: [u8; 32],
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+/// The document-signing (seal) key set: the active key with its private half, and every key ever used.
+pub struct SealKeys {
+    pub active_kid: String,
+    pub active: ed25519_dalek::SigningKey,
+    pub all: Vec<PublicSealKey>,
+}
+
+/// Loads the seal key set, creating the first key on an empty database. Runs in the caller's transaction.
+pub fn seal_keys(
+    conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
+    now: Timestamp,
+) -> Result<SealKeys, KeyError> {
+    let load = |conn: &mut DbConnection| -> Result<Vec<KeyRow>, KeyError> {
+        Ok(signing_keys::table
+            .filter(signing_keys::purpose.eq(SEALS))
+            .order(signing_keys::created_at.desc())
+            .select(KeyRow::as_select())
+            .load(conn)?)
+    };
+    let mut rows = load(conn)?;
+    if !rows.iter().any(|row| row.retired_at.is_none()) {
+        let kid = insert_new(conn, kek, SEALS, now)?;
+        tracing::info!(kid = %kid, "created the first document seal key");
+        rows = load(conn)?;
+    }
+    let active = rows
+        .iter()
+        .find(|row| row.retired_at.is_none())
+        .ok_or_else(|| KeyError::Corrupt("no active seal key".into()))?;
+    let seed = seed_of(kek, &active.kid, &active.private_key, &active.public_key)?;
+    let all = rows
+        .iter()
+        .map(|row| {
+            let public_key = URL_SAFE_NO_PAD
+                .decode(&row.public_key)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| KeyError::Corrupt(row.kid.clone()))?;
+            Ok(PublicSealKey {
+                kid: row.kid.clone(),
+                public_key,
+                created_at: row.created_at,
+                retired_at: row.retired_at,
+            })
+        })
+        .collect::<Result<Vec<_>, KeyError>>()?;
+    Ok(SealKeys {
+        active_kid: active.kid.clone(),
+        active: ed25519_dalek::SigningKey::from_bytes(&seed),
+        all,
+    })
+}
+
+/// Retires the active seal key (it stays published and keeps verifying) and starts sealing with a new one.
+pub fn rotate_seal_key(
+    conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
+    now: Timestamp,
+) -> Result<String, KeyError> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::purpose.eq(SEALS))
+            .filter(signing_keys::retired_at.is_null()),
+    )
+    .set(signing_keys::retired_at.eq(now))
+    .execute(conn)?;
+    insert_new(conn, kek, SEALS, now)
 }

@@ -98,7 +98,7 @@ fn identifiers_must_have_their_official_format() {
         "authority.ags: `1471300A` is not an official municipality key",
     );
     assert_reported(
-        &text.replace("version: 1", "version: 0"),
+        &text.replace("version: 2", "version: 0"),
         "kita-platz",
         "version: must be 1 or higher",
     );

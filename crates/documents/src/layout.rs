@@ -9,7 +9,12 @@ use crate::{Block, DocumentError, DocumentSpec};
 
 /// A4 in points.
 pub const PAGE_SIZE: (f32, f32) = (595.28, 841.89);
-const LEFT: f32 = 70.0;
+/// 25 mm: the left edge of the DIN 5008 address field.
+const LEFT: f32 = 70.87;
+/// The DIN 5008 form B address field, from and to (45 mm and 90 mm from the top), in points.
+const ADDRESS_FIELD: (f32, f32) = (127.56, 255.12);
+/// Its return-address and remarks zone, 17.7 mm.
+const RETURN_ZONE: f32 = 50.17;
 const RIGHT: f32 = 56.0;
 const TOP: f32 = 64.0;
 /// Content ends here; the footer lies below.
@@ -178,10 +183,19 @@ pub(crate) fn lay_out(spec: &DocumentSpec, _fonts: &Fonts) -> Vec<Page> {
     for text in &spec.sender {
         cursor.line(LEFT, text.clone(), false, SMALL, Node::Sender);
     }
-    cursor.gap(BODY * 2.0);
-    for text in &spec.recipient {
+    // DIN 5008 form B: the address field of a window envelope lies 45–90 mm from the top, 25 mm from the left;
+    // its upper 17.7 mm hold the return address, the lower 27.3 mm the recipient.
+    cursor.y = cursor
+        .y
+        .max(ADDRESS_FIELD.0 + RETURN_ZONE - SMALL * LEADING * 1.2);
+    if !spec.sender.is_empty() {
+        cursor.line(LEFT, spec.sender.join(", "), false, SMALL * 0.85, Node::Sender);
+    }
+    cursor.y = cursor.y.max(ADDRESS_FIELD.0 + RETURN_ZONE);
+    for text in spec.recipient.iter().take(6) {
         cursor.line(LEFT, text.clone(), false, BODY, Node::Recipient);
     }
+    cursor.y = cursor.y.max(ADDRESS_FIELD.1);
     cursor.gap(BODY * 2.0);
     for text in wrap(&spec.dated, false, BODY, content) {
         let x = LEFT + content - width(&text, false, BODY);

@@ -230,6 +230,12 @@ impl FileStore {
         Ok(self.row_of(account_id, id).await?.view())
     }
 
+    /// The whole content of a file, for a module that packs it (the print line's batches). Bounded by the
+    /// upload limit.
+    pub async fn read_all(&self, file: &FileView) -> Result<bytes::Bytes, FileError> {
+        Ok(self.objects.get(&blob_path(&file.sha256)).await?.bytes().await?)
+    }
+
     pub(crate) async fn row_of(&self, account_id: &str, id: &FileId) -> Result<FileRow, FileError> {
         let (account, id) = (account_id.to_owned(), id.clone());
         self.db
@@ -396,6 +402,16 @@ pub fn take_up(
     }
     let row: FileRow = files::table.find(id).select(FileRow::as_select()).first(conn)?;
     Ok(Some(row.view()))
+}
+
+/// A stored file, read in the caller's transaction (by the module that keeps it).
+pub fn view_in(conn: &mut DbConnection, id: &FileId) -> Result<Option<FileView>, DbError> {
+    let row: Option<FileRow> = files::table
+        .find(id)
+        .select(FileRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|row| row.view()))
 }
 
 /// Removes a file in the caller's transaction; when it was its blob's last owner, the blob's deletion is queued.

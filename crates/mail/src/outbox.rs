@@ -4,6 +4,8 @@ use amtsweg_kernel::Timestamp;
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::Status;
+
 diesel::table! {
     mail_outbox (id) {
         id -> Text,
@@ -16,6 +18,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        reference -> Nullable<Text>,
     }
 }
 
@@ -29,6 +32,9 @@ pub struct Message {
     pub kind: &'static str,
     /// The account the message is about, for the GDPR export; `None` for messages that must outlive it.
     pub account_id: Option<String>,
+    /// What the message announces, e.g. `delivery:{id}`: its fate is then published as an event
+    /// ([`crate::events`]) that the announcing module subscribes to.
+    pub reference: Option<String>,
 }
 
 /// Queues `message` inside the caller's transaction, with the job that sends it after the commit.
@@ -42,13 +48,65 @@ pub fn enqueue(conn: &mut DbConnection, message: &Message, now: Timestamp) -> Re
             mail_outbox::subject.eq(&message.subject),
             mail_outbox::body_text.eq(&message.body),
             mail_outbox::kind.eq(message.kind),
-            mail_outbox::status.eq("pending"),
+            mail_outbox::status.eq(Status::Created.as_str()),
+            mail_outbox::reference.eq(&message.reference),
             mail_outbox::created_at.eq(now),
         ))
         .execute(conn)?;
     let job = amtsweg_jobs::JobSpec::new(crate::sender::KIND, json!({"id": id})).dedupe(format!("mail:{id}"));
     amtsweg_jobs::enqueue(conn, &job, now)?;
     Ok(id)
+}
+
+/// The delivery status of a queued message, as staff and (in plain words) the citizen see it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Notification {
+    pub id: String,
+    pub kind: String,
+    pub status: Status,
+    pub queued_at: Timestamp,
+    /// When the relay accepted it.
+    pub sent_at: Option<Timestamp>,
+    /// Why the last try failed, for staff.
+    pub last_error: Option<String>,
+}
+
+type NotificationRow = (
+    String,
+    String,
+    String,
+    Timestamp,
+    Option<Timestamp>,
+    Option<String>,
+);
+
+/// The messages queued with `reference`, oldest first.
+pub fn notifications(conn: &mut DbConnection, reference: &str) -> Result<Vec<Notification>, DbError> {
+    let rows: Vec<NotificationRow> = mail_outbox::table
+        .filter(mail_outbox::reference.eq(reference))
+        .order(mail_outbox::created_at.asc())
+        .select((
+            mail_outbox::id,
+            mail_outbox::kind,
+            mail_outbox::status,
+            mail_outbox::created_at,
+            mail_outbox::sent_at,
+            mail_outbox::last_error,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, kind, status, queued_at, sent_at, last_error)| Notification {
+                id,
+                kind,
+                status: Status::parse(&status),
+                queued_at,
+                sent_at,
+                last_error,
+            },
+        )
+        .collect())
 }
 
 /// The mails sent to an account belong to its GDPR export; they are erased with it (no retention duty).

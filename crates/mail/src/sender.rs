@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::Status;
 use crate::outbox::mail_outbox;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -99,12 +100,15 @@ struct Queued {
     subject: String,
     body_text: String,
     status: String,
+    reference: Option<String>,
 }
 
 /// Why a message was not sent.
 enum Refusal {
     /// The server or the address refused it for good.
     Permanent(String),
+    /// It cannot be built (our side).
+    Technical(String),
     /// Worth another try.
     Transient(String),
 }
@@ -198,6 +202,7 @@ impl Inner {
                             mail_outbox::subject,
                             mail_outbox::body_text,
                             mail_outbox::status,
+                            mail_outbox::reference,
                         ))
                         .first(conn)
                         .optional()?,
@@ -209,31 +214,55 @@ impl Inner {
             // Erased with its account before it went out.
             return Ok(Some(json!({"skipped": "message no longer exists"})));
         };
-        if queued.status == "sent" {
-            return Ok(Some(json!({"skipped": "already sent"})));
+        let current = Status::parse(&queued.status);
+        if matches!(
+            current,
+            Status::Delivered | Status::PermanentFailure | Status::TechnicalFailure
+        ) {
+            return Ok(Some(json!({"skipped": "already done", "status": current})));
         }
         let outcome = self.send(&queued).await;
         let now = self.clock.now();
+        let last_try = job.attempt >= MAX_ATTEMPTS;
         let (status, error) = match &outcome {
-            Ok(()) => ("sent", None),
-            Err(Refusal::Permanent(reason)) => ("rejected", Some(reason.clone())),
-            Err(Refusal::Transient(reason)) => ("pending", Some(reason.clone())),
+            Ok(()) => (Status::Delivered, None),
+            Err(Refusal::Permanent(reason)) => (Status::PermanentFailure, Some(reason.clone())),
+            Err(Refusal::Technical(reason)) => (Status::TechnicalFailure, Some(reason.clone())),
+            Err(Refusal::Transient(reason)) if last_try => (Status::TechnicalFailure, Some(reason.clone())),
+            Err(Refusal::Transient(reason)) => (Status::TemporaryFailure, Some(reason.clone())),
         };
+        let reference = queued.reference.clone();
         self.db
             .write(move |conn| {
-                diesel::update(mail_outbox::table.find(&id))
+                // Only the first final outcome counts (a job may run twice).
+                let changed =
+                    diesel::update(mail_outbox::table.find(&id).filter(mail_outbox::status.ne_all([
+                        Status::Delivered.as_str(),
+                        Status::PermanentFailure.as_str(),
+                        Status::TechnicalFailure.as_str(),
+                    ])))
                     .set((
-                        mail_outbox::status.eq(status),
+                        mail_outbox::status.eq(status.as_str()),
                         mail_outbox::last_error.eq(&error),
-                        mail_outbox::sent_at.eq((status == "sent").then_some(now)),
+                        mail_outbox::sent_at.eq((status == Status::Delivered).then_some(now)),
                     ))
-                    .execute(conn)
-                    .map_err(DbError::from)
+                    .execute(conn)?;
+                if changed == 1
+                    && let Some(reference) = reference
+                    && status != Status::TemporaryFailure
+                {
+                    crate::events::outcome(conn, &id, &reference, status, now)?;
+                }
+                Ok::<_, DbError>(())
             })
             .await
             .map_err(|err| JobError::Transient(err.to_string()))?;
         match outcome {
             Ok(()) => Ok(None),
+            Err(Refusal::Technical(reason)) => {
+                tracing::warn!(job = %job.id, %reason, "mail cannot be built");
+                Err(JobError::Permanent(reason))
+            }
             Err(Refusal::Permanent(reason)) => {
                 tracing::warn!(job = %job.id, %reason, "mail rejected permanently");
                 Err(JobError::Permanent(reason))
@@ -256,7 +285,7 @@ impl Inner {
             .subject(queued.subject.clone())
             .header(ContentType::TEXT_PLAIN)
             .body(queued.body_text.clone())
-            .map_err(|err| Refusal::Permanent(err.to_string()))?;
+            .map_err(|err| Refusal::Technical(err.to_string()))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|err| {
                 if err.is_permanent() {

@@ -8,6 +8,7 @@ pub fn access() -> Access {
     amtsweg_account::access()
         .merge(casework())
         .merge(amtsweg_payment::access())
+        .merge(amtsweg_mailroom::access())
 }
 
 /// The roles and scopes of case work and the specialised procedures' API (issues 8 and 11). They are granted

@@ -42,9 +42,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(amtsweg_admin::configure)
             .configure(amtsweg_files::http::configure)
             .configure(amtsweg_applications::configure)
-            .configure(amtsweg_payment::configure),
+            .configure(amtsweg_payment::configure)
+            .configure(amtsweg_mailroom::configure)
+            .configure(amtsweg_seal::configure),
     )
     .configure(amtsweg_account::http::configure_root)
+    .configure(amtsweg_seal::configure_root)
     .service(operations::live)
     .service(operations::ready)
     .service(operations::metrics);
@@ -189,6 +192,28 @@ impl Services {
                 .unwrap_or_else(|| format!("http://{}:{}", settings.server.host, settings.server.port)),
         })
         .map_err(|problem| anyhow::anyhow!("the payment settings cannot be used: {problem}"))?;
+        let sealer: Arc<dyn amtsweg_seal::Sealer> = Arc::new(
+            amtsweg_seal::LocalSealer::start(
+                db.clone(),
+                auth.keys().kek(),
+                clock.clone(),
+                settings.account.issuer.clone(),
+            )
+            .await?,
+        );
+        let seals = amtsweg_seal::Seals {
+            sealer: sealer.clone(),
+            max_document_bytes: settings.storage.files.max_upload_bytes,
+        };
+        let mailroom = amtsweg_mailroom::Mailroom::new(amtsweg_mailroom::MailroomDeps {
+            db: db.clone(),
+            clock: clock.clone(),
+            files: files.clone(),
+            sealer,
+            cases: Arc::new(amtsweg_applications::delivery::ApplicationCases),
+            catalogue: catalogue.clone(),
+            portal_url: settings.account.portal_url.clone(),
+        });
         let applications = ApplicationService::new(ApplicationDeps {
             db: db.clone(),
             clock: clock.clone(),
@@ -196,6 +221,7 @@ impl Services {
             workflows: workflows.clone(),
             files: files.clone(),
             payments: payments.clone(),
+            mailroom: mailroom.clone(),
             settings: settings.applications.clone(),
         });
         applications
@@ -214,6 +240,8 @@ impl Services {
             Arc::new(idempotency),
             Arc::new(accounts.clone()),
             Arc::new(payments),
+            Arc::new(seals),
+            Arc::new(mailroom),
             Arc::new(applications),
         ];
         let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {

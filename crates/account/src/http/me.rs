@@ -2,7 +2,7 @@
 //! deletion. Every route acts on the caller's own data only.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use amtsweg_auth::CitizenAuth;
 use amtsweg_kernel::ApiError;
 use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use super::meta;
 use crate::service::{
-    AccountService, ConsentView, DeletionReport, ProfilePatch, ProfileView, Realm, SecurityEventView,
-    TotpEnrollment,
+    AccountService, ConsentView, DeletionReport, DeliveryConsent, ProfilePatch, ProfileView, Realm,
+    SecurityEventView, TotpEnrollment,
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -32,6 +32,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_consents)
         .service(grant_consent)
         .service(revoke_consent)
+        .service(get_delivery_consent)
+        .service(grant_delivery_consent)
+        .service(revoke_delivery_consent)
         .service(export)
         .service(information_letter)
         .service(security_events);
@@ -385,6 +388,62 @@ async fn revoke_consent(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     ok(&service.revoke_consent(&auth.account_id, &id, meta(&req)).await?)
+}
+
+/// Whether the caller receives decisions (administrative acts) electronically in the Postfach, with every grant
+/// and revocation.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses((status = 200, description = "The consent and its history", body = DeliveryConsent))
+)]
+#[get("/me/electronic-delivery")]
+async fn get_delivery_consent(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.delivery_consent(&auth.account_id).await?)
+}
+
+/// Consents to receive decisions electronically (§ 41 (2a) VwVfG): they are then provided in the Postfach and
+/// count as notified on the day after the citizen opens them (or by the rule of the procedure's law); without
+/// this consent they go out on paper. Recorded with the session and its trust level; revocable.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses((status = 200, description = "Consented", body = DeliveryConsent))
+)]
+#[put("/me/electronic-delivery")]
+async fn grant_delivery_consent(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let via = format!(
+        "online (session {}, trust level {})",
+        auth.session_id,
+        auth.level.as_str()
+    );
+    ok(&service
+        .grant_delivery_consent(&auth.account_id, via, meta(&req))
+        .await?)
+}
+
+/// Revokes the consent: later decisions go out on paper. Decisions already provided keep their course.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    responses((status = 200, description = "Revoked", body = DeliveryConsent))
+)]
+#[delete("/me/electronic-delivery")]
+async fn revoke_delivery_consent(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .revoke_delivery_consent(&auth.account_id, meta(&req))
+        .await?)
 }
 
 /// Everything stored about the account, from every module (GDPR Art. 15), as JSON. Needs an authentication

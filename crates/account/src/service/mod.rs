@@ -2,6 +2,10 @@
 
 mod clients;
 mod consents;
+mod delivery_consent;
+
+pub(crate) use delivery_consent::current as delivery_consent_in_force;
+pub use delivery_consent::{DeliveryConsent, DeliveryConsentRecord};
 mod eid;
 mod email;
 pub(crate) mod guard;
@@ -192,6 +196,7 @@ pub(crate) fn send(
             body: mail.body,
             kind: mail.kind,
             account_id: account_id.map(str::to_owned),
+            reference: None,
         },
         now,
     )?;

@@ -106,6 +106,7 @@ impl PersonalData for AccountPersonalData {
             "pending_totp",
             "organisation_invitations",
             "consents",
+            "delivery_consents",
             "security_events",
             "staff_roles",
             "eid_links",
@@ -194,6 +195,7 @@ impl PersonalData for AccountPersonalData {
                 "verified_fields": p.verified_fields.split(',').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
             })),
             "consents": consents.into_iter().map(ConsentRow::view).collect::<Vec<_>>(),
+            "electronic_delivery": super::delivery_consent::history(conn, account_id)?,
             "sessions": sessions.iter().map(|s| ExportedSession {
                 id: s.id.clone(),
                 acr: s.acr.clone(),
@@ -277,6 +279,11 @@ impl PersonalData for AccountPersonalData {
                 section: "account",
                 category: "consents",
                 legal_basis: "Art. 7(1) DSGVO: Nachweis erteilter und widerrufener Einwilligungen / proof of consents given and withdrawn",
+            },
+            Retained {
+                section: "account",
+                category: "delivery_consents",
+                legal_basis: "Art. 17(3)(b) DSGVO, § 41 (2a) VwVfG: Nachweis der Einwilligung in die elektronische Bekanntgabe / proof of the consent to electronic notification",
             },
             Retained {
                 section: "account",

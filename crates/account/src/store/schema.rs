@@ -218,3 +218,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     organisation_members,
     organisation_invitations
 );
+
+diesel::table! {
+    delivery_consents (id) {
+        id -> Text,
+        account_id -> Text,
+        granted_at -> Timestamp,
+        granted_via -> Text,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}

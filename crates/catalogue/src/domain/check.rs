@@ -128,6 +128,13 @@ pub fn check(procedure: &Procedure, file_stem: &str) -> Result<CompiledForm, Vec
             );
         }
     }
+    if procedure
+        .delivery
+        .days
+        .is_some_and(|days| !(1..=30).contains(&days))
+    {
+        issues.add("delivery.days", "must be 1 to 30 days");
+    }
     if let Some(fiction) = &procedure.approval_fiction {
         if fiction.statute.trim().is_empty() {
             issues.add(

@@ -3,11 +3,13 @@
 
 pub mod booking;
 pub mod check;
+pub mod delivery;
 pub mod fee;
 pub mod form;
 pub mod procedure;
 
 pub use booking::Booking;
+pub use delivery::{DeliveryPreset, DeliveryRule, DeliveryStart, ResolvedRule};
 pub use fee::{FeeAssessment, FeeLine};
 pub use form::CompiledForm;
 pub use procedure::{

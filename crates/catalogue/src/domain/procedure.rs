@@ -59,6 +59,9 @@ pub struct Procedure {
     /// default: an objection (Widerspruch) to the authority within one month of notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedies: Option<Text>,
+    /// How a decision provided in the Postfach counts as notified (default: § 41 (2a) VwVfG).
+    #[serde(default)]
+    pub delivery: super::DeliveryRule,
 }
 
 /// The fiction of approval (§ 42a VwVfG) as a statute orders it for a procedure.

@@ -1,0 +1,16 @@
+ALTER TABLE application_decisions DROP COLUMN pages;
+DROP TABLE print_letters;
+DROP TABLE print_batches;
+DROP TABLE delivery_documents;
+DROP TABLE deliveries;
+DROP TABLE mailbox_attachments;
+DROP TABLE mailbox_messages;
+DROP INDEX mail_outbox_reference;
+ALTER TABLE mail_outbox DROP CONSTRAINT mail_outbox_status_check;
+UPDATE mail_outbox SET status = 'sent' WHERE status = 'delivered';
+UPDATE mail_outbox SET status = 'rejected' WHERE status IN ('permanent-failure', 'technical-failure');
+UPDATE mail_outbox SET status = 'pending' WHERE status IN ('created', 'temporary-failure');
+ALTER TABLE mail_outbox ADD CONSTRAINT mail_outbox_status_check CHECK (status IN ('pending', 'sent', 'rejected'));
+ALTER TABLE mail_outbox DROP COLUMN reference;
+DROP TABLE delivery_consents;
+ALTER TABLE signing_keys DROP COLUMN purpose;
