@@ -839,7 +839,265 @@ async fn seals_survive_key_rotation(backend: Backend) {
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
 
+/// A one-page PDF whose page says `text` (uncompressed, as a scanner's text layer may be).
+fn scanned(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    format!(
+        "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n\
+         3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>\nendobj\n\
+         4 0 obj\n<< /Length {} >>\nstream\n{content}\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+        content.len()
+    )
+    .into_bytes()
+}
+
+/// Uploads inbound mail with the text `fields` and the PDF.
+async fn inbound(app: &TestApp, token: &str, fields: &[(&str, &str)], pdf: &[u8]) -> reqwest::Response {
+    let mut form = Vec::new();
+    for (name, value) in fields {
+        form.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    form.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    form.extend_from_slice(pdf);
+    form.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    app.client
+        .post(app.url("/api/v1/mailroom/inbound"))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn inbound_mail_is_routed_by_case_number_procedure_or_to_triage(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin_tokens = app.admin().await;
+    let admin = admin_tokens.access_token.clone();
+    let scan = app
+        .staff_member(&admin, "scan@stadt.example", &[("scan_office", "*")])
+        .await;
+    let tax = app
+        .staff_member(&admin, "steuer7@stadt.example", &[("case_worker", "steueramt")])
+        .await;
+    let order = app
+        .staff_member(
+            &admin,
+            "ordnung7@stadt.example",
+            &[("case_worker", "ordnungsamt")],
+        )
+        .await;
+    let email = "brief@example.de";
+    let citizen = app.citizen(email).await.tokens.access_token;
+    let id = submit_dog(&app, &citizen, 7).await;
+    let number = case_of(&app, &citizen, &id).await["case_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let blank = scanned("Sehr geehrte Damen und Herren");
+
+    // By the case number in the reference…
+    let by_reference = inbound(
+        &app,
+        &scan,
+        &[
+            ("sender", "Erika Mustermann"),
+            ("received_on", &today),
+            ("reference", &format!("Ihr Zeichen {number}")),
+            ("page_count", "1"),
+        ],
+        &blank,
+    )
+    .await;
+    assert_eq!(by_reference.status(), StatusCode::CREATED);
+    let by_reference = body(by_reference).await;
+    assert_eq!(by_reference["routed_by"], "case_number_reference");
+    assert_eq!(by_reference["application_id"], id.as_str());
+    assert_eq!(by_reference["unit_id"], "steueramt");
+    assert_eq!(by_reference["channel"], "scan");
+    // …or in the text layer…
+    let by_text = body(
+        inbound(
+            &app,
+            &scan,
+            &[("sender", "E. M."), ("received_on", &today)],
+            &scanned(&format!("Az. {number} - Widerspruch")),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_text["routed_by"], "case_number_text", "{by_text}");
+    assert_eq!(by_text["case_number"], number.as_str());
+    // …then by procedure; else to triage.
+    let by_procedure = body(
+        inbound(
+            &app,
+            &scan,
+            &[
+                ("sender", "Firma X"),
+                ("received_on", &today),
+                ("procedure_id", "bewohnerparkausweis"),
+            ],
+            &blank,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_procedure["routed_by"], "procedure");
+    assert_eq!(by_procedure["unit_id"], "ordnungsamt");
+    let unknown = body(
+        inbound(
+            &app,
+            &scan,
+            &[("sender", "Unbekannt"), ("received_on", &today)],
+            &blank,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(unknown["state"], "triage");
+    assert!(unknown["unit_id"].is_null());
+    let unknown_id = unknown["id"].as_str().unwrap();
+
+    // Bad metadata: nothing recorded.
+    let future = inbound(
+        &app,
+        &scan,
+        &[("sender", "X"), ("received_on", "2999-01-01")],
+        &blank,
+    )
+    .await;
+    assert_eq!(future.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Only the scan office and clients with the scope record inbound mail.
+    let refused = inbound(&app, &tax, &[("sender", "X"), ("received_on", &today)], &blank).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (client_id, secret) = app.api_client(&admin_tokens, &["mailroom:inbound"]).await;
+    let client = body(app.client_token(&client_id, &secret).await).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from_authority = inbound(
+        &app,
+        &client,
+        &[
+            ("sender", "Landratsamt"),
+            ("received_on", &today),
+            ("reference", &number),
+        ],
+        &blank,
+    )
+    .await;
+    assert_eq!(from_authority.status(), StatusCode::CREATED);
+    assert_eq!(body(from_authority).await["channel"], "authority");
+    let (other_id, other_secret) = app.api_client(&admin_tokens, &["procedures:read"]).await;
+    let other = body(app.client_token(&other_id, &other_secret).await).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        inbound(&app, &other, &[("sender", "X"), ("received_on", &today)], &blank)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Each unit sees its own items only; the triage inbox is the scan office's.
+    let tax_items = body(app.get_as("/api/v1/mailroom/inbound", &tax).await).await;
+    let tax_ids: Vec<&str> = tax_items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert!(tax_ids.contains(&by_reference["id"].as_str().unwrap()));
+    assert!(!tax_ids.contains(&by_procedure["id"].as_str().unwrap()));
+    assert!(!tax_ids.contains(&unknown_id));
+    let foreign = app
+        .get_as(
+            &format!(
+                "/api/v1/mailroom/inbound/{}",
+                by_reference["id"].as_str().unwrap()
+            ),
+            &order,
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let reroute = app
+        .post_as(
+            &format!(
+                "/api/v1/mailroom/inbound/{}/assign",
+                by_reference["id"].as_str().unwrap()
+            ),
+            &order,
+            &json!({"unit_id": "ordnungsamt"}),
+        )
+        .await;
+    assert_eq!(
+        reroute.status(),
+        StatusCode::NOT_FOUND,
+        "another unit cannot route it"
+    );
+    let document = app
+        .get_as(
+            &format!(
+                "/api/v1/mailroom/inbound/{}/document",
+                by_reference["id"].as_str().unwrap()
+            ),
+            &tax,
+        )
+        .await;
+    assert_eq!(document.status(), StatusCode::OK);
+    assert!(document.bytes().await.unwrap().starts_with(b"%PDF"));
+    let triage = body(app.get_as("/api/v1/mailroom/inbound?state=triage", &scan).await).await;
+    assert_eq!(triage["items"][0]["id"], unknown_id);
+
+    // The scan office assigns it to the case; the citizen's timeline shows the letters.
+    let assigned = app
+        .post_as(
+            &format!("/api/v1/mailroom/inbound/{unknown_id}/assign"),
+            &scan,
+            &json!({"application_id": id}),
+        )
+        .await;
+    assert_eq!(assigned.status(), StatusCode::OK);
+    let assigned = body(assigned).await;
+    assert_eq!(assigned["routed_by"], "staff");
+    assert_eq!(assigned["unit_id"], "steueramt");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let case = case_of(&app, &citizen, &id).await;
+        let letters = case["business_status"]["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["label"] == "Schreiben eingegangen")
+            .count();
+        if letters == 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{letters} letters in {case}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 backend_tests!(
+    inbound_mail_is_routed_by_case_number_procedure_or_to_triage,
     a_decision_reaches_the_postfach_with_evidence_and_closes_the_case,
     without_consent_the_decision_goes_to_paper_through_print_batches,
     an_unretrieved_provision_ends_on_day_ten_and_goes_to_paper,

@@ -44,6 +44,35 @@ pub(crate) fn record(
     step: &Step<'_>,
     now: Timestamp,
 ) -> Result<(), DbError> {
+    insert_step(conn, id, step, None, now)
+}
+
+/// Records a step taken because of another module's event, once per event: answers whether it was new.
+pub(crate) fn record_for_event(
+    conn: &mut DbConnection,
+    id: &str,
+    step: &Step<'_>,
+    event_id: &str,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let seen: i64 = application_steps::table
+        .filter(application_steps::event_id.eq(event_id))
+        .count()
+        .get_result(conn)?;
+    if seen > 0 {
+        return Ok(false);
+    }
+    insert_step(conn, id, step, Some(event_id), now)?;
+    Ok(true)
+}
+
+fn insert_step(
+    conn: &mut DbConnection,
+    id: &str,
+    step: &Step<'_>,
+    event_id: Option<&str>,
+    now: Timestamp,
+) -> Result<(), DbError> {
     let last: Option<i32> = application_steps::table
         .filter(application_steps::application_id.eq(id))
         .select(diesel::dsl::max(application_steps::seq))
@@ -61,6 +90,7 @@ pub(crate) fn record(
             application_steps::actor_id.eq(actor_id),
             application_steps::comment.eq(step.comment),
             application_steps::public.eq(step.public),
+            application_steps::event_id.eq(event_id),
         ))
         .execute(conn)?;
     Ok(())

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::case::{self, StepActor};
 use crate::error::ApplicationError;
-use crate::schema::{application_decisions, application_steps, applications};
+use crate::schema::{application_decisions, applications};
 use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled};
 use crate::staff::{documents_complete, load_row};
 
@@ -153,6 +153,7 @@ fn step_action(event_type: &str, channel: &str) -> Option<&'static str> {
         t if t == e::FALLBACK.name => "delivery.fallback_to_paper",
         t if t == e::POSTED.name => "delivery.posted",
         t if t == e::NOTIFIED.name => "delivery.notified",
+        t if t == e::INBOUND_ROUTED.name => "inbound.received",
         _ => return None,
     })
 }
@@ -176,6 +177,7 @@ pub(crate) fn step_label(action: &str, lang: Lang) -> Option<String> {
         ),
         "delivery.posted" => Text::fixed("Bescheid zur Post gegeben", "Decision posted"),
         "delivery.notified" => Text::fixed("Bescheid bekannt gegeben", "Decision notified"),
+        "inbound.received" => Text::fixed("Schreiben eingegangen", "Letter received"),
         _ => return None,
     };
     Some(text.get(lang).to_owned())
@@ -197,7 +199,7 @@ impl ApplicationService {
         }))
     }
 
-    /// Records a delivery event as a public step of its case (once per event), and closes the case when the
+    /// Records a mailroom event as a public step of its case (once per event), and closes the case when the
     /// decision counts as notified.
     pub async fn delivery_step(&self, event: &Value) -> Result<bool, ApplicationError> {
         let data = &event["data"];
@@ -213,6 +215,9 @@ impl ApplicationService {
             .as_str()
             .and_then(Timestamp::parse_rfc3339)
             .unwrap_or_else(|| self.clock().now());
+        let Some(event_id) = event["id"].as_str().map(str::to_owned) else {
+            return Ok(false);
+        };
         let comment = data["deemed_notified_on"]
             .as_str()
             .filter(|_| action == "delivery.notified")
@@ -221,29 +226,18 @@ impl ApplicationService {
         self.db()
             .write(move |conn| {
                 let row = load_row(conn, &id)?;
-                let seen: i64 = application_steps::table
-                    .filter(application_steps::application_id.eq(&id))
-                    .filter(application_steps::action.eq(action))
-                    .filter(application_steps::at.eq(at))
-                    .count()
-                    .get_result(conn)?;
-                if seen > 0 {
+                let state = row.state.clone().unwrap_or_default();
+                let step = case::Step {
+                    action,
+                    from: Some(&state),
+                    to: &state,
+                    actor: StepActor::System,
+                    comment: comment.as_deref(),
+                    public: true,
+                };
+                if !case::record_for_event(conn, &id, &step, &event_id, at)? {
                     return Ok(false);
                 }
-                let state = row.state.clone().unwrap_or_default();
-                case::record(
-                    conn,
-                    &id,
-                    &case::Step {
-                        action,
-                        from: Some(&state),
-                        to: &state,
-                        actor: StepActor::System,
-                        comment: comment.as_deref(),
-                        public: true,
-                    },
-                    at,
-                )?;
                 if action == "delivery.notified" {
                     service.close_delivered(conn, &row, now)?;
                 }

@@ -59,6 +59,7 @@ diesel::table! {
         actor_id -> Nullable<Text>,
         comment -> Nullable<Text>,
         public -> Bool,
+        event_id -> Nullable<Text>,
     }
 }
 

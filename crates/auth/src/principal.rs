@@ -454,6 +454,32 @@ impl FromRequest for ClientAuth {
     }
 }
 
+/// A member of staff or an API client — for routes both may call (e.g. inbound mail from the scan office or
+/// from another authority's system). The token's audience decides which.
+#[derive(Debug, Clone)]
+pub enum StaffOrClient {
+    Staff(StaffAuth),
+    Client(ClientAuth),
+}
+
+impl FromRequest for StaffOrClient {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (staff, client) = (
+            StaffAuth::from_request(req, payload),
+            ClientAuth::from_request(req, payload),
+        );
+        Box::pin(async move {
+            match staff.await {
+                Ok(staff) => Ok(StaffOrClient::Staff(staff)),
+                Err(staff_error) => client.await.map(StaffOrClient::Client).map_err(|_| staff_error),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

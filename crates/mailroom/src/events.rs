@@ -26,8 +26,29 @@ pub const POSTED: EventType = event("de.amtsweg.mailroom.posted.v1");
 /// The decision counts as notified (bekannt gegeben) from `data.deemed_notified_on`.
 pub const NOTIFIED: EventType = event("de.amtsweg.mailroom.notified.v1");
 
-/// Every delivery event, for subscribers that follow them all.
-pub const ALL: [EventType; 6] = [PROVIDED, NOTIFICATION_SENT, RETRIEVED, FALLBACK, POSTED, NOTIFIED];
+/// An inbound document (a scanned letter, another authority's document) was routed to a case.
+pub const INBOUND_ROUTED: EventType = event("de.amtsweg.mailroom.inbound_routed.v1");
+
+/// Every event about a case, for the case's module.
+pub const ALL: [EventType; 7] = [
+    PROVIDED,
+    NOTIFICATION_SENT,
+    RETRIEVED,
+    FALLBACK,
+    POSTED,
+    NOTIFIED,
+    INBOUND_ROUTED,
+];
+
+pub(crate) fn inbound(
+    conn: &mut DbConnection,
+    item_id: &str,
+    case_ref: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let data = json!({"inbound_id": item_id, "case_ref": case_ref, "channel": "inbound"});
+    amtsweg_events::publish(conn, &INBOUND_ROUTED, Some(item_id), &data, now).map(|_| ())
+}
 
 pub(crate) fn delivery(
     conn: &mut DbConnection,

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use amtsweg_auth::{CitizenAuth, StaffAuth};
+use amtsweg_auth::{CitizenAuth, StaffAuth, StaffOrClient};
 use amtsweg_files::FileStore;
 use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 
 use crate::Mailroom;
 use crate::evidence::Evidence;
+use crate::inbound::{Assignment, INBOUND, InboundFilter, InboundItem, InboundMeta, Uploader};
 use crate::postfach::{MessageFilter, MessageSummary, MessageView, NewMessage, Reply, StaffMessage};
 use crate::print::{Batch, Posted};
 
@@ -36,7 +37,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_batch)
         .service(batch)
         .service(batch_archive)
-        .service(batch_posted);
+        .service(batch_posted)
+        .service(inbound_upload)
+        .service(inbound_list)
+        .service(inbound_get)
+        .service(inbound_document)
+        .service(inbound_assign);
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -537,4 +543,159 @@ async fn batch_posted(
     body: Json<Posted>,
 ) -> Result<HttpResponse, ApiError> {
     ok(&service.batch_posted(&auth, &id, body.0.posted_on).await?)
+}
+
+/// Records inbound mail: `multipart/form-data` with the text fields `sender`, `received_on` (`YYYY-MM-DD`) and
+/// optionally `reference`, `page_count`, `procedure_id`, `unit_id`, then the PDF as `file`. The central scan
+/// office (role `scan_office`) or another authority's system (scope `mailroom:inbound`). The item is routed by
+/// a case number in the reference or the text layer, then by procedure or unit; otherwise it goes to triage.
+#[utoipa::path(
+    tag = "mailroom",
+    security(("staff" = []), ("client" = [])),
+    request_body(content = String, content_type = "multipart/form-data", description = "`sender`, `received_on`, optional `reference`, `page_count`, `procedure_id`, `unit_id`; then `file` (PDF)"),
+    responses(
+        (status = 201, description = "Recorded and routed (or in triage)", body = InboundItem),
+        (status = 400, description = "`invalid_body`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not the scan office, or the client lacks the scope", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "`file_too_large`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "`media_type_not_allowed`: not a PDF", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/mailroom/inbound")]
+async fn inbound_upload(
+    service: web::Data<Mailroom>,
+    store: web::Data<FileStore>,
+    auth: StaffOrClient,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let uploader = Uploader::of(&auth)?;
+    let (file, fields) =
+        amtsweg_files::receive_form(&store, &req, payload.into_inner(), &uploader.id, INBOUND).await?;
+    let meta = InboundMeta::from_fields(fields);
+    let recorded = match service.check_meta(&meta) {
+        Ok(()) => service.receive(uploader, file.clone(), meta).await,
+        Err(err) => Err(err),
+    };
+    match recorded {
+        Ok(item) => json_response(StatusCode::CREATED, &item),
+        Err(err) => {
+            // Nothing half-recorded: the upload goes with the refusal.
+            let _ = store.delete_of(&file_holder(&auth), &file.id).await;
+            Err(err.into())
+        }
+    }
+}
+
+fn file_holder(auth: &StaffOrClient) -> String {
+    match auth {
+        StaffOrClient::Staff(staff) => staff.account_id.clone(),
+        StaffOrClient::Client(client) => client.client_id.clone(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct InboundQuery {
+    /// `triage` or `routed`.
+    state: Option<String>,
+    unit_id: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Inbound items, newest first: the scan office sees all (`state=triage` for the triage inbox), a unit's
+/// `case_worker` or `supervisor` the items routed to the unit.
+#[utoipa::path(
+    tag = "mailroom",
+    security(("staff" = [])),
+    params(InboundQuery),
+    responses(
+        (status = 200, description = "One page", body = Page<InboundItem>),
+        (status = 403, description = "Neither scan office nor unit staff", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mailroom/inbound")]
+async fn inbound_list(
+    service: web::Data<Mailroom>,
+    auth: StaffAuth,
+    query: Query<InboundQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    let filter = InboundFilter {
+        state: query.state,
+        unit_id: query.unit_id,
+    };
+    ok(&service.inbound_items(&auth, filter, page).await?)
+}
+
+/// One inbound item.
+#[utoipa::path(
+    tag = "mailroom",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Inbound item id")),
+    responses(
+        (status = 200, description = "The item", body = InboundItem),
+        (status = 404, description = "`inbound_item_not_found` (also another unit's)", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mailroom/inbound/{id}")]
+async fn inbound_get(
+    service: web::Data<Mailroom>,
+    auth: StaffAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.inbound_item(&auth, &id).await?)
+}
+
+/// The scanned document (supports `Range`).
+#[utoipa::path(
+    tag = "mailroom",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Inbound item id")),
+    responses(
+        (status = 200, description = "The PDF", content_type = "application/pdf"),
+        (status = 206, description = "The requested range", content_type = "application/pdf"),
+        (status = 404, description = "`inbound_item_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mailroom/inbound/{id}/document")]
+async fn inbound_document(
+    service: web::Data<Mailroom>,
+    store: web::Data<FileStore>,
+    auth: StaffAuth,
+    id: Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let file = service.inbound_document(&auth, &id).await?;
+    send_file(&store, &req, &file).await
+}
+
+/// Routes an item to a case (`application_id`) or a unit (`unit_id`): the scan office any item (the triage
+/// inbox), a unit's staff the items that went to their unit. Audited; the case's timeline shows the letter.
+#[utoipa::path(
+    tag = "mailroom",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Inbound item id")),
+    request_body = Assignment,
+    responses(
+        (status = 200, description = "Routed", body = InboundItem),
+        (status = 404, description = "`inbound_item_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No such application or unit", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/mailroom/inbound/{id}/assign")]
+async fn inbound_assign(
+    service: web::Data<Mailroom>,
+    auth: StaffAuth,
+    id: Path<String>,
+    body: Json<Assignment>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.assign(&auth, &id, body.into_inner()).await?)
 }

@@ -18,8 +18,10 @@ pub mod delivery;
 pub mod events;
 pub mod evidence;
 pub mod http;
+pub mod inbound;
 pub mod postfach;
 pub mod print;
+mod privacy;
 pub mod rules;
 mod schema;
 mod templates;
@@ -27,7 +29,7 @@ mod templates;
 use std::sync::Arc;
 
 use actix_web::web::{Data, ServiceConfig};
-use amtsweg_auth::{Access, RoleDefinition, RoleReach};
+use amtsweg_auth::{Access, RoleDefinition, RoleReach, ScopeDefinition};
 use amtsweg_catalogue::CatalogueService;
 use amtsweg_db::{Database, DbError};
 use amtsweg_files::{FileError, FileStore};
@@ -39,6 +41,7 @@ use serde_json::json;
 pub use cases::{CaseDirectory, CaseInfo};
 pub use delivery::{Document, Provided, Provision};
 pub use http::configure;
+pub use privacy::MailroomPersonalData;
 
 /// The central print line: print batches of letters and record when they were posted.
 pub const PRINT_OFFICE: &str = "print_office";
@@ -50,11 +53,22 @@ pub const MAIL_OUTCOME: &str = "mailroom.mail_outcome";
 /// The staff roles this module's routes check (besides a unit's `case_worker` and `supervisor`, who answer the
 /// unit's messages).
 pub fn access() -> Access {
-    Access::new().role(RoleDefinition {
-        name: PRINT_OFFICE,
-        reach: RoleReach::Global,
-        description: "The central print line: batches of letters for the post, and the day they were posted",
-    })
+    Access::new()
+        .role(RoleDefinition {
+            name: PRINT_OFFICE,
+            reach: RoleReach::Global,
+            description: "The central print line: batches of letters for the post, and the day they were posted",
+        })
+        .role(RoleDefinition {
+            name: inbound::SCAN_OFFICE,
+            reach: RoleReach::Global,
+            description: "The central scan office: records inbound mail and assigns what could not be routed",
+        })
+        .scope(ScopeDefinition {
+            name: inbound::INBOUND_SCOPE,
+            per_procedure: false,
+            description: "Send documents to the administration (another authority's system)",
+        })
 }
 
 /// What the mailroom is built from.

@@ -104,3 +104,26 @@ diesel::table! {
 
 diesel::joinable!(delivery_documents -> deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(deliveries, delivery_documents, print_letters, print_batches);
+
+diesel::table! {
+    inbound_items (id) {
+        id -> Text,
+        channel -> Text,
+        submitted_by -> Text,
+        sender -> Text,
+        received_on -> Text,
+        reference -> Nullable<Text>,
+        page_count -> Nullable<Integer>,
+        file_id -> Text,
+        holder -> Text,
+        name -> Text,
+        sha256 -> Text,
+        state -> Text,
+        routed_by -> Nullable<Text>,
+        unit_id -> Nullable<Text>,
+        case_ref -> Nullable<Text>,
+        case_number -> Nullable<Text>,
+        created_at -> Timestamp,
+        routed_at -> Nullable<Timestamp>,
+    }
+}

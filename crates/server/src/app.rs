@@ -104,6 +104,7 @@ pub fn personal_data() -> PersonalDataRegistry {
         Arc::new(IdempotencyPersonalData),
         Arc::new(FilesPersonalData),
         Arc::new(ApplicationsPersonalData),
+        Arc::new(amtsweg_mailroom::MailroomPersonalData),
     ];
     PersonalDataRegistry::new(sections)
 }
