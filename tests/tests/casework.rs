@@ -2085,7 +2085,85 @@ async fn the_approval_fiction_runs_from_complete_documents_and_is_recorded(backe
     }
 }
 
+async fn the_applicant_is_reminded_once_before_a_reply_window_ends(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let admin = app.admin().await.access_token;
+    let worker = staff(
+        &app,
+        &admin,
+        "erinnert@stadt.example",
+        &[("case_worker", "steueramt")],
+    )
+    .await;
+    let email = "erinnerung@example.de";
+    let (_, id) = submitted_dog(&app, email, 77).await;
+    let claimed = app
+        .post_as(
+            "/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    let etag = etag_of(&app, &worker, &id).await;
+    let started = transition(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"action": "bearbeitung_beginnen"}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let etag = etag_of(&app, &worker, &id).await;
+    let asked = request_information(
+        &app,
+        &worker,
+        &id,
+        Some(&etag),
+        json!({"message": "Bitte den Impfpass nachreichen.", "reply_days": 10}),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::CREATED);
+    let reminders = |app: &TestApp| {
+        app.smtp()
+            .to(email)
+            .into_iter()
+            .filter(|m| m.subject.contains("Erinnerung") || m.body.contains("Erinnerung"))
+            .count()
+    };
+    run_timers_as(&app, &app.admin().await.access_token).await;
+    assert_eq!(reminders(&app), 0, "not ten days ahead");
+    app.clock.advance(chrono::Duration::days(8));
+    let admin = app.admin().await.access_token;
+    run_timers_as(&app, &admin).await;
+    run_timers_as(&app, &admin).await;
+    let mail = app.smtp().wait_for(email, 1).await;
+    let started = std::time::Instant::now();
+    while reminders(&app) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{mail:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(reminders(&app), 1, "once per window");
+    let reminder = app
+        .smtp()
+        .to(email)
+        .into_iter()
+        .find(|m| m.body.contains("Erinnerung"))
+        .unwrap();
+    assert!(
+        !reminder.body.contains("Impfpass"),
+        "no content: {}",
+        reminder.body
+    );
+}
+
 backend_tests!(
+    the_applicant_is_reminded_once_before_a_reply_window_ends,
     the_approval_fiction_runs_from_complete_documents_and_is_recorded,
     a_case_stays_on_the_workflow_version_it_was_submitted_under,
     a_procedure_may_bring_its_own_notice_of_remedies,

@@ -144,7 +144,7 @@ async fn deliveries(app: &TestApp, worker: &str, id: &str) -> Value {
 
 /// Polls until `check` holds for the case's first delivery (background jobs record mail outcomes).
 async fn delivery_until(app: &TestApp, worker: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let found = deliveries(app, worker, id).await;
         if check(&found[0]) {
@@ -168,7 +168,7 @@ async fn run_schedule(app: &TestApp, name: &str) -> Value {
 
 /// Waits for a mail to `address` whose subject contains `subject`.
 async fn mail_with(app: &TestApp, address: &str, subject: &str) -> amtsweg_test_support::Mail {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(mail) = app
             .smtp()
@@ -206,7 +206,7 @@ async fn case_of(app: &TestApp, token: &str, id: &str) -> Value {
 }
 
 async fn until_case_state(app: &TestApp, email: &str, id: &str, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let token = logged_in(app, email).await;
     loop {
         let case = case_of(app, &token, id).await;
@@ -1076,7 +1076,7 @@ async fn inbound_mail_is_routed_by_case_number_procedure_or_to_triage(backend: B
     let assigned = body(assigned).await;
     assert_eq!(assigned["routed_by"], "staff");
     assert_eq!(assigned["unit_id"], "steueramt");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let case = case_of(&app, &citizen, &id).await;
         let letters = case["business_status"]["timeline"]
@@ -1096,7 +1096,102 @@ async fn inbound_mail_is_routed_by_case_number_procedure_or_to_triage(backend: B
     }
 }
 
+async fn formal_service_counts_from_the_day_on_the_certificate(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let worker = tax_worker(&app, "pzu-steuer@stadt.example").await;
+    let printer = app
+        .staff_member(&admin, "pzu-druck@stadt.example", &[("print_office", "*")])
+        .await;
+    let email = "pzu@example.de";
+    let citizen = app.citizen(email).await.tokens.access_token;
+    let id = submit_dog(&app, &citizen, 8).await;
+    decide_dog(&app, &worker, &id).await;
+    let delivery = deliveries(&app, &worker, &id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ordered = app
+        .post_as(
+            &format!("/api/v1/staff/deliveries/{delivery}/formal-service"),
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(ordered.status(), StatusCode::OK);
+    let batch = body(
+        app.post_as("/api/v1/staff/print-batches", &printer, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(batch["letters"][0]["kind"], "pzu");
+    let again = app
+        .post_as(
+            &format!("/api/v1/staff/deliveries/{delivery}/formal-service"),
+            &worker,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "already in a batch");
+    let today = chrono::Utc::now().date_naive();
+    let early = app
+        .post_as(
+            &format!("/api/v1/staff/deliveries/{delivery}/served"),
+            &worker,
+            &json!({"served_on": today.to_string()}),
+        )
+        .await;
+    assert_eq!(early.status(), StatusCode::CONFLICT, "not posted yet");
+    let posted = app
+        .post_as(
+            &format!(
+                "/api/v1/staff/print-batches/{}/posted",
+                batch["id"].as_str().unwrap()
+            ),
+            &printer,
+            &json!({"posted_on": today.to_string()}),
+        )
+        .await;
+    assert_eq!(posted.status(), StatusCode::OK);
+    let evidence = deliveries(&app, &worker, &id).await[0].clone();
+    assert_eq!(evidence["state"], "posted");
+    assert!(
+        evidence["deemed_notified_on"].is_null(),
+        "no fourth-day rule for formal service"
+    );
+
+    // The certificate comes back: served two days after posting.
+    app.clock.advance(chrono::Duration::days(5));
+    run_schedule(&app, "delivery-rules").await;
+    let worker = tax_worker(&app, "pzu-steuer2@stadt.example").await;
+    assert_eq!(deliveries(&app, &worker, &id).await[0]["state"], "posted");
+    let served_on = (today + chrono::Days::new(2)).to_string();
+    let served = app
+        .post_as(
+            &format!("/api/v1/staff/deliveries/{delivery}/served"),
+            &worker,
+            &json!({"served_on": served_on}),
+        )
+        .await;
+    assert_eq!(served.status(), StatusCode::OK);
+    let served = body(served).await;
+    assert_eq!(served["served_on"], served_on.as_str());
+    assert_eq!(served["deemed_notified_on"], served_on.as_str());
+    assert_eq!(served["statute"], "Postzustellungsurkunde (§ 3 VwZG)");
+    let twice = app
+        .post_as(
+            &format!("/api/v1/staff/deliveries/{delivery}/served"),
+            &worker,
+            &json!({"served_on": served_on}),
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+    run_schedule(&app, "delivery-rules").await;
+    until_case_state(&app, email, &id, "festgesetzt").await;
+}
+
 backend_tests!(
+    formal_service_counts_from_the_day_on_the_certificate,
     inbound_mail_is_routed_by_case_number_procedure_or_to_triage,
     a_decision_reaches_the_postfach_with_evidence_and_closes_the_case,
     without_consent_the_decision_goes_to_paper_through_print_batches,

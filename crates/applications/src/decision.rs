@@ -410,4 +410,19 @@ impl ApplicationService {
             })
             .await
     }
+
+    /// The mails about a case of the caller's units, with their delivery status.
+    pub async fn case_notifications(
+        &self,
+        worker: CaseWorker,
+        id: &str,
+    ) -> Result<Vec<amtsweg_mail::Notification>, ApplicationError> {
+        let id = id.to_owned();
+        self.db()
+            .read(move |conn| {
+                case_of(conn, &id, &worker)?;
+                Ok(amtsweg_mail::notifications(conn, &format!("application:{id}"))?)
+            })
+            .await
+    }
 }

@@ -258,7 +258,8 @@ impl ApplicationService {
                 body,
                 kind: "applications.receipt",
                 account_id: Some(row.account_id.clone()),
-                reference: None,
+                reference: Some(format!("application:{}", row.id)),
+                publish_outcome: false,
             },
             now,
         )?;

@@ -71,6 +71,7 @@ diesel::table! {
         due_on -> Text,
         alert_on -> Nullable<Text>,
         kind -> Text,
+        reminded_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1037,7 +1037,8 @@ pub(crate) fn notify(
                 body,
                 kind: "applications.notice",
                 account_id: Some(context.person.to_owned()),
-                reference: None,
+                reference: Some(format!("application:{}", context.application_id)),
+                publish_outcome: false,
             },
             context.now,
         )?;

@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(decide)
         .service(cosign)
         .service(decision_document)
+        .service(case_notifications)
         .service(add_note)
         .service(request_information)
         .service(extend_fiction)
@@ -576,6 +577,29 @@ async fn decision_document(
     let (file_id, holder) = service.decision_document(worker(&auth), &id.into_inner()).await?;
     let file = store.file_of(&holder, &file_id).await?;
     Ok(amtsweg_files::download(&store, &req, &file).await?)
+}
+
+/// The mails sent to the applicant about the case, oldest first, with their delivery status (GOV.UK Notify's:
+/// `created`, `delivered`, `temporary-failure`, `permanent-failure`, `technical-failure`) and the last error.
+/// The notifications of a delivered decision are in its delivery evidence.
+#[utoipa::path(
+    tag = "casework",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Case (application) id")),
+    responses(
+        (status = 200, description = "The notifications", body = Vec<amtsweg_mail::Notification>),
+        (status = 404, description = "`case_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[get("/staff/cases/{id}/notifications")]
+async fn case_notifications(
+    service: web::Data<ApplicationService>,
+    auth: StaffAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service
+        .case_notifications(worker(&auth), &id.into_inner())
+        .await?)
 }
 
 fn with_etag(status: StatusCode, case: &StaffCaseView) -> Result<HttpResponse, ApiError> {

@@ -55,6 +55,10 @@ pub fn notice(template: &str, lang: Lang, case_number: &str, procedure: &Text) -
             "Ihr Antrag wurde eingestellt, weil die Gebühr nicht bezahlt wurde.",
             "Your application was discontinued because the fee was not paid.",
         ),
+        "erinnerung" => (
+            "Erinnerung: Eine Frist zu Ihrem Antrag endet in wenigen Tagen. Bitte sehen Sie in Ihrem Konto nach.",
+            "Reminder: a deadline on your application ends in a few days. Please check your account.",
+        ),
         "angebot" => (
             "Sie haben ein Angebot zu Ihrem Antrag erhalten.",
             "You have received an offer about your application.",

@@ -17,6 +17,9 @@ use crate::staff::documents_complete;
 
 pub const FIRE_TIMERS: &str = "applications.fire_timers";
 
+/// The applicant is reminded this many days before a reply window (an answer, a payment) ends.
+const REMIND_DAYS: u64 = 3;
+
 impl ApplicationService {
     /// The job handler and its hourly schedule.
     pub(crate) fn timer_jobs(&self) -> Registry {
@@ -123,6 +126,7 @@ impl ApplicationService {
             fired += usize::from(took);
         }
         fired += self.fire_due_fictions().await?;
+        self.remind_reply_windows().await?;
         Ok(fired)
     }
 
@@ -153,5 +157,56 @@ impl ApplicationService {
             occurred += usize::from(took);
         }
         Ok(occurred)
+    }
+}
+
+impl ApplicationService {
+    /// Reminds applicants, once per window, that a reply window (an answer asked for, a fee to pay) ends within
+    /// the next days. Answers how many were reminded.
+    pub(crate) async fn remind_reply_windows(&self) -> Result<usize, ApplicationError> {
+        let now = self.clock().now();
+        let today = amtsweg_workflow::deadline::berlin_date(now.utc().naive_utc());
+        let soon = (today + chrono::Days::new(REMIND_DAYS)).to_string();
+        let today = today.to_string();
+        let due: Vec<(String, String)> = self
+            .db()
+            .read(move |conn| {
+                application_timers::table
+                    .filter(application_timers::kind.eq("reply_window"))
+                    .filter(application_timers::reminded_at.is_null())
+                    .filter(application_timers::due_on.ge(today))
+                    .filter(application_timers::due_on.le(soon))
+                    .select((application_timers::application_id, application_timers::timer_id))
+                    .load(conn)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        let mut reminded = 0;
+        for (id, timer_id) in due {
+            let service = self.clone();
+            let sent = self
+                .db()
+                .write(move |conn| {
+                    let marked = diesel::update(
+                        application_timers::table
+                            .filter(application_timers::application_id.eq(&id))
+                            .filter(application_timers::timer_id.eq(&timer_id))
+                            .filter(application_timers::reminded_at.is_null()),
+                    )
+                    .set(application_timers::reminded_at.eq(now))
+                    .execute(conn)?;
+                    if marked == 0 {
+                        return Ok::<_, ApplicationError>(false);
+                    }
+                    let row: ApplicationRow = crate::staff::load_row(conn, &id)?;
+                    let (_, procedure) = service.case_parts(conn, &row)?;
+                    let context = EffectContext::of(&row, &procedure, &service, now);
+                    crate::service::notify(conn, &context, "erinnerung")?;
+                    Ok(true)
+                })
+                .await?;
+            reminded += usize::from(sent);
+        }
+        Ok(reminded)
     }
 }

@@ -10,7 +10,7 @@ pub mod events;
 mod outbox;
 mod sender;
 
-pub use outbox::{MailPersonalData, Message, Notification, enqueue, notifications};
+pub use outbox::{MailPersonalData, Message, Notification, enqueue, notifications, notifications_of};
 pub use sender::{MailSender, MailSettings, MailSetupError, SmtpSettings, SmtpTls};
 
 /// The delivery status of one message.

@@ -19,6 +19,7 @@ diesel::table! {
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         reference -> Nullable<Text>,
+        publish_outcome -> Bool,
     }
 }
 
@@ -32,9 +33,12 @@ pub struct Message {
     pub kind: &'static str,
     /// The account the message is about, for the GDPR export; `None` for messages that must outlive it.
     pub account_id: Option<String>,
-    /// What the message announces, e.g. `delivery:{id}`: its fate is then published as an event
-    /// ([`crate::events`]) that the announcing module subscribes to.
+    /// What the message is about, e.g. `application:{id}` or `delivery:{id}`: its status can be looked up by it
+    /// ([`notifications`]).
     pub reference: Option<String>,
+    /// Publish its fate (delivered, failed for good) as an event ([`crate::events`]) that the announcing module
+    /// subscribes to — for a notification that starts a legal period.
+    pub publish_outcome: bool,
 }
 
 /// Queues `message` inside the caller's transaction, with the job that sends it after the commit.
@@ -50,6 +54,7 @@ pub fn enqueue(conn: &mut DbConnection, message: &Message, now: Timestamp) -> Re
             mail_outbox::kind.eq(message.kind),
             mail_outbox::status.eq(Status::Created.as_str()),
             mail_outbox::reference.eq(&message.reference),
+            mail_outbox::publish_outcome.eq(message.publish_outcome && message.reference.is_some()),
             mail_outbox::created_at.eq(now),
         ))
         .execute(conn)?;
@@ -63,6 +68,7 @@ pub fn enqueue(conn: &mut DbConnection, message: &Message, now: Timestamp) -> Re
 pub struct Notification {
     pub id: String,
     pub kind: String,
+    pub subject: String,
     pub status: Status,
     pub queued_at: Timestamp,
     /// When the relay accepted it.
@@ -75,38 +81,73 @@ type NotificationRow = (
     String,
     String,
     String,
+    String,
     Timestamp,
     Option<Timestamp>,
     Option<String>,
 );
+
+const NOTIFICATION_COLUMNS: (
+    mail_outbox::id,
+    mail_outbox::kind,
+    mail_outbox::subject,
+    mail_outbox::status,
+    mail_outbox::created_at,
+    mail_outbox::sent_at,
+    mail_outbox::last_error,
+) = (
+    mail_outbox::id,
+    mail_outbox::kind,
+    mail_outbox::subject,
+    mail_outbox::status,
+    mail_outbox::created_at,
+    mail_outbox::sent_at,
+    mail_outbox::last_error,
+);
+
+fn notification(
+    (id, kind, subject, status, queued_at, sent_at, last_error): NotificationRow,
+) -> Notification {
+    Notification {
+        id,
+        kind,
+        subject,
+        status: Status::parse(&status),
+        queued_at,
+        sent_at,
+        last_error,
+    }
+}
 
 /// The messages queued with `reference`, oldest first.
 pub fn notifications(conn: &mut DbConnection, reference: &str) -> Result<Vec<Notification>, DbError> {
     let rows: Vec<NotificationRow> = mail_outbox::table
         .filter(mail_outbox::reference.eq(reference))
         .order(mail_outbox::created_at.asc())
-        .select((
-            mail_outbox::id,
-            mail_outbox::kind,
-            mail_outbox::status,
-            mail_outbox::created_at,
-            mail_outbox::sent_at,
-            mail_outbox::last_error,
-        ))
+        .select(NOTIFICATION_COLUMNS)
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, kind, status, queued_at, sent_at, last_error)| Notification {
-                id,
-                kind,
-                status: Status::parse(&status),
-                queued_at,
-                sent_at,
-                last_error,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(notification).collect())
+}
+
+/// The messages sent to an account, newest first (ids are time-ordered), one page before the id `after`.
+pub fn notifications_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Notification>, DbError> {
+    let mut query = mail_outbox::table
+        .filter(mail_outbox::account_id.eq(account_id))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(mail_outbox::id.lt(after.to_owned()));
+    }
+    let rows: Vec<NotificationRow> = query
+        .order(mail_outbox::id.desc())
+        .limit(i64::try_from(limit).unwrap_or(100))
+        .select(NOTIFICATION_COLUMNS)
+        .load(conn)?;
+    Ok(rows.into_iter().map(notification).collect())
 }
 
 /// The mails sent to an account belong to its GDPR export; they are erased with it (no retention duty).

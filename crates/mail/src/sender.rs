@@ -48,6 +48,8 @@ pub struct MailSettings {
     pub from: String,
     /// SMTP relay; without it, messages are written as files to `storage.data_dir/mail/`.
     pub smtp: Option<SmtpSettings>,
+    /// Seconds to wait after each failed try; the last wait repeats until the tries run out (40 in all).
+    pub backoff_secs: Vec<u64>,
 }
 
 impl Default for MailSettings {
@@ -55,6 +57,7 @@ impl Default for MailSettings {
         Self {
             from: "Amtsweg <noreply@amtsweg.invalid>".into(),
             smtp: None,
+            backoff_secs: BACKOFF_SECS.to_vec(),
         }
     }
 }
@@ -82,6 +85,7 @@ struct Inner {
     clock: SharedClock,
     transport: Transport,
     from: Mailbox,
+    backoff: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +105,7 @@ struct Queued {
     body_text: String,
     status: String,
     reference: Option<String>,
+    publish_outcome: bool,
 }
 
 /// Why a message was not sent.
@@ -157,6 +162,11 @@ impl MailSender {
                 clock,
                 transport,
                 from,
+                backoff: if settings.backoff_secs.is_empty() {
+                    BACKOFF_SECS.to_vec()
+                } else {
+                    settings.backoff_secs.clone()
+                },
             }),
         })
     }
@@ -172,10 +182,11 @@ impl JobHandler for MailSender {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
+        let steps = &self.inner.backoff;
         let index = usize::try_from(attempt.saturating_sub(1))
             .unwrap_or(usize::MAX)
-            .min(BACKOFF_SECS.len() - 1);
-        Duration::from_secs(BACKOFF_SECS[index])
+            .min(steps.len().saturating_sub(1));
+        Duration::from_secs(steps.get(index).copied().unwrap_or(30))
     }
 
     fn run(&self, job: Job) -> JobFuture {
@@ -203,6 +214,7 @@ impl Inner {
                             mail_outbox::body_text,
                             mail_outbox::status,
                             mail_outbox::reference,
+                            mail_outbox::publish_outcome,
                         ))
                         .first(conn)
                         .optional()?,
@@ -221,7 +233,7 @@ impl Inner {
         ) {
             return Ok(Some(json!({"skipped": "already done", "status": current})));
         }
-        let outcome = self.send(&queued).await;
+        let outcome = self.send(&id, &queued).await;
         let now = self.clock.now();
         let last_try = job.attempt >= MAX_ATTEMPTS;
         let (status, error) = match &outcome {
@@ -231,7 +243,7 @@ impl Inner {
             Err(Refusal::Transient(reason)) if last_try => (Status::TechnicalFailure, Some(reason.clone())),
             Err(Refusal::Transient(reason)) => (Status::TemporaryFailure, Some(reason.clone())),
         };
-        let reference = queued.reference.clone();
+        let reference = queued.reference.clone().filter(|_| queued.publish_outcome);
         self.db
             .write(move |conn| {
                 // Only the first final outcome counts (a job may run twice).
@@ -274,12 +286,16 @@ impl Inner {
         }
     }
 
-    async fn send(&self, queued: &Queued) -> Result<(), Refusal> {
+    /// Sends with a Message-ID made from the queue's id, so that a message sent twice (a job that ran again after
+    /// a crash) shows as the same message.
+    async fn send(&self, id: &str, queued: &Queued) -> Result<(), Refusal> {
         let to: Mailbox = queued
             .to_address
             .parse()
             .map_err(|_| Refusal::Permanent(format!("invalid recipient {}", queued.to_address)))?;
+        let domain = self.from.email.domain().to_owned();
         let email = lettre::Message::builder()
+            .message_id(Some(format!("<{id}@{domain}>")))
             .from(self.from.clone())
             .to(to)
             .subject(queued.subject.clone())

@@ -94,6 +94,7 @@ pub(crate) struct DeliveryRow {
     pub letter_id: Option<String>,
     pub posted_on: Option<String>,
     pub created_at: Timestamp,
+    pub served_on: Option<String>,
 }
 
 impl DeliveryRow {
@@ -397,6 +398,7 @@ impl Mailroom {
                 kind: "mailroom.decision_provided",
                 account_id: Some(case.applicant.clone()),
                 reference: Some(format!("delivery:{delivery_id}")),
+                publish_outcome: true,
             },
             now,
         )?;

@@ -70,6 +70,9 @@ pub struct Evidence {
     pub letter_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posted_on: Option<String>,
+    /// Formal service: the day on the returned delivery certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_on: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -87,7 +90,9 @@ fn evidence_of(conn: &mut DbConnection, row: DeliveryRow) -> Result<Evidence, Ma
     let document = crate::delivery::document_of(conn, &row.id)?;
     let rule = row.rule();
     Ok(Evidence {
-        statute: if row.posted_on.is_some() {
+        statute: if row.served_on.is_some() {
+            "Postzustellungsurkunde (§ 3 VwZG)".to_owned()
+        } else if row.posted_on.is_some() {
             format!("{} / § 41 Abs. 2 VwVfG (Post)", rule.preset.statute())
         } else {
             rule.preset.statute().to_owned()
@@ -119,6 +124,7 @@ fn evidence_of(conn: &mut DbConnection, row: DeliveryRow) -> Result<Evidence, Ma
         fallback_reason: row.fallback_reason,
         letter_id: row.letter_id,
         posted_on: row.posted_on,
+        served_on: row.served_on,
         created_at: row.created_at,
     })
 }
@@ -142,6 +148,12 @@ fn require_units(auth: &StaffAuth) -> Result<Units, MailroomError> {
 }
 
 impl Mailroom {
+    /// One delivery's evidence, in the caller's transaction.
+    pub(crate) fn evidence_in(&self, conn: &mut DbConnection, id: &str) -> Result<Evidence, MailroomError> {
+        let row = load(conn, id)?.ok_or_else(not_found)?;
+        evidence_of(conn, row)
+    }
+
     /// The deliveries of a case of the staff member's units, newest first.
     pub async fn case_deliveries(
         &self,

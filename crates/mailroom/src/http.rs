@@ -16,7 +16,7 @@ use crate::Mailroom;
 use crate::evidence::Evidence;
 use crate::inbound::{Assignment, INBOUND, InboundFilter, InboundItem, InboundMeta, Uploader};
 use crate::postfach::{MessageFilter, MessageSummary, MessageView, NewMessage, Reply, StaffMessage};
-use crate::print::{Batch, Posted};
+use crate::print::{Batch, Posted, Served};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
@@ -34,6 +34,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(case_deliveries)
         .service(evidence)
         .service(evidence_pdf)
+        .service(formal_service)
+        .service(served)
         .service(create_batch)
         .service(batch)
         .service(batch_archive)
@@ -698,4 +700,49 @@ async fn inbound_assign(
     body: Json<Assignment>,
 ) -> Result<HttpResponse, ApiError> {
     ok(&service.assign(&auth, &id, body.into_inner()).await?)
+}
+
+/// Orders formal service with a delivery certificate (Postzustellungsurkunde) for the delivery's letter that
+/// waits for the print line (staff of the unit). It then counts from the day of service staff record.
+#[utoipa::path(
+    tag = "mailbox",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Delivery id")),
+    responses(
+        (status = 200, description = "The evidence", body = Evidence),
+        (status = 404, description = "`delivery_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`no_letter_waiting`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/deliveries/{id}/formal-service")]
+async fn formal_service(
+    service: web::Data<Mailroom>,
+    auth: StaffAuth,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.formal_service(&auth, &id).await?)
+}
+
+/// Records the day of service from the returned delivery certificate (once); the decision counts as notified on
+/// that day.
+#[utoipa::path(
+    tag = "mailbox",
+    security(("staff" = [])),
+    params(("id" = String, Path, description = "Delivery id")),
+    request_body = Served,
+    responses(
+        (status = 200, description = "The evidence", body = Evidence),
+        (status = 404, description = "`delivery_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`not_formally_served` or `already_served`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`out_of_range`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/deliveries/{id}/served")]
+async fn served(
+    service: web::Data<Mailroom>,
+    auth: StaffAuth,
+    id: Path<String>,
+    body: Json<Served>,
+) -> Result<HttpResponse, ApiError> {
+    ok(&service.served(&auth, &id, body.0.served_on).await?)
 }

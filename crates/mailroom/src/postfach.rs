@@ -553,6 +553,7 @@ impl Mailroom {
                     kind: "mailroom.new_message",
                     account_id: Some(person.to_owned()),
                     reference: None,
+                    publish_outcome: false,
                 },
                 now,
             )?;

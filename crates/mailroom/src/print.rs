@@ -29,6 +29,8 @@ pub struct Letter {
     pub unit_id: String,
     /// Why it goes on paper: `no_consent`, `no_notification_address`, `not_retrieved`, `notification_failed`.
     pub reason: String,
+    /// `letter`, or `pzu` for formal service with a delivery certificate (Postzustellungsurkunde).
+    pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<i32>,
     /// The file in the batch archive.
@@ -53,6 +55,17 @@ pub struct Batch {
 pub struct Posted {
     /// `YYYY-MM-DD`.
     pub posted_on: NaiveDate,
+}
+
+/// The letter kind of formal service with a delivery certificate (Postzustellungsurkunde).
+pub const PZU: &str = "pzu";
+
+/// The day the delivery certificate names.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Served {
+    /// `YYYY-MM-DD`, as on the returned certificate.
+    pub served_on: NaiveDate,
 }
 
 fn require_print_office(auth: &StaffAuth) -> Result<(), MailroomError> {
@@ -98,6 +111,7 @@ type LetterRow = (
     String,
     String,
     String,
+    String,
     Option<String>,
     Option<i32>,
     String,
@@ -130,6 +144,7 @@ fn load_batch(conn: &mut DbConnection, id: &str) -> Result<(Batch, Vec<(String, 
             print_letters::delivery_id,
             print_letters::unit_id,
             print_letters::reason,
+            print_letters::kind,
             deliveries::case_number,
             delivery_documents::pages,
             delivery_documents::sha256,
@@ -141,7 +156,7 @@ fn load_batch(conn: &mut DbConnection, id: &str) -> Result<(Batch, Vec<(String, 
     let letters = rows
         .into_iter()
         .map(
-            |(id, delivery_id, unit_id, reason, case_number, pages, sha256, file_id, holder)| {
+            |(id, delivery_id, unit_id, reason, kind, case_number, pages, sha256, file_id, holder)| {
                 files.push((file_id, holder));
                 Letter {
                     file: format!("letters/{id}.pdf"),
@@ -150,6 +165,7 @@ fn load_batch(conn: &mut DbConnection, id: &str) -> Result<(Batch, Vec<(String, 
                     case_number,
                     unit_id,
                     reason,
+                    kind,
                     pages,
                     sha256,
                 }
@@ -228,15 +244,17 @@ impl Mailroom {
         }
         let manifest =
             serde_json::to_vec_pretty(&batch).map_err(|err| MailroomError::Internal(err.to_string()))?;
-        let mut csv = String::from("letter_id;delivery_id;case_number;unit_id;reason;pages;file;sha256\n");
+        let mut csv =
+            String::from("letter_id;delivery_id;case_number;unit_id;reason;kind;pages;file;sha256\n");
         for letter in &batch.letters {
             csv.push_str(&format!(
-                "{};{};{};{};{};{};{};{}\n",
+                "{};{};{};{};{};{};{};{};{}\n",
                 letter.id,
                 letter.delivery_id,
                 letter.case_number.clone().unwrap_or_default(),
                 letter.unit_id,
                 letter.reason,
+                letter.kind,
                 letter.pages.map(|p| p.to_string()).unwrap_or_default(),
                 letter.file,
                 letter.sha256
@@ -303,6 +321,8 @@ impl Mailroom {
                     ))
                     .execute(conn)?;
                 for letter in &batch.letters {
+                    // Formal service counts from the day on the returned certificate, not from posting.
+                    let deemed = (letter.kind != PZU).then_some(deemed.as_str());
                     let changed = diesel::update(
                         deliveries::table
                             .find(&letter.delivery_id)
@@ -311,7 +331,7 @@ impl Mailroom {
                     .set((
                         deliveries::state.eq(state::POSTED),
                         deliveries::posted_on.eq(&day),
-                        deliveries::deemed_notified_on.eq(&deemed),
+                        deliveries::deemed_notified_on.eq(deemed),
                     ))
                     .execute(conn)?;
                     if changed == 1 {
@@ -332,13 +352,130 @@ impl Mailroom {
                             &letter.delivery_id,
                             case_ref.as_deref(),
                             "paper",
-                            Some(&deemed),
+                            deemed,
                             now,
                         )?;
                     }
                 }
                 audit(conn, &auth, "print_batch.posted", &id, now)?;
                 Ok(load_batch(conn, &id)?.0)
+            })
+            .await
+    }
+}
+
+fn delivery_of_unit(
+    conn: &mut DbConnection,
+    auth: &StaffAuth,
+    delivery_id: &str,
+) -> Result<delivery::DeliveryRow, MailroomError> {
+    let units = crate::postfach::staff_units(auth);
+    delivery::load(conn, delivery_id)?
+        .filter(|row| units.contains(&row.unit_id))
+        .ok_or_else(|| {
+            MailroomError::NotFound(
+                "delivery_not_found",
+                Text::fixed("Zustellung nicht gefunden.", "Delivery not found."),
+            )
+        })
+}
+
+impl Mailroom {
+    /// Staff of the unit order formal service with a delivery certificate for a letter still waiting for print.
+    pub async fn formal_service(
+        &self,
+        auth: &StaffAuth,
+        delivery_id: &str,
+    ) -> Result<crate::evidence::Evidence, MailroomError> {
+        let (auth, id, now) = (auth.clone(), delivery_id.to_owned(), self.now());
+        let service = self.clone();
+        self.db()
+            .write(move |conn| {
+                let row = delivery_of_unit(conn, &auth, &id)?;
+                let changed = diesel::update(
+                    print_letters::table
+                        .filter(print_letters::delivery_id.eq(&row.id))
+                        .filter(print_letters::batch_id.is_null()),
+                )
+                .set(print_letters::kind.eq(PZU))
+                .execute(conn)?;
+                if changed == 0 {
+                    return Err(MailroomError::Conflict(
+                        "no_letter_waiting",
+                        Text::fixed(
+                            "Für diese Zustellung wartet kein Brief auf den Druck.",
+                            "No letter of this delivery is waiting to be printed.",
+                        ),
+                    ));
+                }
+                let actor = Actor::new(ActorKind::Staff, &auth.account_id, auth.address.clone());
+                delivery::audit(conn, &actor, "delivery.formal_service_ordered", &row.id, now)?;
+                service.evidence_in(conn, &row.id)
+            })
+            .await
+    }
+
+    /// Records the day of service from the returned delivery certificate (once): the decision counts as notified
+    /// on that day.
+    pub async fn served(
+        &self,
+        auth: &StaffAuth,
+        delivery_id: &str,
+        served_on: NaiveDate,
+    ) -> Result<crate::evidence::Evidence, MailroomError> {
+        let (auth, id, now) = (auth.clone(), delivery_id.to_owned(), self.now());
+        let service = self.clone();
+        self.db()
+            .write(move |conn| {
+                let row = delivery_of_unit(conn, &auth, &id)?;
+                let formal: i64 = print_letters::table
+                    .filter(print_letters::delivery_id.eq(&row.id))
+                    .filter(print_letters::kind.eq(PZU))
+                    .count()
+                    .get_result(conn)?;
+                let posted = row.posted_on.as_deref().and_then(delivery::day);
+                let Some(posted) = posted.filter(|_| formal > 0 && row.state == state::POSTED) else {
+                    return Err(MailroomError::Conflict(
+                        "not_formally_served",
+                        Text::fixed(
+                            "Diese Zustellung ist keine zur Post gegebene förmliche Zustellung.",
+                            "This delivery is no formal service handed to the post.",
+                        ),
+                    ));
+                };
+                if row.served_on.is_some() {
+                    return Err(MailroomError::Conflict(
+                        "already_served",
+                        Text::fixed(
+                            "Der Tag der Zustellung ist schon erfasst.",
+                            "The day of service is recorded already.",
+                        ),
+                    ));
+                }
+                if served_on < posted || served_on > berlin_day(now) {
+                    return Err(MailroomError::Validation(vec![FieldError::at_pointer(
+                        "/served_on",
+                        "out_of_range",
+                        Text::fixed(
+                            "Der Tag liegt nicht zwischen der Aufgabe zur Post und heute.",
+                            "The day is not between posting and today.",
+                        ),
+                    )]));
+                }
+                let day = served_on.to_string();
+                diesel::update(
+                    deliveries::table
+                        .find(&row.id)
+                        .filter(deliveries::served_on.is_null()),
+                )
+                .set((
+                    deliveries::served_on.eq(&day),
+                    deliveries::deemed_notified_on.eq(&day),
+                ))
+                .execute(conn)?;
+                let actor = Actor::new(ActorKind::Staff, &auth.account_id, auth.address.clone());
+                delivery::audit(conn, &actor, "delivery.served", &row.id, now)?;
+                service.evidence_in(conn, &row.id)
             })
             .await
     }

@@ -65,6 +65,7 @@ diesel::table! {
         letter_id -> Nullable<Text>,
         posted_on -> Nullable<Text>,
         created_at -> Timestamp,
+        served_on -> Nullable<Text>,
     }
 }
 
@@ -99,6 +100,7 @@ diesel::table! {
         reason -> Text,
         batch_id -> Nullable<Text>,
         created_at -> Timestamp,
+        kind -> Text,
     }
 }
 

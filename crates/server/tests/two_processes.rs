@@ -10,207 +10,20 @@
 )]
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use amtsweg_test_support::process::{Launcher, PgDatabase, postgres_or_skip, staff_token};
+use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{Value, json};
 
 const QUEUED: usize = 600;
 const WAITING: usize = 50;
 const STAFF: usize = 4;
 
-/// A database of the test's own on the shared server, dropped at the end.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(base: &str) -> Database {
-        let name = format!(
-            "amtsweg_procs_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let mut conn = PgConnection::establish(base).expect("the test PostgreSQL");
-        conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (server, _) = base.rsplit_once('/').expect("a database URL");
-        Database {
-            admin_url: base.to_owned(),
-            url: format!("{server}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
-
-fn amtsweg(data: &Path, database: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_amtsweg"));
-    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AMTSWEG__") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("AMTSWEG__STORAGE__DATA_DIR", data)
-        .env("AMTSWEG__DATABASE__URL", database)
-        .env("AMTSWEG__SERVER__PORT", "0")
-        .env("RUST_LOG", "warn,amtsweg_server=info");
-    command
-}
-
-/// A running `amtsweg serve`; killed (SIGKILL) when dropped.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Instance {
-    fn start(data: &Path, database: &str) -> Instance {
-        let mut child = amtsweg(data, database)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("amtsweg serve");
-        let stderr = child.stderr.take().unwrap();
-        let (found, port) = std::sync::mpsc::channel();
-        // Read the log on a thread of its own for as long as the process lives, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut found = Some(found);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("Amtsweg listening on http://127.0.0.1:").nth(1)
-                    && let Some(sender) = found.take()
-                {
-                    let _ = sender.send(rest.split(' ').next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let port = port
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the instance starts and names its port");
-        Instance {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn add_staff(data: &Path, database: &str, email: &str, role: &str) -> String {
-    let output = amtsweg(data, database)
-        .args([
-            "staff",
-            "add",
-            "--email",
-            email,
-            "--name",
-            "Sachbearbeitung",
-            "--role",
-            role,
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .split("one-time password: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the one-time password")
-        .to_owned()
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The first login of a member of staff: TOTP set up with a code of this 30-second step, then the login with the
-/// next step's (one step of skew is accepted; a step is used once).
-async fn staff_token(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let first = client
-        .post(format!("{base}/api/v1/staff/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let problem: Value = first.json().await.unwrap();
-    assert_eq!(problem["code"], "totp_enrollment_required", "{problem}");
-    let enrolment_token = problem["enrollment_token"].as_str().unwrap();
-    let enrolment: Value = client
-        .post(format!("{base}/api/v1/staff/auth/totp"))
-        .json(&json!({"enrollment_token": enrolment_token}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap();
-    let now = now_unix();
-    let confirmed = client
-        .post(format!("{base}/api/v1/staff/auth/totp/confirm"))
-        .json(&json!({"enrollment_token": enrolment_token, "code": amtsweg_account::domain::totp::code_at(secret, now).unwrap()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), 200, "{:?}", confirmed.text().await);
-    let login = client
-        .post(format!("{base}/api/v1/staff/auth/login"))
-        .json(&json!({"email": email, "password": password, "totp_code": amtsweg_account::domain::totp::code_at(secret, now + 30).unwrap()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200, "{:?}", login.text().await);
-    login.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 fn count(conn: &mut PgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    amtsweg_test_support::process::count(conn, sql)
 }
 
 /// Queued dog-tax cases, and cases waiting for the citizen whose reply window ran out, under the recorded version of
@@ -239,33 +52,32 @@ fn seed(conn: &mut PgConnection) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_queues_timers_and_survive_a_kill() {
-    let Ok(base_url) = std::env::var("AMTSWEG_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI runs the PostgreSQL tests: set AMTSWEG_TEST_POSTGRES_URL"
-        );
-        eprintln!("skipped: set AMTSWEG_TEST_POSTGRES_URL to run two processes on PostgreSQL");
+    let Some(base_url) = postgres_or_skip("two processes on PostgreSQL") else {
         return;
     };
-    let database = Database::create(&base_url);
+    let database = PgDatabase::create(&base_url);
     let data = tempfile::tempdir().unwrap();
-    let data: PathBuf = data.path().to_owned();
-    let url = database.url.clone();
+    let launcher = Launcher {
+        binary: env!("CARGO_BIN_EXE_amtsweg").into(),
+        data: data.path().to_owned(),
+        database: database.url.clone(),
+        env: Vec::new(),
+    };
 
-    let mut first = Instance::start(&data, &url);
-    let second = Instance::start(&data, &url);
-    let mut conn = PgConnection::establish(&url).unwrap();
+    let mut first = launcher.start();
+    let second = launcher.start();
+    let mut conn = database.connect();
     seed(&mut conn);
 
     let client = reqwest::Client::new();
     let mut tokens = Vec::new();
     for i in 0..STAFF {
         let email = format!("procs{i}@stadt.example");
-        let password = add_staff(&data, &url, &email, "case_worker:steueramt");
+        let password = launcher.add_staff(&email, "case_worker:steueramt");
         let base = if i % 2 == 0 { &first.base } else { &second.base };
         tokens.push(staff_token(&client, base, &email, &password).await);
     }
-    let admin_password = add_staff(&data, &url, "procs-admin@stadt.example", "system_admin");
+    let admin_password = launcher.add_staff("procs-admin@stadt.example", "system_admin");
     let admin = staff_token(
         &client,
         &second.base,

@@ -12,6 +12,7 @@ mod backend;
 mod eid;
 mod pdf;
 mod postgres;
+pub mod process;
 mod proxy;
 mod s3;
 mod smtp;

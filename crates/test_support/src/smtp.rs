@@ -19,9 +19,22 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The Message-ID header, without angle brackets.
+    pub message_id: Option<String>,
 }
 
 impl Mail {
+    /// A message as received (RFC 5322); `None` when it cannot be read or names no recipient.
+    pub fn parse(raw: &[u8]) -> Option<Mail> {
+        let message = MessageParser::default().parse(raw)?;
+        Some(Mail {
+            to: message.to()?.first()?.address()?.to_owned(),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            body: message.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
+            message_id: message.message_id().map(str::to_owned),
+        })
+    }
+
     /// The first `token=…` value of a link in the body.
     pub fn token(&self) -> String {
         let start = self.body.find("token=").expect("a link with a token") + "token=".len();
@@ -102,13 +115,7 @@ impl SmtpServer {
             .into_iter()
             .filter_map(|path| {
                 let raw = std::fs::read(path).ok()?;
-                let message = MessageParser::default().parse(&raw)?;
-                let to = message.to()?.first()?.address()?.to_owned();
-                Some(Mail {
-                    to,
-                    subject: message.subject().unwrap_or_default().to_owned(),
-                    body: message.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
-                })
+                Mail::parse(&raw)
             })
             .collect()
     }

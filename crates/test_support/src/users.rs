@@ -50,28 +50,15 @@ impl TestApp {
                     let Ok(raw) = std::fs::read(entry.path()) else {
                         continue;
                     };
-                    let Some(message) = mail_parser::MessageParser::default().parse(&raw) else {
+                    let Some(mail) = Mail::parse(&raw) else {
                         continue;
                     };
-                    let to = message
-                        .to()
-                        .and_then(|a| a.first())
-                        .and_then(|a| a.address())
-                        .unwrap_or_default()
-                        .to_owned();
-                    if to.eq_ignore_ascii_case(address) {
+                    if mail.to.eq_ignore_ascii_case(address) {
                         let modified = entry
                             .metadata()
                             .and_then(|m| m.modified())
                             .unwrap_or(std::time::UNIX_EPOCH);
-                        mails.push((
-                            modified,
-                            Mail {
-                                to,
-                                subject: message.subject().unwrap_or_default().to_owned(),
-                                body: message.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
-                            },
-                        ));
+                        mails.push((modified, mail));
                     }
                 }
             }

@@ -28,3 +28,16 @@ CREATE INDEX inbound_items_case ON inbound_items (case_ref);
 -- A case step taken because of another module's event records the event, so that it is taken once.
 ALTER TABLE application_steps ADD COLUMN event_id TEXT;
 CREATE UNIQUE INDEX application_steps_event ON application_steps (event_id) WHERE event_id IS NOT NULL;
+
+-- When the applicant was reminded that a reply window ends soon (once per window).
+ALTER TABLE application_timers ADD COLUMN reminded_at TIMESTAMP;
+
+-- Whether a queued mail publishes its fate as an event (a delivery's notification does; a notice about a case is
+-- only looked up by its reference).
+ALTER TABLE mail_outbox ADD COLUMN publish_outcome BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE mail_outbox SET publish_outcome = TRUE WHERE reference LIKE 'delivery:%';
+
+-- Formal service with a delivery certificate (Postzustellungsurkunde): a letter kind whose day of service staff
+-- record from the returned certificate.
+ALTER TABLE print_letters ADD COLUMN kind TEXT NOT NULL DEFAULT 'letter';
+ALTER TABLE deliveries ADD COLUMN served_on TEXT;

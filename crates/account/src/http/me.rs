@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use super::meta;
 use crate::service::{
-    AccountService, ConsentView, DeletionReport, DeliveryConsent, ProfilePatch, ProfileView, Realm,
-    SecurityEventView, TotpEnrollment,
+    AccountService, ConsentView, DeletionReport, DeliveryConsent, NotificationView, ProfilePatch,
+    ProfileView, Realm, SecurityEventView, TotpEnrollment,
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(revoke_delivery_consent)
         .service(export)
         .service(information_letter)
-        .service(security_events);
+        .service(security_events)
+        .service(notifications);
 }
 
 fn recent(service: &AccountService, auth: &CitizenAuth) -> Result<(), ApiError> {
@@ -529,4 +530,23 @@ async fn security_events(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.0.parse()?;
     ok(&service.security_events(&auth.account_id, page).await?)
+}
+
+/// The mails sent to the caller, newest first, each with its delivery status (`created`, `delivered`,
+/// `temporary-failure`, `permanent-failure`, `technical-failure`) and what it means in plain words.
+#[utoipa::path(
+    tag = "me",
+    security(("citizen" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "One page of mails", body = Page<NotificationView>))
+)]
+#[get("/me/notifications")]
+async fn notifications(
+    service: web::Data<AccountService>,
+    auth: CitizenAuth,
+    query: Query<PageQuery>,
+    lang: amtsweg_kernel::Lang,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.0.parse()?;
+    ok(&service.notifications(&auth.account_id, page, lang).await?)
 }

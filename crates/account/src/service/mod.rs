@@ -3,9 +3,11 @@
 mod clients;
 mod consents;
 mod delivery_consent;
+mod notifications;
 
 pub(crate) use delivery_consent::current as delivery_consent_in_force;
 pub use delivery_consent::{DeliveryConsent, DeliveryConsentRecord};
+pub use notifications::NotificationView;
 mod eid;
 mod email;
 pub(crate) mod guard;
@@ -197,6 +199,7 @@ pub(crate) fn send(
             kind: mail.kind,
             account_id: account_id.map(str::to_owned),
             reference: None,
+            publish_outcome: false,
         },
         now,
     )?;
