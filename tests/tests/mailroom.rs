@@ -1190,7 +1190,75 @@ async fn formal_service_counts_from_the_day_on_the_certificate(backend: Backend)
     until_case_state(&app, email, &id, "festgesetzt").await;
 }
 
+async fn one_time_steps_happen_once_under_parallel_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await.access_token;
+    let worker = tax_worker(&app, "parallel@stadt.example").await;
+    let printer = app
+        .staff_member(&admin, "parallel-druck@stadt.example", &[("print_office", "*")])
+        .await;
+    let email = "parallel@example.de";
+    let citizen = app.citizen(email).await.tokens.access_token;
+    consent(&app, &citizen).await;
+    let id = submit_dog(&app, &citizen, 9).await;
+    decide_dog(&app, &worker, &id).await;
+    let listed = body(app.get_as("/api/v1/mailbox/messages", &citizen).await).await;
+    let message_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let opened = body(app.get_as(&format!("/api/v1/mailbox/messages/{message_id}"), &citizen).await).await;
+    let attachment = opened["attachments"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/mailbox/messages/{message_id}/attachments/{attachment}");
+
+    // Ten downloads at once: the first retrieval is recorded once.
+    let downloads = (0..10).map(|_| app.get_as(&path, &citizen));
+    for response in futures_util::future::join_all(downloads).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let evidence = deliveries(&app, &worker, &id).await[0].clone();
+    let delivery = evidence["id"].as_str().unwrap().to_owned();
+    let mut conn = app.connect();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let retrievals: Count = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'delivery.retrieved' AND object_id = '{delivery}'"
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(retrievals.n, 1);
+
+    // Five print batches at once over the letters of five paper deliveries: each letter in exactly one batch.
+    for chip in 10..15 {
+        let paper = app.citizen(&format!("papier{chip}@example.de")).await.tokens.access_token;
+        let id = submit_dog(&app, &paper, chip).await;
+        decide_dog(&app, &worker, &id).await;
+    }
+    let nothing = json!({});
+    let batches = (0..5).map(|_| app.post_as("/api/v1/staff/print-batches", &printer, &nothing));
+    let mut letters = Vec::new();
+    for response in futures_util::future::join_all(batches).await {
+        match response.status() {
+            StatusCode::CREATED => {
+                for letter in body(response).await["letters"].as_array().unwrap() {
+                    letters.push(letter["id"].as_str().unwrap().to_owned());
+                }
+            }
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    letters.sort();
+    let before = letters.len();
+    letters.dedup();
+    assert_eq!(letters.len(), before, "a letter in two batches");
+    assert_eq!(letters.len(), 5);
+}
+
 backend_tests!(
+    one_time_steps_happen_once_under_parallel_requests,
     formal_service_counts_from_the_day_on_the_certificate,
     inbound_mail_is_routed_by_case_number_procedure_or_to_triage,
     a_decision_reaches_the_postfach_with_evidence_and_closes_the_case,
