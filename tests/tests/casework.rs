@@ -1,7 +1,7 @@
 //! Case work: queues per unit and procedure, claims that hand a case to exactly one case worker, transitions with
 //! `If-Match`, the citizen's timeline following along, and units that never see each other's cases.
 
-use amtsweg_test_support::{Backend, EidProvider, TestApp, Tokens, backend_tests, inspect_pdf};
+use amtsweg_test_support::{Backend, EidProvider, TestApp, Tokens, backend_tests, dog, inspect_pdf};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 use reqwest::StatusCode;
@@ -9,14 +9,6 @@ use serde_json::{Value, json};
 
 async fn body(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
-}
-
-fn dog(chip: u32) -> Value {
-    json!({
-        "halter": {"vorname": "Erika", "nachname": "Mustermann", "geburtsdatum": "1980-04-01"},
-        "hund": {"name": "Bello", "rasse": "Labrador", "chipnummer": format!("276098106{chip:06}")},
-        "haltung_seit": "2026-11-01"
-    })
 }
 
 /// A member of staff with `roles` (`(role, unit)`), logged in; answers the access token.
@@ -327,26 +319,7 @@ async fn claim_next_hands_every_case_to_exactly_one_caller(backend: Backend) {
 
 /// Submits a dog registration of an existing citizen; answers the application id.
 async fn submit_dog_of(app: &TestApp, token: &str, chip: u32) -> String {
-    let created = body(
-        app.post_as(
-            "/api/v1/applications",
-            token,
-            &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
-        )
-        .await,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let submitted = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
-        .bearer_auth(token)
-        .header("idempotency-key", format!("dog-{chip}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(submitted.status(), StatusCode::CREATED);
-    id
+    app.submit_dog(token, chip).await
 }
 
 async fn two_instances_share_queues_and_timers(backend: Backend) {

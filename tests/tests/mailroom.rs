@@ -14,14 +14,6 @@ async fn body(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
 }
 
-fn dog(chip: u32) -> Value {
-    json!({
-        "halter": {"vorname": "Erika", "nachname": "Mustermann", "geburtsdatum": "1980-04-01"},
-        "hund": {"name": "Bello", "rasse": "Labrador", "chipnummer": format!("276098106{chip:06}")},
-        "haltung_seit": "2026-11-01"
-    })
-}
-
 /// A catalogue whose dog tax follows `rule` instead of § 122a AO.
 fn procedures_with_dog_rule(rule: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -38,26 +30,7 @@ fn procedures_with_dog_rule(rule: &str) -> tempfile::TempDir {
 }
 
 async fn submit_dog(app: &TestApp, token: &str, chip: u32) -> String {
-    let created = body(
-        app.post_as(
-            "/api/v1/applications",
-            token,
-            &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
-        )
-        .await,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let submitted = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/submit")))
-        .bearer_auth(token)
-        .header("idempotency-key", format!("dog-{chip}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(submitted.status(), StatusCode::CREATED);
-    id
+    app.submit_dog(token, chip).await
 }
 
 async fn staff_post(
@@ -1204,7 +1177,11 @@ async fn one_time_steps_happen_once_under_parallel_requests(backend: Backend) {
     decide_dog(&app, &worker, &id).await;
     let listed = body(app.get_as("/api/v1/mailbox/messages", &citizen).await).await;
     let message_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
-    let opened = body(app.get_as(&format!("/api/v1/mailbox/messages/{message_id}"), &citizen).await).await;
+    let opened = body(
+        app.get_as(&format!("/api/v1/mailbox/messages/{message_id}"), &citizen)
+            .await,
+    )
+    .await;
     let attachment = opened["attachments"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/mailbox/messages/{message_id}/attachments/{attachment}");
 
@@ -1232,7 +1209,11 @@ async fn one_time_steps_happen_once_under_parallel_requests(backend: Backend) {
 
     // Five print batches at once over the letters of five paper deliveries: each letter in exactly one batch.
     for chip in 10..15 {
-        let paper = app.citizen(&format!("papier{chip}@example.de")).await.tokens.access_token;
+        let paper = app
+            .citizen(&format!("papier{chip}@example.de"))
+            .await
+            .tokens
+            .access_token;
         let id = submit_dog(&app, &paper, chip).await;
         decide_dog(&app, &worker, &id).await;
     }

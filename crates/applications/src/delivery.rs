@@ -5,20 +5,19 @@
 //!
 //! The mailroom knows cases only through [`ApplicationCases`], this module's [`CaseDirectory`].
 
-use amtsweg_audit::{Actor, Event, Outcome};
 use amtsweg_db::{DbConnection, DbError};
 use amtsweg_jobs::{JobError, Registry, handler_fn};
 use amtsweg_kernel::{Lang, Text, Timestamp};
 use amtsweg_mailroom::{CaseDirectory, CaseInfo, Document, Provision};
-use amtsweg_workflow::{By, Caller, Facts, Waits};
+use amtsweg_workflow::{By, Waits};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::case::{self, StepActor};
 use crate::error::ApplicationError;
 use crate::schema::{application_decisions, applications};
-use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled};
-use crate::staff::{documents_complete, load_row};
+use crate::service::{ApplicationRow, ApplicationService, EffectContext};
+use crate::staff::load_row;
 
 /// The job kind that turns the mailroom's delivery events into case steps.
 pub const DELIVERY_STEP: &str = "applications.delivery_step";
@@ -253,53 +252,18 @@ impl ApplicationService {
         row: &ApplicationRow,
         now: Timestamp,
     ) -> Result<(), ApplicationError> {
-        let (workflow, procedure) = self.case_parts(conn, row)?;
+        let (workflow, _) = self.case_parts(conn, row)?;
         let state = row.state.clone().unwrap_or_default();
         if workflow.state(&state).and_then(|s| s.waits_for) != Some(Waits::Delivery) {
             return Ok(());
         }
-        let Some(action) = workflow
+        if let Some(action) = workflow
             .leaving(&state)
             .find(|t| t.by == By::System)
             .map(|t| t.action.clone())
-        else {
-            return Ok(());
-        };
-        let facts = Facts {
-            by: Caller::System,
-            documents_complete: documents_complete(conn, &row.id, &procedure)?,
-            payment_settled: payment_settled(&procedure, row),
-            ..Facts::default()
-        };
-        let Ok(step) = workflow.fire(&state, &action, &facts, None) else {
-            return Ok(());
-        };
-        diesel::update(applications::table.find(&row.id))
-            .set((
-                applications::version.eq(row.version + 1),
-                applications::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        let context = EffectContext::of(row, &procedure, self, now);
-        case::advance(
-            conn,
-            &context,
-            &workflow,
-            &state,
-            step,
-            (StepActor::System, None),
-            &facts,
-        )?;
-        amtsweg_audit::append(
-            conn,
-            &Event {
-                actor: &Actor::system(),
-                action: "case.decision_notified",
-                object: Some(("application", &row.id)),
-                outcome: Outcome::Success,
-                at: now,
-            },
-        )?;
+        {
+            self.take_system_step(conn, row, &action, &[], "case.decision_notified", now)?;
+        }
         Ok(())
     }
 }

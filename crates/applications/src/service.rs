@@ -1007,6 +1007,60 @@ impl<'a> EffectContext<'a> {
     }
 }
 
+impl ApplicationService {
+    /// Takes the system step `action` out of the case's current state (in the caller's transaction), with the
+    /// timers that ran out; answers false when it no longer leaves that state. Audited as `audit_action`.
+    pub(crate) fn take_system_step(
+        &self,
+        conn: &mut DbConnection,
+        row: &ApplicationRow,
+        action: &str,
+        expired_timers: &[String],
+        audit_action: &str,
+        now: Timestamp,
+    ) -> Result<bool, ApplicationError> {
+        let (workflow, procedure) = self.case_parts(conn, row)?;
+        let state = row.state.clone().unwrap_or_default();
+        let facts = Facts {
+            by: Caller::System,
+            documents_complete: crate::staff::documents_complete(conn, &row.id, &procedure)?,
+            payment_settled: payment_settled(&procedure, row),
+            expired_timers,
+            ..Facts::default()
+        };
+        let Ok(step) = workflow.fire(&state, action, &facts, None) else {
+            return Ok(false);
+        };
+        diesel::update(applications::table.find(&row.id))
+            .set((
+                applications::version.eq(row.version + 1),
+                applications::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let context = EffectContext::of(row, &procedure, self, now);
+        case::advance(
+            conn,
+            &context,
+            &workflow,
+            &state,
+            step,
+            (StepActor::System, None),
+            &facts,
+        )?;
+        amtsweg_audit::append(
+            conn,
+            &Event {
+                actor: &Actor::system(),
+                action: audit_action,
+                object: Some(("application", &row.id)),
+                outcome: Outcome::Success,
+                at: now,
+            },
+        )?;
+        Ok(true)
+    }
+}
+
 /// Whether the procedure has a fiction of approval, so that its cases have a record of it to read.
 pub(crate) fn has_fiction(catalogue: &amtsweg_catalogue::Catalogue, procedure_id: &str) -> bool {
     catalogue

@@ -2,18 +2,15 @@
 //! system transition their workflow names — a reply window that ran out brings the case back to the queue, an
 //! unpaid fee discontinues it. Timers that only alert stay visible as overdue in the queues.
 
-use amtsweg_audit::{Actor, Event, Outcome};
 use amtsweg_db::DbError;
 use amtsweg_jobs::{JobError, Period, Registry, Schedule, handler_fn};
-use amtsweg_workflow::{Caller, Expiry, Facts};
+use amtsweg_workflow::Expiry;
 use diesel::prelude::*;
 use serde_json::json;
 
-use crate::case::{self, StepActor};
 use crate::error::ApplicationError;
 use crate::schema::{application_timers, applications};
-use crate::service::{ApplicationRow, ApplicationService, EffectContext, payment_settled};
-use crate::staff::documents_complete;
+use crate::service::{ApplicationRow, ApplicationService, EffectContext};
 
 pub const FIRE_TIMERS: &str = "applications.fire_timers";
 
@@ -71,7 +68,7 @@ impl ApplicationService {
                         .first(conn)
                         .optional()?;
                     let Some(row) = row else { return Ok(false) };
-                    let (workflow, procedure) = service.case_parts(conn, &row)?;
+                    let (workflow, _) = service.case_parts(conn, &row)?;
                     let Some(Expiry::Action(action)) = workflow.timer(&timer_id).map(|t| t.on_expiry.clone())
                     else {
                         // Alerts stay until their timer is stopped; the queues count them as overdue.
@@ -84,43 +81,9 @@ impl ApplicationService {
                     if removed == 0 {
                         return Ok(false);
                     }
-                    let state = row.state.clone().unwrap_or_default();
-                    let expired = vec![timer_id.clone()];
-                    let facts = Facts {
-                        by: Caller::System,
-                        documents_complete: documents_complete(conn, &id, &procedure)?,
-                        payment_settled: payment_settled(&procedure, &row),
-                        expired_timers: &expired,
-                        ..Facts::default()
-                    };
                     // A timer whose transition no longer leaves the current state has nothing left to do.
-                    let Ok(step) = workflow.fire(&state, &action, &facts, None) else {
-                        return Ok(false);
-                    };
-                    diesel::update(applications::table.find(&id))
-                        .set(applications::version.eq(row.version + 1))
-                        .execute(conn)?;
-                    let context = EffectContext::of(&row, &procedure, &service, now);
-                    case::advance(
-                        conn,
-                        &context,
-                        &workflow,
-                        &state,
-                        step,
-                        (StepActor::System, None),
-                        &facts,
-                    )?;
-                    amtsweg_audit::append(
-                        conn,
-                        &Event {
-                            actor: &Actor::system(),
-                            action: "case.timer_expired",
-                            object: Some(("application", &id)),
-                            outcome: Outcome::Success,
-                            at: now,
-                        },
-                    )?;
-                    Ok::<_, ApplicationError>(true)
+                    let expired = vec![timer_id.clone()];
+                    service.take_system_step(conn, &row, &action, &expired, "case.timer_expired", now)
                 })
                 .await?;
             fired += usize::from(took);

@@ -9,7 +9,7 @@
 //! daily job ends provisions not retrieved in time (they go to paper) and records deemed notifications.
 
 use amtsweg_account::directory;
-use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_catalogue::domain::{DeliveryPreset, DeliveryRule, DeliveryStart, ResolvedRule};
 use amtsweg_db::{DbConnection, DbError};
 use amtsweg_kernel::{Lang, Text, Timestamp, TrustLevel};
@@ -156,16 +156,7 @@ pub(crate) fn audit(
     delivery_id: &str,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    amtsweg_audit::append(
-        conn,
-        &Event {
-            actor,
-            action,
-            object: Some(("delivery", delivery_id)),
-            outcome: Outcome::Success,
-            at: now,
-        },
-    )
+    crate::audit(conn, actor, action, ("delivery", delivery_id), now)
 }
 
 pub(crate) fn load(conn: &mut DbConnection, id: &str) -> Result<Option<DeliveryRow>, DbError> {

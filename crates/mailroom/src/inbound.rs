@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
-use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::{StaffAuth, StaffOrClient, Units};
 use amtsweg_db::{DbConnection, DbError};
 use amtsweg_kernel::pagination::{Page, PageRequest};
@@ -378,13 +378,19 @@ impl Mailroom {
                         inbound_items::routed_at.eq(route.unit_id.is_some().then_some(now)),
                     ))
                     .execute(conn)?;
-                audit(conn, &uploader.actor, "inbound.received", &id, now)?;
+                crate::audit(
+                    conn,
+                    &uploader.actor,
+                    "inbound.received",
+                    ("inbound_item", &id),
+                    now,
+                )?;
                 let action = if route.unit_id.is_some() {
                     route_action(route.by)
                 } else {
                     "inbound.triaged"
                 };
-                audit(conn, &Actor::system(), action, &id, now)?;
+                crate::audit(conn, &Actor::system(), action, ("inbound_item", &id), now)?;
                 if let Some(case) = &route.case {
                     events::inbound(conn, &id, &case.case_ref, now)?;
                 }
@@ -519,7 +525,7 @@ impl Mailroom {
                     ))
                     .execute(conn)?;
                 let actor = Actor::new(ActorKind::Staff, &auth.account_id, auth.address.clone());
-                audit(conn, &actor, "inbound.assigned", &id, now)?;
+                crate::audit(conn, &actor, "inbound.assigned", ("inbound_item", &id), now)?;
                 if let Some(case) = &case
                     && item.case_ref.as_deref() != Some(&case.case_ref)
                 {
@@ -569,25 +575,6 @@ fn load(conn: &mut DbConnection, id: &str) -> Result<InboundItem, MailroomError>
         .first(conn)
         .optional()?
         .ok_or_else(not_found)
-}
-
-fn audit(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    action: &str,
-    id: &str,
-    now: Timestamp,
-) -> Result<(), DbError> {
-    amtsweg_audit::append(
-        conn,
-        &Event {
-            actor,
-            action,
-            object: Some(("inbound_item", id)),
-            outcome: Outcome::Success,
-            at: now,
-        },
-    )
 }
 
 #[cfg(test)]

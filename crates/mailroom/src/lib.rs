@@ -147,6 +147,26 @@ impl From<ApiError> for MailroomError {
     }
 }
 
+/// Appends to the audit chain in the caller's transaction: `action` by `actor` on `object` (kind, id).
+pub(crate) fn audit(
+    conn: &mut amtsweg_db::DbConnection,
+    actor: &amtsweg_audit::Actor,
+    action: &str,
+    object: (&str, &str),
+    now: amtsweg_kernel::Timestamp,
+) -> Result<(), DbError> {
+    amtsweg_audit::append(
+        conn,
+        &amtsweg_audit::Event {
+            actor,
+            action,
+            object: Some(object),
+            outcome: amtsweg_audit::Outcome::Success,
+            at: now,
+        },
+    )
+}
+
 impl Mailroom {
     pub fn new(deps: MailroomDeps) -> Mailroom {
         Mailroom {

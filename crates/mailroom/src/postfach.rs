@@ -489,25 +489,6 @@ fn insert(conn: &mut DbConnection, message: &Outgoing<'_>, now: Timestamp) -> Re
     Ok(id)
 }
 
-fn audit_message(
-    conn: &mut DbConnection,
-    actor: &amtsweg_audit::Actor,
-    action: &str,
-    id: &str,
-    now: Timestamp,
-) -> Result<(), DbError> {
-    amtsweg_audit::append(
-        conn,
-        &amtsweg_audit::Event {
-            actor,
-            action,
-            object: Some(("message", id)),
-            outcome: amtsweg_audit::Outcome::Success,
-            at: now,
-        },
-    )
-}
-
 fn citizen_actor(auth: &CitizenAuth) -> amtsweg_audit::Actor {
     amtsweg_audit::Actor::new(
         amtsweg_audit::ActorKind::Citizen,
@@ -522,6 +503,62 @@ fn staff_actor(auth: &StaffAuth) -> amtsweg_audit::Actor {
         &auth.account_id,
         auth.address.clone(),
     )
+}
+
+/// Whose messages a list shows.
+enum Scope {
+    /// A citizen's: these Postfächer.
+    Mailboxes(Vec<String>),
+    /// Staff's: these units'.
+    Units(Units),
+}
+
+/// One page of messages, newest first. "Unread" means not yet opened by the receiving side of the scope.
+fn list(
+    conn: &mut DbConnection,
+    scope: Scope,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> Result<Page<MessageSummary>, DbError> {
+    let mut query = mailbox_messages::table.into_boxed();
+    let incoming = match scope {
+        Scope::Mailboxes(boxes) => {
+            query = query.filter(mailbox_messages::mailbox.eq_any(boxes));
+            if !filter.archived {
+                query = query.filter(mailbox_messages::archived_at.is_null());
+            }
+            "to_citizen"
+        }
+        Scope::Units(units) => {
+            if let Units::Some(units) = units {
+                query = query.filter(mailbox_messages::unit_id.eq_any(units));
+            }
+            if let Some(unit) = &filter.unit_id {
+                query = query.filter(mailbox_messages::unit_id.eq(unit.clone()));
+            }
+            "to_unit"
+        }
+    };
+    if filter.unread {
+        query = query
+            .filter(mailbox_messages::direction.eq(incoming))
+            .filter(mailbox_messages::read_at.is_null());
+    }
+    if let Some(application) = &filter.application_id {
+        query = query.filter(mailbox_messages::case_ref.eq(application.clone()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(mailbox_messages::id.lt(after.clone()));
+    }
+    let rows: Vec<MessageRow> = query
+        .order(mailbox_messages::id.desc())
+        .limit(i64::try_from(page.limit + 1).unwrap_or(101))
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    let items = rows.iter().map(MessageRow::summary).collect();
+    Ok(Page::from_overfetched(items, page.limit, |m: &MessageSummary| {
+        m.id.clone()
+    }))
 }
 
 fn reply_subject(subject: &str) -> String {
@@ -572,32 +609,7 @@ impl Mailroom {
         self.db()
             .read(move |conn| {
                 let boxes = mailboxes_of(conn, &person)?;
-                let mut query = mailbox_messages::table
-                    .filter(mailbox_messages::mailbox.eq_any(boxes))
-                    .into_boxed();
-                if filter.unread {
-                    query = query
-                        .filter(mailbox_messages::direction.eq("to_citizen"))
-                        .filter(mailbox_messages::read_at.is_null());
-                }
-                if !filter.archived {
-                    query = query.filter(mailbox_messages::archived_at.is_null());
-                }
-                if let Some(application) = &filter.application_id {
-                    query = query.filter(mailbox_messages::case_ref.eq(application.clone()));
-                }
-                if let Some(after) = &page.after {
-                    query = query.filter(mailbox_messages::id.lt(after.clone()));
-                }
-                let rows: Vec<MessageRow> = query
-                    .order(mailbox_messages::id.desc())
-                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
-                    .select(MessageRow::as_select())
-                    .load(conn)?;
-                let items = rows.iter().map(MessageRow::summary).collect();
-                Ok(Page::from_overfetched(items, page.limit, |m: &MessageSummary| {
-                    m.id.clone()
-                }))
+                Ok(list(conn, Scope::Mailboxes(boxes), &filter, &page)?)
             })
             .await
     }
@@ -803,7 +815,7 @@ impl Mailroom {
                     now,
                 )?;
                 attach(conn, &id, &message.attachments, &person, now)?;
-                audit_message(conn, &citizen_actor(&auth), "message.sent", &id, now)?;
+                crate::audit(conn, &citizen_actor(&auth), "message.sent", ("message", &id), now)?;
                 let row = load_message(conn, &id)?;
                 Ok(view_of(conn, &row, lang)?)
             })
@@ -853,7 +865,13 @@ impl Mailroom {
                     now,
                 )?;
                 attach(conn, &new_id, &reply.attachments, &auth.account_id, now)?;
-                audit_message(conn, &citizen_actor(&auth), "message.sent", &new_id, now)?;
+                crate::audit(
+                    conn,
+                    &citizen_actor(&auth),
+                    "message.sent",
+                    ("message", &new_id),
+                    now,
+                )?;
                 let row = load_message(conn, &new_id)?;
                 Ok(view_of(conn, &row, lang)?)
             })
@@ -885,42 +903,14 @@ impl Mailroom {
         page: PageRequest,
     ) -> Result<Page<MessageSummary>, MailroomError> {
         let units = staff_units(auth);
-        if units == Units::None {
+        if matches!(units, Units::None) {
             return Err(MailroomError::Forbidden(Text::fixed(
                 "Nachrichten sehen Sachbearbeitung und Leitung einer Stelle.",
                 "Messages are for a unit's case workers and supervisors.",
             )));
         }
         self.db()
-            .read(move |conn| {
-                let mut query = mailbox_messages::table.into_boxed();
-                if let Units::Some(units) = &units {
-                    query = query.filter(mailbox_messages::unit_id.eq_any(units.clone()));
-                }
-                if let Some(unit) = &filter.unit_id {
-                    query = query.filter(mailbox_messages::unit_id.eq(unit.clone()));
-                }
-                if filter.unread {
-                    query = query
-                        .filter(mailbox_messages::direction.eq("to_unit"))
-                        .filter(mailbox_messages::read_at.is_null());
-                }
-                if let Some(application) = &filter.application_id {
-                    query = query.filter(mailbox_messages::case_ref.eq(application.clone()));
-                }
-                if let Some(after) = &page.after {
-                    query = query.filter(mailbox_messages::id.lt(after.clone()));
-                }
-                let rows: Vec<MessageRow> = query
-                    .order(mailbox_messages::id.desc())
-                    .limit(i64::try_from(page.limit + 1).unwrap_or(101))
-                    .select(MessageRow::as_select())
-                    .load(conn)?;
-                let items = rows.iter().map(MessageRow::summary).collect();
-                Ok(Page::from_overfetched(items, page.limit, |m: &MessageSummary| {
-                    m.id.clone()
-                }))
-            })
+            .read(move |conn| Ok(list(conn, Scope::Units(units), &filter, &page)?))
             .await
     }
 
@@ -1013,7 +1003,7 @@ impl Mailroom {
                     now,
                 )?;
                 service.notify_new_message(conn, &case.applicant, now)?;
-                audit_message(conn, &staff_actor(&auth), "message.sent", &id, now)?;
+                crate::audit(conn, &staff_actor(&auth), "message.sent", ("message", &id), now)?;
                 let row = load_message(conn, &id)?;
                 Ok(view_of(conn, &row, lang)?)
             })
@@ -1078,7 +1068,13 @@ impl Mailroom {
                 if let Some(person) = to {
                     service.notify_new_message(conn, &person, now)?;
                 }
-                audit_message(conn, &staff_actor(&auth), "message.sent", &new_id, now)?;
+                crate::audit(
+                    conn,
+                    &staff_actor(&auth),
+                    "message.sent",
+                    ("message", &new_id),
+                    now,
+                )?;
                 let row = load_message(conn, &new_id)?;
                 Ok(view_of(conn, &row, lang)?)
             })

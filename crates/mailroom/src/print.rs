@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use amtsweg_audit::{Actor, ActorKind, Event, Outcome};
+use amtsweg_audit::{Actor, ActorKind};
 use amtsweg_auth::{StaffAuth, Units};
 use amtsweg_db::DbConnection;
 use amtsweg_kernel::{FieldError, Text, Timestamp};
@@ -93,17 +93,8 @@ fn audit(
     id: &str,
     now: Timestamp,
 ) -> Result<(), MailroomError> {
-    amtsweg_audit::append(
-        conn,
-        &Event {
-            actor: &Actor::new(ActorKind::Staff, &auth.account_id, auth.address.clone()),
-            action,
-            object: Some(("print_batch", id)),
-            outcome: Outcome::Success,
-            at: now,
-        },
-    )?;
-    Ok(())
+    let actor = Actor::new(ActorKind::Staff, &auth.account_id, auth.address.clone());
+    Ok(crate::audit(conn, &actor, action, ("print_batch", id), now)?)
 }
 
 type LetterRow = (

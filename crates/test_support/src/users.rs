@@ -94,6 +94,32 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Submits a dog registration (the dog tax procedure) with the microchip number ending in `chip`; answers the
+    /// application id.
+    pub async fn submit_dog(&self, token: &str, chip: u32) -> String {
+        let created: Value = self
+            .post_as(
+                "/api/v1/applications",
+                token,
+                &json!({"procedure_id": "hundesteuer-anmeldung", "data": dog(chip)}),
+            )
+            .await
+            .json()
+            .await
+            .expect("draft");
+        let id = created["id"].as_str().expect("an id").to_owned();
+        let submitted = self
+            .client
+            .post(self.url(&format!("/api/v1/applications/{id}/submit")))
+            .bearer_auth(token)
+            .header("idempotency-key", format!("dog-{chip}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(submitted.status(), StatusCode::CREATED);
+        id
+    }
+
     /// Attaches a PDF to an application as `document_type` (multipart, the way a browser sends it); answers the
     /// response.
     pub async fn attach_pdf(
@@ -355,4 +381,13 @@ impl TestApp {
             .await
             .expect("request")
     }
+}
+
+/// The form data of a dog registration whose microchip number ends in `chip`.
+pub fn dog(chip: u32) -> Value {
+    json!({
+        "halter": {"vorname": "Erika", "nachname": "Mustermann", "geburtsdatum": "1980-04-01"},
+        "hund": {"name": "Bello", "rasse": "Labrador", "chipnummer": format!("276098106{chip:06}")},
+        "haltung_seit": "2026-11-01"
+    })
 }
