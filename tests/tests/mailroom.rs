@@ -810,6 +810,55 @@ async fn seals_survive_key_rotation(backend: Backend) {
     assert_eq!(verify_seal(&app, "kaputt", b"x").await["reason"], "malformed");
     let missing = post_seal_form(&app, "x", None).await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+
+    // A decision sealed before a rotation still verifies after it, and both keys stay published.
+    let worker = tax_worker(&app, "rotation@stadt.example").await;
+    let citizen = app.citizen("rotation@example.de").await.tokens.access_token;
+    consent(&app, &citizen).await;
+    let id = submit_dog(&app, &citizen, 16).await;
+    decide_dog(&app, &worker, &id).await;
+    let listed = body(app.get_as("/api/v1/mailbox/messages", &citizen).await).await;
+    let message_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let opened = body(
+        app.get_as(&format!("/api/v1/mailbox/messages/{message_id}"), &citizen)
+            .await,
+    )
+    .await;
+    let base = format!(
+        "/api/v1/mailbox/messages/{message_id}/attachments/{}",
+        opened["attachments"][0]["id"].as_str().unwrap()
+    );
+    let document = app.get_as(&base, &citizen).await.bytes().await.unwrap().to_vec();
+    let seal = app
+        .get_as(&format!("{base}/seal"), &citizen)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let refused = app
+        .post_as("/api/v1/admin/seal-keys/rotate", &worker, &json!({}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let admin = app.admin().await.access_token;
+    let rotated = app
+        .post_as("/api/v1/admin/seal-keys/rotate", &admin, &json!({}))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let new_kid = body(rotated).await["kid"].as_str().unwrap().to_owned();
+    let keys = body(app.get("/.well-known/seal-keys.json").await).await;
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .any(|k| k["kid"] == new_kid.as_str() && k["retired_at"].is_null())
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k["kid"] != new_kid.as_str() && k["retired_at"].is_string())
+    );
+    let checked = verify_seal(&app, &seal, &document).await;
+    assert_eq!(checked["valid"], true, "{checked}");
+    assert_ne!(checked["key_id"], new_kid.as_str());
 }
 
 /// A one-page PDF whose page says `text` (uncompressed, as a scanner's text layer may be).
@@ -1238,7 +1287,31 @@ async fn one_time_steps_happen_once_under_parallel_requests(backend: Backend) {
     assert_eq!(letters.len(), 5);
 }
 
+async fn a_notification_refused_for_good_sends_the_decision_to_paper(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let worker = tax_worker(&app, "refused@stadt.example").await;
+    let email = "refused@example.de";
+    let citizen = app.citizen(email).await.tokens.access_token;
+    consent(&app, &citizen).await;
+    let id = submit_dog(&app, &citizen, 17).await;
+    // The address on file has become unusable: the relay cannot take a mail for it, ever.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE accounts SET email = 'nicht-zustellbar' WHERE email = '{email}'"
+        )),
+        &mut app.connect(),
+    )
+    .unwrap();
+    decide_dog(&app, &worker, &id).await;
+    let evidence = delivery_until(&app, &worker, &id, |d| d["state"] == "printing").await;
+    assert_eq!(evidence["fallback_reason"], "notification_failed");
+    assert_eq!(evidence["notifications"][0]["status"], "permanent-failure");
+    assert!(evidence["notified_at"].is_null(), "no period started");
+    assert!(evidence["letter_id"].is_string());
+}
+
 backend_tests!(
+    a_notification_refused_for_good_sends_the_decision_to_paper,
     one_time_steps_happen_once_under_parallel_requests,
     formal_service_counts_from_the_day_on_the_certificate,
     inbound_mail_is_routed_by_case_number_procedure_or_to_triage,

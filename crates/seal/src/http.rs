@@ -30,7 +30,7 @@ impl amtsweg_module::Module for Seals {
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(verify);
+    cfg.service(verify).service(rotate);
 }
 
 pub fn configure_root(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -131,4 +131,37 @@ async fn verify(
         verification = seals.sealer.verify(&digest, &seal);
     }
     ok(&verification)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SealKeyRotated {
+    /// Key id of the new seal key.
+    kid: String,
+}
+
+/// Starts sealing with a new key (system administrators). The old key stays published at
+/// `/.well-known/seal-keys.json` with its `retired_at`, and seals made with it keep verifying.
+#[utoipa::path(
+    tag = "seals",
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "Rotated", body = SealKeyRotated),
+        (status = 403, description = "Not a system administrator", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "`seal_keys_managed_elsewhere`: a qualified seal provider manages its keys", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/admin/seal-keys/rotate")]
+async fn rotate(seals: web::Data<Seals>, auth: amtsweg_auth::StaffAuth) -> Result<HttpResponse, ApiError> {
+    auth.require_system_admin()?;
+    match seals.sealer.rotate(&auth.account_id).await {
+        Ok(kid) => ok(&SealKeyRotated { kid }),
+        Err(crate::SealError::Unsupported) => Err(ApiError::conflict(
+            "seal_keys_managed_elsewhere",
+            Text::fixed(
+                "Die Siegelschlüssel verwaltet der Siegeldienst.",
+                "The seal keys are managed by the seal provider.",
+            ),
+        )),
+        Err(err) => Err(ApiError::internal(err)),
+    }
 }

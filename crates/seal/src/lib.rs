@@ -36,6 +36,8 @@ pub enum SealError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Db(#[from] amtsweg_db::DbError),
+    #[error("this sealer manages its keys elsewhere")]
+    Unsupported,
 }
 
 /// What a seal states.
@@ -97,6 +99,11 @@ pub trait Sealer: Send + Sync {
     fn published(&self) -> Value;
     /// Reads the key set again (another instance may have rotated it).
     fn reload(&self) -> BoxFuture<'_, Result<(), SealError>>;
+    /// Starts sealing with a new key (the old one stays published); audited as done by `actor` (a staff id).
+    /// Answers the new key's id.
+    fn rotate<'a>(&'a self, _actor: &'a str) -> BoxFuture<'a, Result<String, SealError>> {
+        Box::pin(async { Err(SealError::Unsupported) })
+    }
 }
 
 /// The local sealer: Ed25519 keys in the database, wrapped by the key-encryption key.
@@ -245,6 +252,31 @@ impl Sealer for LocalSealer {
             let keys = Self::load(&self.db, &self.kek, self.clock.now()).await?;
             *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
             Ok(())
+        })
+    }
+
+    fn rotate<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<String, SealError>> {
+        let (kek, now, actor) = (self.kek.clone(), self.clock.now(), actor.to_owned());
+        Box::pin(async move {
+            let kid = self
+                .db
+                .write(move |conn| {
+                    let kid = rotate_seal_key(conn, &kek, now)?;
+                    amtsweg_audit::append(
+                        conn,
+                        &amtsweg_audit::Event {
+                            actor: &amtsweg_audit::Actor::new(amtsweg_audit::ActorKind::Staff, &actor, None),
+                            action: "seal_keys.rotated",
+                            object: Some(("seal_key", &kid)),
+                            outcome: amtsweg_audit::Outcome::Success,
+                            at: now,
+                        },
+                    )?;
+                    Ok::<_, KeyError>(kid)
+                })
+                .await?;
+            self.reload().await?;
+            Ok(kid)
         })
     }
 }
