@@ -178,6 +178,22 @@ async fn case_of(app: &TestApp, token: &str, id: &str) -> Value {
     body(app.get_as(&format!("/api/v1/applications/{id}"), token).await).await
 }
 
+#[derive(diesel::QueryableByName)]
+struct Line {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
+}
+
+/// What the background work left undone, for a failure message.
+fn pending_work(app: &TestApp) -> Vec<String> {
+    let sql = "SELECT kind || ' ' || status || ' ' || CAST(run_at AS TEXT) || ' ' || COALESCE(last_error, '') AS line \
+               FROM jobs WHERE status <> 'succeeded' OR kind LIKE '%delivery%' \
+               UNION ALL SELECT 'delivery ' || state || ' ' || COALESCE(deemed_notified_on, '-') AS line FROM deliveries";
+    diesel::RunQueryDsl::load::<Line>(diesel::sql_query(sql), &mut app.connect())
+        .map(|lines| lines.into_iter().map(|l| l.line).collect())
+        .unwrap_or_else(|err| vec![err.to_string()])
+}
+
 async fn until_case_state(app: &TestApp, email: &str, id: &str, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let token = logged_in(app, email).await;
@@ -188,7 +204,8 @@ async fn until_case_state(app: &TestApp, email: &str, id: &str, state: &str) -> 
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never reached {state}: {case}"
+            "never reached {state}: {case}\n{:#?}",
+            pending_work(app)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -697,11 +714,33 @@ async fn messages_stay_within_their_postfach_unit_and_trust_level(backend: Backe
         )
         .await;
     assert_eq!(answer_elsewhere.status(), StatusCode::NOT_FOUND);
+    let form = scanned("Merkblatt Hundesteuer");
+    let mut upload = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"merkblatt.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    upload.extend_from_slice(&form);
+    upload.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let uploaded = app
+        .client
+        .post(app.url("/api/v1/staff/files"))
+        .bearer_auth(&tax)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let file_id = body(uploaded).await["id"].as_str().unwrap().to_owned();
     let answered = app
         .post_as(
             &format!("/api/v1/staff/mailbox/messages/{message_id}/reply"),
             &tax,
-            &json!({"body": "Ja, bitte als PDF."}),
+            &json!({"body": "Ja, bitte als PDF.", "attachments": [file_id]}),
         )
         .await;
     assert_eq!(answered.status(), StatusCode::CREATED);

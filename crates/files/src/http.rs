@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use amtsweg_auth::CitizenAuth;
+use amtsweg_auth::{CitizenAuth, StaffAuth};
 use amtsweg_kernel::ApiError;
 use amtsweg_kernel::http::{Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery, encode_cursor};
@@ -21,7 +21,11 @@ pub const DOCUMENTS: UploadPolicy = UploadPolicy {
 };
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(upload).service(list).service(fetch).service(remove);
+    cfg.service(upload)
+        .service(staff_upload)
+        .service(list)
+        .service(fetch)
+        .service(remove);
 }
 
 /// The upload form.
@@ -58,6 +62,32 @@ pub struct FileContent(#[allow(dead_code, reason = "describes the body for the O
 async fn upload(
     store: web::Data<FileStore>,
     auth: CitizenAuth,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let stored = receive_multipart(&store, &req, payload.into_inner(), &auth.account_id, DOCUMENTS).await?;
+    json_response(StatusCode::CREATED, &stored)
+}
+
+/// A member of staff uploads a document to attach to a message (`multipart/form-data`, field `file`), with the
+/// same checks as a citizen's upload. Unattached uploads are removed after a while.
+#[utoipa::path(
+    tag = "files",
+    security(("staff" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = FileView),
+        (status = 400, description = "`malformed_upload`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `storage.files.max_upload_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "`media_type_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "`file_empty`, `pdf_encrypted`, `pdf_active_content`", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+#[post("/staff/files")]
+async fn staff_upload(
+    store: web::Data<FileStore>,
+    auth: StaffAuth,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {

@@ -159,6 +159,25 @@ pub(crate) fn audit(
     crate::audit(conn, actor, action, ("delivery", delivery_id), now)
 }
 
+/// A delivery read to be changed: locked for the rest of the transaction on PostgreSQL (SQLite writers are
+/// serialised already), so that a retrieval and a mail outcome arriving together never overwrite each other's
+/// evidence.
+fn locked(conn: &mut DbConnection, id: &str) -> Result<Option<DeliveryRow>, DbError> {
+    Ok(match conn {
+        DbConnection::Postgres(pg) => deliveries::table
+            .find(id)
+            .select(DeliveryRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?,
+        DbConnection::Sqlite(sqlite) => deliveries::table
+            .find(id)
+            .select(DeliveryRow::as_select())
+            .first(sqlite)
+            .optional()?,
+    })
+}
+
 pub(crate) fn load(conn: &mut DbConnection, id: &str) -> Result<Option<DeliveryRow>, DbError> {
     Ok(deliveries::table
         .find(id)
@@ -183,7 +202,9 @@ pub(crate) fn to_paper(
         deliveries::table
             .find(&row.id)
             .filter(deliveries::state.eq(state::PROVIDED))
-            .filter(deliveries::expired_at.is_null()),
+            .filter(deliveries::expired_at.is_null())
+            // A retrieval that committed meanwhile keeps the provision.
+            .filter(deliveries::first_retrieved_at.is_null()),
     )
     .set((
         deliveries::state.eq(state::PRINTING),
@@ -431,12 +452,15 @@ impl Mailroom {
         address: Option<String>,
         now: Timestamp,
     ) -> Result<(), MailroomError> {
-        let row: Option<DeliveryRow> = deliveries::table
+        let id: Option<String> = deliveries::table
             .filter(deliveries::attachment_id.eq(attachment_id))
-            .select(DeliveryRow::as_select())
+            .select(deliveries::id)
             .first(conn)
             .optional()?;
-        let Some(row) = row else {
+        let Some(row) = (match id {
+            Some(id) => locked(conn, &id)?,
+            None => None,
+        }) else {
             return Ok(());
         };
         if row.expired_at.is_some() {
@@ -504,7 +528,7 @@ impl Mailroom {
         let now = self.now();
         self.db()
             .write(move |conn| {
-                let Some(row) = load(conn, &delivery_id)? else {
+                let Some(row) = locked(conn, &delivery_id)? else {
                     return Ok(false);
                 };
                 if !delivered {

@@ -287,7 +287,8 @@ async fn staff_list(
     ok(&service.staff_messages(&auth, filter, page.parse()?).await?)
 }
 
-/// Writes to the applicant of a case of the caller's unit; the applicant is told by mail (without the content).
+/// Writes to the applicant of a case of the caller's unit, with documents uploaded at `POST /api/v1/staff/files`;
+/// the applicant is told by mail (without the content).
 #[utoipa::path(
     tag = "mailbox",
     security(("staff" = [])),

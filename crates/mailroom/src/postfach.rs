@@ -181,6 +181,9 @@ pub struct StaffMessage {
     /// The trust level needed to open it; default `basic`.
     #[serde(default)]
     pub required_level: Option<TrustLevel>,
+    /// Files the caller uploaded before through `POST /api/v1/staff/files`.
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 /// Filters of a message list.
@@ -413,6 +416,27 @@ fn check_text(errors: &mut Vec<FieldError>, pointer: &str, text: &str, max: usiz
 }
 
 const MAX_ATTACHMENTS: usize = 10;
+
+/// The problems of a message text and its attachment list (subject only where there is one).
+fn check_message(subject: Option<&str>, body: &str, attachments: &[String]) -> Result<(), MailroomError> {
+    let mut errors = Vec::new();
+    if let Some(subject) = subject {
+        check_text(&mut errors, "/subject", subject, 200);
+    }
+    check_text(&mut errors, "/body", body, 20_000);
+    if attachments.len() > MAX_ATTACHMENTS {
+        errors.push(FieldError::at_pointer(
+            "/attachments",
+            "too_many_items",
+            Text::fixed("Höchstens 10 Anlagen.", "At most 10 attachments."),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(MailroomError::Validation(errors))
+    }
+}
 
 /// Takes up a citizen's uploads as attachments of a message.
 fn attach(
@@ -830,18 +854,7 @@ impl Mailroom {
         reply: Reply,
         lang: Lang,
     ) -> Result<MessageView, MailroomError> {
-        let mut errors = Vec::new();
-        check_text(&mut errors, "/body", &reply.body, 20_000);
-        if reply.attachments.len() > MAX_ATTACHMENTS {
-            errors.push(FieldError::at_pointer(
-                "/attachments",
-                "too_many_items",
-                Text::fixed("Höchstens 10 Anlagen.", "At most 10 attachments."),
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(MailroomError::Validation(errors));
-        }
+        check_message(None, &reply.body, &reply.attachments)?;
         let (id, auth, now) = (id.to_owned(), auth.clone(), self.now());
         self.db()
             .write(move |conn| {
@@ -962,12 +975,7 @@ impl Mailroom {
         message: StaffMessage,
         lang: Lang,
     ) -> Result<MessageView, MailroomError> {
-        let mut errors = Vec::new();
-        check_text(&mut errors, "/subject", &message.subject, 200);
-        check_text(&mut errors, "/body", &message.body, 20_000);
-        if !errors.is_empty() {
-            return Err(MailroomError::Validation(errors));
-        }
+        check_message(Some(&message.subject), &message.body, &message.attachments)?;
         let (units, auth, now, service) = (staff_units(auth), auth.clone(), self.now(), self.clone());
         self.db()
             .write(move |conn| {
@@ -1002,6 +1010,7 @@ impl Mailroom {
                     },
                     now,
                 )?;
+                attach(conn, &id, &message.attachments, &auth.account_id, now)?;
                 service.notify_new_message(conn, &case.applicant, now)?;
                 crate::audit(conn, &staff_actor(&auth), "message.sent", ("message", &id), now)?;
                 let row = load_message(conn, &id)?;
@@ -1018,21 +1027,7 @@ impl Mailroom {
         reply: Reply,
         lang: Lang,
     ) -> Result<MessageView, MailroomError> {
-        let mut errors = Vec::new();
-        check_text(&mut errors, "/body", &reply.body, 20_000);
-        if !reply.attachments.is_empty() {
-            errors.push(FieldError::at_pointer(
-                "/attachments",
-                "not_supported",
-                Text::fixed(
-                    "Anlagen an Antworten der Verwaltung gehen als Bescheid oder Dokument des Vorgangs hinaus.",
-                    "Documents from the administration go out as a decision or a case document.",
-                ),
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(MailroomError::Validation(errors));
-        }
+        check_message(None, &reply.body, &reply.attachments)?;
         let (units, id, auth, now, service) = (
             staff_units(auth),
             id.to_owned(),
@@ -1060,6 +1055,7 @@ impl Mailroom {
                     },
                     now,
                 )?;
+                attach(conn, &new_id, &reply.attachments, &auth.account_id, now)?;
                 let to = match (&original.author, original.mailbox.strip_prefix("account:")) {
                     (_, Some(account)) => Some(account.to_owned()),
                     (Some(author), None) => Some(author.clone()),
