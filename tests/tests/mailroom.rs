@@ -818,6 +818,18 @@ async fn electronic_delivery_consent_is_recorded_and_revocable(backend: Backend)
     let citizen = app.citizen("zustimmung@example.de").await.tokens.access_token;
     let before = body(app.get_as("/api/v1/me/electronic-delivery", &citizen).await).await;
     assert_eq!(before["consented"], false);
+    // Eight grants at once record one.
+    let grants = (0..8).map(|_| {
+        app.client
+            .put(app.url("/api/v1/me/electronic-delivery"))
+            .bearer_auth(&citizen)
+            .send()
+    });
+    for granted in futures_util::future::join_all(grants).await {
+        assert_eq!(granted.unwrap().status(), StatusCode::OK);
+    }
+    let once = body(app.get_as("/api/v1/me/electronic-delivery", &citizen).await).await;
+    assert_eq!(once["history"].as_array().unwrap().len(), 1, "{once}");
     consent(&app, &citizen).await;
     let revoked = app.delete_as("/api/v1/me/electronic-delivery", &citizen).await;
     assert_eq!(revoked.status(), StatusCode::OK);

@@ -82,15 +82,20 @@ impl AccountService {
         let (id, now) = (account_id.to_owned(), self.now());
         self.db
             .write(move |conn| {
-                if current(conn, &id)?.is_none() {
-                    diesel::insert_into(delivery_consents::table)
-                        .values((
-                            delivery_consents::id.eq(amtsweg_kernel::id::new_id()),
-                            delivery_consents::account_id.eq(&id),
-                            delivery_consents::granted_at.eq(now),
-                            delivery_consents::granted_via.eq(&via),
-                        ))
-                        .execute(conn)?;
+                // The unique index on the grant in force makes a simultaneous second grant a no-op.
+                let insert = diesel::insert_into(delivery_consents::table)
+                    .values((
+                        delivery_consents::id.eq(amtsweg_kernel::id::new_id()),
+                        delivery_consents::account_id.eq(&id),
+                        delivery_consents::granted_at.eq(now),
+                        delivery_consents::granted_via.eq(&via),
+                    ))
+                    .on_conflict_do_nothing();
+                let inserted = match conn {
+                    amtsweg_db::DbConnection::Postgres(pg) => insert.execute(pg)?,
+                    amtsweg_db::DbConnection::Sqlite(lite) => insert.execute(lite)?,
+                };
+                if inserted == 1 {
                     let actor = actor_for(Realm::Citizen, &id, &meta);
                     trail(
                         conn,

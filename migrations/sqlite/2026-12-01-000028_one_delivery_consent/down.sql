@@ -1,0 +1,1 @@
+DROP INDEX delivery_consents_in_force;
