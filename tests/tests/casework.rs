@@ -1675,10 +1675,10 @@ async fn a_case_stays_on_the_workflow_version_it_was_submitted_under(backend: Ba
     let worker = tax_office(&app, &admin, "versionen", 1).await.remove(0);
     let (citizen, old_case) = submitted_dog(&app, "alt@example.de", 1).await;
 
-    // The tax office publishes version 3: the first step is renamed, the first state relabelled.
+    // The tax office publishes version 4: the first step is renamed, the first state relabelled.
     let renamed = |text: String| {
         let changed = text
-            .replace("version: 2", "version: 3")
+            .replace("version: 3", "version: 4")
             .replace("bearbeitung_beginnen", "pruefung_beginnen")
             .replace(
                 "label: { de: Eingegangen, en: Received }",
@@ -1688,7 +1688,7 @@ async fn a_case_stays_on_the_workflow_version_it_was_submitted_under(backend: Ba
         changed
     };
     // A changed file that keeps its version is refused at start, naming the workflow.
-    let unversioned = workflows_with(move |text| renamed(text).replace("version: 3", "version: 2"));
+    let unversioned = workflows_with(move |text| renamed(text).replace("version: 4", "version: 3"));
     let dir = unversioned.path().to_owned();
     let refused = app
         .restart_builder()

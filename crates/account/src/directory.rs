@@ -274,3 +274,17 @@ pub fn postal_address(conn: &mut DbConnection, account_id: &str) -> Result<Vec<S
     lines.retain(|line| !line.is_empty());
     Ok(lines)
 }
+
+/// The scopes an API client holds now; `None` when there is no such client or it is disabled (its deliveries and
+/// subscriptions stop).
+pub fn client_scopes(conn: &mut DbConnection, client_id: &str) -> Result<Option<Vec<String>>, DbError> {
+    use crate::store::schema::api_clients;
+    let row: Option<(String, Option<Timestamp>)> = api_clients::table
+        .find(client_id)
+        .select((api_clients::scopes, api_clients::disabled_at))
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .filter(|(_, disabled)| disabled.is_none())
+        .map(|(scopes, _)| scopes.split_whitespace().map(str::to_owned).collect()))
+}

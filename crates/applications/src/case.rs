@@ -15,6 +15,8 @@ use crate::service::{EffectContext, run_effects};
 pub(crate) enum StepActor<'a> {
     Citizen(&'a str),
     Staff(&'a str),
+    /// A specialised procedure through the integration API.
+    Client(&'a str),
     System,
 }
 
@@ -23,6 +25,7 @@ impl StepActor<'_> {
         match self {
             StepActor::Citizen(id) => ("citizen", Some(id)),
             StepActor::Staff(id) => ("staff", Some(id)),
+            StepActor::Client(id) => ("client", Some(id)),
             StepActor::System => ("system", None),
         }
     }
@@ -238,7 +241,7 @@ pub(crate) fn advance(
         ..facts.clone()
     };
     let reached = run_automatic(conn, context, workflow, &system, &to)?;
-    crate::events::transitioned(conn, context.application_id, from, &reached, &action, context.now)?;
+    crate::events::transitioned(conn, context, from, &reached, &action)?;
     Ok(reached)
 }
 

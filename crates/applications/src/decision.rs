@@ -18,7 +18,7 @@ use crate::service::{ApplicationService, EffectContext, payment_settled};
 use crate::staff::{CaseWorker, StaffCaseView, case_of, documents_complete, expired_timers, refused};
 
 /// Decision documents: kept by the applications module, from the moment the decision commits.
-const DECISIONS: UploadPolicy = UploadPolicy {
+pub(crate) const DECISIONS: UploadPolicy = UploadPolicy {
     allowed: &["application/pdf"],
     owner_module: "applications",
     expires: true,
@@ -32,7 +32,7 @@ pub struct DecisionInput {
     pub fee_cents: Option<i64>,
 }
 
-fn parse_result(result: &str) -> Option<Decision> {
+pub(crate) fn parse_result(result: &str) -> Option<Decision> {
     match result {
         "approved" => Some(Decision::Approved),
         "rejected" => Some(Decision::Rejected),
@@ -64,6 +64,72 @@ pub(crate) fn pending(
         .select((application_decisions::id, application_decisions::author))
         .first(conn)
         .optional()?)
+}
+
+/// A decision document in the case file, ready to be recorded.
+pub(crate) struct DecisionRecord<'a> {
+    pub document_id: &'a str,
+    pub result: &'a str,
+    pub reasons: &'a str,
+    /// A fee set with the decision (else the assessed fee stays).
+    pub fee: Option<Cents>,
+    /// A staff id, or `client:{id}` for a decision of a specialised procedure.
+    pub author: &'a str,
+    pub file: &'a amtsweg_files::FileView,
+    pub pdf_sha256: &'a str,
+    pub data_sha256: &'a str,
+    pub pages: Option<i32>,
+}
+
+/// Records a decision of the case `row` (seen at `version`): the document taken up into the case file, the
+/// decision row, and the case's next version with the fee the decision sets.
+pub(crate) fn store(
+    conn: &mut DbConnection,
+    row: &crate::service::ApplicationRow,
+    procedure: &amtsweg_catalogue::LoadedProcedure,
+    version: i64,
+    record: &DecisionRecord<'_>,
+    now: amtsweg_kernel::Timestamp,
+) -> Result<(), ApplicationError> {
+    amtsweg_files::take_up(conn, &record.file.id, &row.account_id, "applications")?
+        .ok_or_else(|| ApplicationError::Internal("the decision document vanished".into()))?;
+    let fee_cents = record.fee.map(Cents::get).or(row.fee_cents);
+    diesel::insert_into(application_decisions::table)
+        .values((
+            application_decisions::id.eq(record.document_id),
+            application_decisions::application_id.eq(&row.id),
+            application_decisions::result.eq(record.result),
+            application_decisions::reasons.eq(record.reasons),
+            application_decisions::fee_cents.eq(fee_cents),
+            application_decisions::author.eq(record.author),
+            application_decisions::created_at.eq(now),
+            application_decisions::file_id.eq(record.file.id.as_str()),
+            application_decisions::pdf_sha256.eq(record.pdf_sha256),
+            application_decisions::data_sha256.eq(record.data_sha256),
+            application_decisions::pages.eq(record.pages),
+        ))
+        .execute(conn)?;
+    // A fee set with the decision replaces the assessment by the procedure's decision_fee line.
+    let fee_lines = match (record.fee, &procedure.procedure.decision_fee) {
+        (Some(fee), Some(rule)) => Some(crate::fees::decided_json(rule, fee)),
+        _ => row.fee_lines.clone(),
+    };
+    let updated = diesel::update(
+        applications::table
+            .find(&row.id)
+            .filter(applications::version.eq(version)),
+    )
+    .set((
+        applications::version.eq(version + 1),
+        applications::updated_at.eq(now),
+        applications::fee_cents.eq(fee_cents),
+        applications::fee_lines.eq(fee_lines),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(ApplicationError::StaleVersion { current: version + 1 });
+    }
+    Ok(())
 }
 
 impl ApplicationService {
@@ -269,36 +335,18 @@ impl ApplicationService {
                 let step = workflow
                     .fire(&state, &action, &facts, Some(&reasons))
                     .map_err(|refusal| refused(refusal, &action))?;
-                amtsweg_files::take_up(conn, &file.id, &row.account_id, "applications")?
-                    .ok_or_else(|| ApplicationError::Internal("the decision document vanished".into()))?;
-                diesel::insert_into(application_decisions::table)
-                    .values((
-                        application_decisions::id.eq(&document_id),
-                        application_decisions::application_id.eq(&id),
-                        application_decisions::result.eq(&input.result),
-                        application_decisions::reasons.eq(&reasons),
-                        application_decisions::fee_cents.eq(fee_cents),
-                        application_decisions::author.eq(&worker.id),
-                        application_decisions::created_at.eq(now),
-                        application_decisions::file_id.eq(file.id.as_str()),
-                        application_decisions::pdf_sha256.eq(&rendered.pdf_sha256),
-                        application_decisions::data_sha256.eq(&rendered.data_sha256),
-                        application_decisions::pages.eq(i32::try_from(rendered.pages).ok()),
-                    ))
-                    .execute(conn)?;
-                // A fee set with the decision replaces the assessment by the procedure's decision_fee line.
-                let fee_lines = match (fee, &procedure.procedure.decision_fee) {
-                    (Some(fee), Some(rule)) => Some(crate::fees::decided_json(rule, fee)),
-                    _ => row.fee_lines.clone(),
+                let record = DecisionRecord {
+                    document_id: &document_id,
+                    result: &input.result,
+                    reasons: &reasons,
+                    fee,
+                    author: &worker.id,
+                    file: &file,
+                    pdf_sha256: &rendered.pdf_sha256,
+                    data_sha256: &rendered.data_sha256,
+                    pages: i32::try_from(rendered.pages).ok(),
                 };
-                diesel::update(applications::table.find(&id))
-                    .set((
-                        applications::version.eq(version + 1),
-                        applications::updated_at.eq(now),
-                        applications::fee_cents.eq(fee_cents),
-                        applications::fee_lines.eq(fee_lines),
-                    ))
-                    .execute(conn)?;
+                store(conn, &row, &procedure, version, &record, now)?;
                 let context = EffectContext::of(&row, &procedure, &service, now);
                 let actor = (StepActor::Staff(&worker.id), None);
                 case::advance(conn, &context, &workflow, &state, step, actor, &facts)?;
@@ -378,7 +426,7 @@ impl ApplicationService {
                 };
                 let context = EffectContext::of(&row, &procedure, &service, now);
                 let reached = case::run_automatic(conn, &context, &workflow, &facts, &state)?;
-                crate::events::transitioned(conn, &id, &state, &reached, "cosign", now)?;
+                crate::events::transitioned(conn, &context, &state, &reached, "cosign")?;
                 crate::staff::audit(conn, &worker, "case.cosigned", &id, now)?;
                 let row = crate::staff::load_row(conn, &id)?;
                 service.staff_view(conn, &row, &worker, lang, now)

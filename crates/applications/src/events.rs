@@ -5,6 +5,8 @@ use amtsweg_events::EventType;
 use amtsweg_kernel::Timestamp;
 use serde_json::json;
 
+use crate::service::EffectContext;
+
 const SOURCE: &str = "urn:amtsweg:applications";
 
 pub const SUBMITTED: EventType = EventType {
@@ -19,14 +21,32 @@ pub const TRANSITIONED: EventType = EventType {
 
 pub(crate) fn transitioned(
     conn: &mut DbConnection,
-    application_id: &str,
+    context: &EffectContext<'_>,
     from: &str,
     to: &str,
     action: &str,
-    now: Timestamp,
 ) -> Result<(), DbError> {
-    let data = json!({"application_id": application_id, "from": from, "to": to, "action": action});
-    amtsweg_events::publish(conn, &TRANSITIONED, Some(application_id), &data, now).map(|_| ())
+    let data = json!({"application_id": context.application_id, "from": from, "to": to, "action": action});
+    about(conn, &TRANSITIONED, context, &data)
+}
+
+/// Every event of this module is about one application of one procedure.
+fn about(
+    conn: &mut DbConnection,
+    event_type: &EventType,
+    context: &EffectContext<'_>,
+    data: &serde_json::Value,
+) -> Result<(), DbError> {
+    let procedure = &context.procedure.procedure.id;
+    amtsweg_events::publish_about(
+        conn,
+        event_type,
+        context.application_id,
+        procedure,
+        data,
+        context.now,
+    )
+    .map(|_| ())
 }
 
 /// The period of the fiction of approval (§ 42a VwVfG) was extended.
@@ -44,11 +64,14 @@ pub const APPROVAL_DEEMED: EventType = EventType {
 pub(crate) fn fiction(
     conn: &mut DbConnection,
     event_type: &EventType,
-    application_id: &str,
-    now: Timestamp,
+    context: &EffectContext<'_>,
 ) -> Result<(), DbError> {
-    let data = json!({"application_id": application_id});
-    amtsweg_events::publish(conn, event_type, Some(application_id), &data, now).map(|_| ())
+    about(
+        conn,
+        event_type,
+        context,
+        &json!({"application_id": context.application_id}),
+    )
 }
 
 /// The milestones workflows may publish (`publish: <name>`), by name.
@@ -93,25 +116,22 @@ pub(crate) fn submitted(
         "case_number": case_number,
         "state": state,
     });
-    amtsweg_events::publish(conn, &SUBMITTED, Some(application_id), &data, now).map(|_| ())
+    amtsweg_events::publish_about(conn, &SUBMITTED, application_id, procedure_id, &data, now).map(|_| ())
 }
 
 pub(crate) fn milestone(
     conn: &mut DbConnection,
     name: &str,
-    application_id: &str,
-    now: Timestamp,
+    context: &EffectContext<'_>,
 ) -> Result<(), DbError> {
     // Unknown names are refused when workflows are loaded (see `check_workflows`).
     let Some(event_type) = milestone_type(name) else {
         return Ok(());
     };
-    amtsweg_events::publish(
+    about(
         conn,
         event_type,
-        Some(application_id),
-        &json!({"application_id": application_id}),
-        now,
+        context,
+        &json!({"application_id": context.application_id}),
     )
-    .map(|_| ())
 }

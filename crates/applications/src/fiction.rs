@@ -284,12 +284,7 @@ pub(crate) fn extend(
         context.now,
     )?;
     crate::service::notify(conn, context, EXTENDED)?;
-    crate::events::fiction(
-        conn,
-        &crate::events::FICTION_EXTENDED,
-        context.application_id,
-        context.now,
-    )?;
+    crate::events::fiction(conn, &crate::events::FICTION_EXTENDED, context)?;
     Ok(())
 }
 
@@ -365,12 +360,7 @@ pub(crate) fn occur(
         context.now,
     )?;
     crate::service::notify(conn, context, OCCURRED)?;
-    crate::events::fiction(
-        conn,
-        &crate::events::APPROVAL_DEEMED,
-        context.application_id,
-        context.now,
-    )?;
+    crate::events::fiction(conn, &crate::events::APPROVAL_DEEMED, context)?;
     amtsweg_audit::append(
         conn,
         &Event {

@@ -4,6 +4,7 @@
 
 mod case;
 mod case_number;
+pub mod clients;
 pub mod decision;
 pub mod delivery;
 mod error;
@@ -21,6 +22,7 @@ pub mod search;
 pub mod service;
 pub mod staff;
 mod staff_http;
+pub mod statistics;
 mod templates;
 mod timers;
 pub mod versions;

@@ -1148,7 +1148,7 @@ pub(crate) fn run_effects(
                 .execute(conn)?;
             }
             Effect::Publish(name) => {
-                events::milestone(conn, name, context.application_id, context.now)?;
+                events::milestone(conn, name, context)?;
             }
             Effect::RequestPayment => crate::payments::request(conn, context, "zahlung_ausstehend")?,
             Effect::DeliverDecision => {

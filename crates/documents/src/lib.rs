@@ -66,43 +66,9 @@ pub enum DocumentError {
     Pdf(String),
 }
 
-/// JSON with object members sorted by name at every level, without insignificant whitespace: equal data, equal
-/// bytes, equal hash.
+/// The canonical form of the data (RFC 8785): equal data, equal bytes, equal hash.
 pub fn canonical_json(value: &Value) -> String {
-    fn write(value: &Value, out: &mut String) {
-        match value {
-            Value::Object(members) => {
-                let mut keys: Vec<&String> = members.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, key) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String(key.clone()).to_string());
-                    out.push(':');
-                    if let Some(member) = members.get(key) {
-                        write(member, out);
-                    }
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(value, &mut out);
-    out
+    amtsweg_kernel::jcs::canonicalize(value)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

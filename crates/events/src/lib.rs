@@ -42,6 +42,30 @@ pub fn publish(
     data: &impl Serialize,
     now: Timestamp,
 ) -> Result<String, DbError> {
+    insert(conn, event_type, subject, None, data, now)
+}
+
+/// Records an event about an application of `procedure_id`: API clients with a scope for that procedure see it in
+/// their feed and webhooks (events without a procedure are never shown to clients).
+pub fn publish_about(
+    conn: &mut DbConnection,
+    event_type: &EventType,
+    subject: &str,
+    procedure_id: &str,
+    data: &impl Serialize,
+    now: Timestamp,
+) -> Result<String, DbError> {
+    insert(conn, event_type, Some(subject), Some(procedure_id), data, now)
+}
+
+fn insert(
+    conn: &mut DbConnection,
+    event_type: &EventType,
+    subject: Option<&str>,
+    procedure_id: Option<&str>,
+    data: &impl Serialize,
+    now: Timestamp,
+) -> Result<String, DbError> {
     let id = amtsweg_kernel::id::new_id();
     let data = serde_json::to_string(data).map_err(|err| DbError::Task(err.to_string()))?;
     diesel::insert_into(events::table)
@@ -52,6 +76,7 @@ pub fn publish(
             events::subject.eq(subject),
             events::time.eq(now),
             events::data.eq(&data),
+            events::procedure_id.eq(procedure_id),
         ))
         .execute(conn)?;
     amtsweg_db::after_commit(|| {
@@ -77,6 +102,16 @@ pub struct CloudEvent {
     pub data: Value,
     /// Position in the feed (CloudEvents sequence extension), as a decimal string.
     pub sequence: String,
+    /// The procedure whose application the event is about (extension attribute), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<String>,
+}
+
+impl CloudEvent {
+    /// The feed position as a number.
+    pub fn position(&self) -> i64 {
+        self.sequence.parse().unwrap_or_default()
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -89,6 +124,7 @@ struct EventRow {
     subject: Option<String>,
     time: Timestamp,
     data: String,
+    procedure_id: Option<String>,
 }
 
 impl EventRow {
@@ -103,6 +139,7 @@ impl EventRow {
             datacontenttype: "application/json",
             data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
             sequence: self.position.unwrap_or_default().to_string(),
+            procedure: self.procedure_id,
         }
     }
 }
@@ -124,6 +161,59 @@ pub fn read(
         .select(EventRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(EventRow::into_cloud_event).collect())
+}
+
+/// Which procedures' events a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Procedures {
+    /// Every event about any procedure (`*`).
+    All,
+    /// Events about these procedures.
+    Some(Vec<String>),
+}
+
+/// Events about applications of `procedures` after `position` in feed order, at most `limit`, optionally only of
+/// the given types — what an API client may see.
+pub fn read_about(
+    conn: &mut DbConnection,
+    procedures: &Procedures,
+    after: i64,
+    limit: i64,
+    types: Option<&[String]>,
+) -> Result<Vec<CloudEvent>, DbError> {
+    let mut query = events::table.filter(events::position.gt(after)).into_boxed();
+    query = match procedures {
+        Procedures::All => query.filter(events::procedure_id.is_not_null()),
+        Procedures::Some(ids) => query.filter(events::procedure_id.eq_any(ids.clone())),
+    };
+    if let Some(types) = types {
+        query = query.filter(events::event_type.eq_any(types.to_vec()));
+    }
+    let rows: Vec<EventRow> = query
+        .order(events::position.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(EventRow::into_cloud_event).collect())
+}
+
+/// The position of the last numbered event (0 before the first).
+pub fn last_position(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(schema::event_sequence::table
+        .find(1)
+        .select(schema::event_sequence::last_position)
+        .first(conn)?)
+}
+
+/// One event by id, once it has its position.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<CloudEvent>, DbError> {
+    Ok(events::table
+        .find(id)
+        .filter(events::position.is_not_null())
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(EventRow::into_cloud_event))
 }
 
 /// The events about one subject (an account, say), oldest first — for the GDPR export.

@@ -7,6 +7,7 @@ diesel::table! {
         subject -> Nullable<Text>,
         time -> Timestamp,
         data -> Text,
+        procedure_id -> Nullable<Text>,
     }
 }
 

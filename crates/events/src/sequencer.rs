@@ -148,6 +148,7 @@ fn number_batch(
                 subject: row.subject.clone(),
                 time: row.time,
                 data: row.data.clone(),
+                procedure_id: row.procedure_id.clone(),
             }
             .into_cloud_event(),
         )

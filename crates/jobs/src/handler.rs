@@ -28,6 +28,9 @@ pub enum JobError {
     /// Trying again cannot help (the input is invalid, the peer refused for good).
     #[error("{0}")]
     Permanent(String),
+    /// Worth another try, not before `wait` (the peer said so, e.g. with `Retry-After`); counts as an attempt.
+    #[error("{reason}")]
+    RetryAfter { reason: String, wait: Duration },
 }
 
 /// What a successful job leaves behind for an administrator to read (e.g. how many accounts were flagged).

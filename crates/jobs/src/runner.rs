@@ -249,6 +249,10 @@ impl Runner {
             Err(JobError::Transient(_)) if job.attempt < handler.max_attempts() => {
                 Some(self.clock.now() + jittered(handler.backoff(job.attempt)))
             }
+            Err(JobError::RetryAfter { wait, .. }) if job.attempt < handler.max_attempts() => {
+                let wait = (*wait).clamp(Duration::from_secs(1), Duration::from_secs(86_400));
+                Some(self.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::days(1)))
+            }
             _ => None,
         };
         if let Err(err) = &outcome {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod i18n;
 pub mod id;
 pub mod input;
+pub mod jcs;
 pub mod money;
 pub mod numbering;
 pub mod pagination;

@@ -44,6 +44,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(amtsweg_applications::configure)
             .configure(amtsweg_payment::configure)
             .configure(amtsweg_mailroom::configure)
+            .configure(amtsweg_integration::configure)
             .configure(amtsweg_seal::configure),
     )
     .configure(amtsweg_account::http::configure_root)
@@ -193,6 +194,10 @@ impl Services {
                 .unwrap_or_else(|| format!("http://{}:{}", settings.server.host, settings.server.port)),
         })
         .map_err(|problem| anyhow::anyhow!("the payment settings cannot be used: {problem}"))?;
+        let problems = settings.integration.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("\n"));
+        }
         let sealer: Arc<dyn amtsweg_seal::Sealer> = Arc::new(
             amtsweg_seal::LocalSealer::start(
                 db.clone(),
@@ -210,7 +215,7 @@ impl Services {
             db: db.clone(),
             clock: clock.clone(),
             files: files.clone(),
-            sealer,
+            sealer: sealer.clone(),
             cases: Arc::new(amtsweg_applications::delivery::ApplicationCases),
             catalogue: catalogue.clone(),
             portal_url: settings.account.portal_url.clone(),
@@ -229,6 +234,17 @@ impl Services {
             .record_workflow_versions()
             .await
             .map_err(|err| anyhow::anyhow!("the workflows cannot be used: {err}"))?;
+        let integration = amtsweg_integration::Integration::new(amtsweg_integration::IntegrationDeps {
+            db: db.clone(),
+            clock: clock.clone(),
+            applications: applications.clone(),
+            catalogue: catalogue.clone(),
+            files: files.clone(),
+            sealer,
+            kek: auth.keys().kek(),
+            settings: settings.integration.clone(),
+        })
+        .map_err(|problem| anyhow::anyhow!("the integration settings cannot be used: {problem}"))?;
         let idempotency = Idempotency {
             db: db.clone(),
             clock: clock.clone(),
@@ -244,6 +260,7 @@ impl Services {
             Arc::new(seals),
             Arc::new(mailroom),
             Arc::new(applications),
+            Arc::new(integration),
         ];
         let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {
             all.merge(module.subscriptions())

@@ -99,6 +99,8 @@ impl Modify for SecuritySchemes {
         (name = "staff", description = "Login for staff"),
         (name = "admin", description = "Administration: staff, API clients, keys, jobs"),
         (name = "auth", description = "Tokens for specialised procedures and the public keys that verify tokens"),
+        (name = "integration", description = "Integrationsplattform: the pull API, signed event feed and webhooks for specialised procedures (Fachverfahren)"),
+        (name = "statistics", description = "Open data: applications per procedure and month, without personal data"),
         (name = "operations", description = "Health and metrics for operators"),
     )
 )]

@@ -21,6 +21,7 @@ pub struct Settings {
     pub workflows: WorkflowSettings,
     pub applications: amtsweg_applications::ApplicationSettings,
     pub payment: amtsweg_payment::PaymentSettings,
+    pub integration: amtsweg_integration::IntegrationSettings,
     pub log: LogSettings,
     pub account: AccountSettings,
     pub mail: MailSettings,

@@ -111,7 +111,7 @@ pub fn check(definition: &Definition, known_roles: &[&str]) -> Vec<Problem> {
             By::Staff if t.roles.is_empty() => {
                 report(at("roles"), "a staff transition names the roles allowed".into())
             }
-            By::Citizen | By::System if !t.roles.is_empty() => {
+            By::Citizen | By::System | By::Client if !t.roles.is_empty() => {
                 report(at("roles"), "only staff transitions name roles".into());
             }
             _ => {}

@@ -70,7 +70,8 @@ pub struct Transition {
     pub label: Label,
     pub from: Vec<String>,
     pub to: String,
-    /// Who takes it: staff (default) with one of `roles`, the citizen, or the system (timers, events).
+    /// Who takes it: staff (default) with one of `roles`, the citizen, the system (timers, events), or a
+    /// specialised procedure through the integration API (`client`, with an `applications:write` scope).
     #[serde(default)]
     pub by: By,
     /// Staff roles allowed (staff transitions only).
@@ -109,6 +110,7 @@ pub enum By {
     Staff,
     Citizen,
     System,
+    Client,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,8 @@ pub enum Caller<'a> {
     Citizen,
     #[default]
     System,
+    /// A specialised procedure allowed to write to the procedure's applications.
+    Client,
 }
 
 /// Why an action cannot be taken; each maps to a stable error code.
@@ -118,7 +120,7 @@ impl Definition {
 fn allowed(transition: &Transition, facts: &Facts<'_>) -> bool {
     let by_right_kind = match (transition.by, facts.by) {
         (By::Staff, Caller::Staff(roles)) => transition.roles.iter().any(|role| roles.contains(role)),
-        (By::Citizen, Caller::Citizen) | (By::System, Caller::System) => true,
+        (By::Citizen, Caller::Citizen) | (By::System, Caller::System) | (By::Client, Caller::Client) => true,
         _ => false,
     };
     by_right_kind && !(transition.four_eyes && facts.caller_is_author)
