@@ -820,6 +820,40 @@ async fn signatures_verify_with_independent_libraries(backend: Backend) {
         report.contains(&format!("jws: {} verified", 2 * delivered)),
         "{report}"
     );
+
+    // A client disabled by the administrator receives nothing more.
+    let removed = app
+        .client
+        .delete(app.url(&format!("/api/v1/admin/clients/{}", fv.0)))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success(), "{}", removed.status());
+    app.submit_dog(&citizen, 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while unnumbered_events(&app) > 0 || fan_out_cursor(&app) < last_position(&app) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fan-out never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        standard.received().len(),
+        delivered,
+        "nothing for a disabled client"
+    );
+}
+
+fn fan_out_cursor(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT position AS count FROM integration_cursors WHERE name = 'webhooks'"),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap_or(-1)
 }
 
 async fn statistics_publish_counts_without_small_numbers(backend: Backend) {
@@ -852,7 +886,129 @@ async fn statistics_publish_counts_without_small_numbers(backend: Backend) {
     assert!(!text.contains("erika"));
 }
 
+/// The number of events about procedures (what the NATS publisher sends).
+fn procedure_events(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT COUNT(*) AS count FROM events WHERE procedure_id IS NOT NULL AND position IS NOT NULL",
+        ),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap()
+}
+
+fn nats_cursor(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT position AS count FROM integration_cursors WHERE name = 'nats'"),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap_or(-1)
+}
+
+/// Committed events the sequencer has not numbered yet.
+fn unnumbered_events(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT COUNT(*) AS count FROM events WHERE position IS NULL"),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap()
+}
+
+fn last_position(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT last_position AS count FROM event_sequence"),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap()
+}
+
+async fn until_published(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while unnumbered_events(app) > 0 || nats_cursor(app) < last_position(app) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publisher never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Events go to NATS JetStream once per id, also when the publisher restarts after publishing but before it
+/// recorded its position (the cursor set back simulates exactly that crash).
+async fn events_reach_nats_once_across_a_publisher_restart(backend: Backend) {
+    let suffix: u32 = rand::random();
+    let (stream, prefix) = (format!("AMTSWEG_TEST_{suffix}"), format!("amtsweg_test_{suffix}"));
+    let configure = {
+        let (stream, prefix) = (stream.clone(), prefix.clone());
+        move |settings: &mut amtsweg_server::settings::Settings| {
+            settings.integration.nats.url = Some("nats://127.0.0.1:4222".into());
+            settings.integration.nats.stream = stream;
+            settings.integration.nats.subject_prefix = prefix;
+        }
+    };
+    let app = TestApp::builder(backend)
+        .configure(configure.clone())
+        .spawn()
+        .await
+        .unwrap();
+    let citizen = app.citizen("erika@example.de").await.tokens.access_token;
+    app.submit_dog(&citizen, 1).await;
+    app.submit_dog(&citizen, 2).await;
+    until_published(&app).await;
+    let expected = procedure_events(&app);
+    assert!(expected >= 2);
+
+    let nats = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS with JetStream on 127.0.0.1:4222");
+    let jetstream = async_nats::jetstream::new(nats);
+    let count = |jetstream: async_nats::jetstream::Context, stream: String| async move {
+        let mut handle = jetstream.get_stream(&stream).await.unwrap();
+        handle.info().await.unwrap().state.messages
+    };
+    assert_eq!(
+        count(jetstream.clone(), stream.clone()).await,
+        u64::try_from(expected).unwrap()
+    );
+
+    // The crash: everything published, the position not recorded. The restarted publisher sends it all again;
+    // JetStream keeps one copy per event id.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE integration_cursors SET position = 0 WHERE name = 'nats'"),
+        &mut app.connect(),
+    )
+    .unwrap();
+    let app = app.restart_builder().configure(configure).spawn().await.unwrap();
+    until_published(&app).await;
+    assert_eq!(
+        count(jetstream.clone(), stream.clone()).await,
+        u64::try_from(expected).unwrap()
+    );
+
+    let handle = jetstream.get_stream(&stream).await.unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for sequence in 1..=u64::try_from(expected).unwrap() {
+        let message = handle.get_raw_message(sequence).await.unwrap();
+        let id = message.headers.get("Nats-Msg-Id").unwrap().to_string();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(event["id"], id.as_str());
+        assert!(event["jws"].as_str().is_some());
+        assert_eq!(
+            message.subject.as_str(),
+            format!("{prefix}.{}.{DOG}", event["type"].as_str().unwrap())
+        );
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), usize::try_from(expected).unwrap());
+    jetstream.delete_stream(&stream).await.unwrap();
+}
+
 backend_tests!(
+    events_reach_nats_once_across_a_publisher_restart,
     the_pull_api_hands_over_applications_and_takes_their_answers,
     the_event_feed_shows_the_clients_procedures_signed_and_in_order,
     webhooks_survive_a_six_hour_outage_and_can_be_replayed,

@@ -192,18 +192,9 @@ impl ApplicationService {
         self.db()
             .write(move |conn| {
                 case_for(conn, &id, &procedures)?;
-                let (file, holder): (String, String) = application_attachments::table
-                    .find(&attachment_id)
-                    .filter(application_attachments::application_id.eq(&id))
-                    .select((
-                        application_attachments::file_id,
-                        application_attachments::uploaded_by,
-                    ))
-                    .first(conn)
-                    .optional()?
-                    .ok_or(ApplicationError::NotFound)?;
+                let found = crate::staff::attachment_file(conn, &id, &attachment_id)?;
                 audit(conn, &client, "integration.attachment_read", &id, now)?;
-                Ok((amtsweg_files::FileId::from_string(file), holder))
+                Ok(found)
             })
             .await
     }

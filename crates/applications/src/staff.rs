@@ -431,18 +431,9 @@ impl ApplicationService {
         self.db()
             .write(move |conn| {
                 case_of(conn, &id, &worker)?;
-                let (file, holder): (String, String) = application_attachments::table
-                    .find(&attachment_id)
-                    .filter(application_attachments::application_id.eq(&id))
-                    .select((
-                        application_attachments::file_id,
-                        application_attachments::uploaded_by,
-                    ))
-                    .first(conn)
-                    .optional()?
-                    .ok_or(ApplicationError::NotFound)?;
+                let found = attachment_file(conn, &id, &attachment_id)?;
                 audit(conn, &worker, "case.attachment_viewed", &id, now)?;
-                Ok((amtsweg_files::FileId::from_string(file), holder))
+                Ok(found)
             })
             .await
     }
@@ -758,6 +749,25 @@ pub(crate) fn refused(refusal: Refusal, action: &str) -> ApplicationError {
         "/action"
     };
     ApplicationError::field(pointer, code, text)
+}
+
+/// The stored file of an attachment of application `id`: (file, holder) for the download.
+pub(crate) fn attachment_file(
+    conn: &mut DbConnection,
+    id: &str,
+    attachment_id: &str,
+) -> Result<(amtsweg_files::FileId, String), ApplicationError> {
+    let (file, holder): (String, String) = application_attachments::table
+        .find(attachment_id)
+        .filter(application_attachments::application_id.eq(id))
+        .select((
+            application_attachments::file_id,
+            application_attachments::uploaded_by,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(ApplicationError::NotFound)?;
+    Ok((amtsweg_files::FileId::from_string(file), holder))
 }
 
 /// A submitted case of a unit where the caller works; anything else is not found.

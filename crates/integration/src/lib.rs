@@ -17,6 +17,7 @@
 pub mod events;
 pub mod feed;
 pub mod http;
+pub mod nats;
 pub mod pull;
 mod schema;
 pub mod scopes;
@@ -65,6 +66,7 @@ pub fn access() -> Access {
 #[serde(deny_unknown_fields, default)]
 pub struct IntegrationSettings {
     pub webhooks: WebhookSettings,
+    pub nats: nats::NatsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +114,7 @@ pub struct IntegrationDeps {
 }
 
 struct Inner {
+    nats: Option<Arc<nats::Publisher>>,
     deps: IntegrationDeps,
     targets: Arc<TargetPolicy>,
     http: reqwest::Client,
@@ -142,8 +145,16 @@ impl Integration {
             .user_agent(concat!("Amtsweg-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| err.to_string())?;
+        let nats = nats::Publisher::new(
+            deps.db.clone(),
+            deps.clock.clone(),
+            deps.sealer.clone(),
+            deps.settings.nats.clone(),
+        )
+        .map(Arc::new);
         Ok(Integration {
             inner: Arc::new(Inner {
+                nats,
                 deps,
                 targets,
                 http,
@@ -223,10 +234,15 @@ impl amtsweg_module::Module for Integration {
         cfg.app_data(Data::new(self.clone()));
     }
 
-    /// The inbox of handed-over applications, webhook deliveries and replays, and the fan-out tick.
+    /// The inbox of handed-over applications, webhook deliveries and replays, the fan-out tick and (when
+    /// configured) the NATS publisher.
     fn jobs(&self) -> Registry {
         let (db, catalogue) = (self.db().clone(), self.inner.deps.catalogue.clone());
-        Registry::new()
+        let registry = match &self.inner.nats {
+            Some(publisher) => Registry::new().tick(Arc::new(nats::PublishTick(publisher.clone()))),
+            None => Registry::new(),
+        };
+        registry
             .handler(handler_fn(pull::INBOX, 10, move |job| {
                 let (db, catalogue) = (db.clone(), catalogue.clone());
                 async move {

@@ -128,7 +128,11 @@ async fn two_processes_share_queues_timers_and_survive_a_kill() {
     let claimed = std::mem::take(&mut *claimed.lock().unwrap());
     let unique: HashSet<&String> = claimed.iter().collect();
     assert_eq!(unique.len(), claimed.len(), "a case was handed out twice");
-    assert_eq!(claimed.len(), QUEUED, "every queued case was handed out");
+    // The waiting cases may join the queue meanwhile: each process queues the day's timer run when it starts,
+    // and their reply windows have run out — then they are handed out too, once each.
+    let queued = claimed.iter().filter(|id| id.starts_with("queued-")).count();
+    assert_eq!(queued, QUEUED, "every queued case was handed out");
+    assert!(claimed.len() <= QUEUED + WAITING);
     assert_eq!(
         count(
             &mut conn,

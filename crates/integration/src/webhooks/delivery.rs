@@ -288,12 +288,18 @@ async fn deliver(integration: &Integration, job: Job, last: bool) -> Result<JobO
                 .first(conn)
                 .optional()?;
             let event = amtsweg_events::find(conn, &event)?;
-            Ok::<_, DbError>(Some((status, subscription, event)))
+            // The client's scopes as they stand now: a scope revoked after the fan-out stops the delivery.
+            let readable = match &subscription {
+                Some(row) => amtsweg_account::directory::client_scopes(conn, &row.client_id)?
+                    .map(|granted| crate::scopes::covered(&granted, crate::scopes::READ)),
+                None => None,
+            };
+            Ok::<_, DbError>(Some((status, subscription, event, readable)))
         })
         .await
         .map_err(transient)?
     };
-    let Some((status, subscription, event)) = found else {
+    let Some((status, subscription, event, readable)) = found else {
         return Err(JobError::Permanent(format!("no delivery {id}")));
     };
     if status != "pending" {
@@ -305,8 +311,15 @@ async fn deliver(integration: &Integration, job: Job, last: bool) -> Result<JobO
         ));
     };
     let now = integration.clock().now();
-    if subscription.status != "active" {
+    let procedure = event.procedure.clone().unwrap_or_default();
+    let permitted = readable.is_some_and(|readable| crate::scopes::includes(&readable, &procedure));
+    if subscription.status != "active" || !permitted {
         let id = id.clone();
+        let reason = if permitted {
+            "the subscription ended"
+        } else {
+            "the client no longer holds a read scope for this procedure"
+        };
         db.write(move |conn| {
             diesel::update(
                 deliveries::table
@@ -315,7 +328,7 @@ async fn deliver(integration: &Integration, job: Job, last: bool) -> Result<JobO
             )
             .set((
                 deliveries::status.eq("cancelled"),
-                deliveries::last_error.eq("the subscription ended"),
+                deliveries::last_error.eq(reason),
             ))
             .execute(conn)?;
             Ok::<_, DbError>(())
