@@ -108,6 +108,23 @@ pub struct CloudEvent {
 }
 
 impl CloudEvent {
+    /// Reads an event back from its JSON (e.g. from a job's payload).
+    pub fn from_json(value: &Value) -> Option<CloudEvent> {
+        let text = |name: &str| value[name].as_str().map(str::to_owned);
+        Some(CloudEvent {
+            specversion: "1.0",
+            id: text("id")?,
+            source: text("source")?,
+            event_type: text("type")?,
+            subject: text("subject"),
+            time: text("time")?,
+            datacontenttype: "application/json",
+            data: value.get("data").cloned().unwrap_or(Value::Null),
+            sequence: text("sequence")?,
+            procedure: text("procedure"),
+        })
+    }
+
     /// The feed position as a number.
     pub fn position(&self) -> i64 {
         self.sequence.parse().unwrap_or_default()

@@ -113,8 +113,23 @@ pub struct IntegrationDeps {
     pub settings: IntegrationSettings,
 }
 
+/// Subscriptions as deliveries read them, kept for a second: a deleted subscription or a revoked scope stops
+/// deliveries within that second.
+type SubscriptionCache = std::sync::Mutex<
+    std::collections::HashMap<
+        String,
+        (
+            std::time::Instant,
+            Option<webhooks::SubscriptionRow>,
+            Option<amtsweg_events::Procedures>,
+        ),
+    >,
+>;
+
 struct Inner {
     nats: Option<Arc<nats::Publisher>>,
+    subscriptions: SubscriptionCache,
+    outcomes: webhooks::GroupWriter,
     deps: IntegrationDeps,
     targets: Arc<TargetPolicy>,
     http: reqwest::Client,
@@ -155,6 +170,8 @@ impl Integration {
         Ok(Integration {
             inner: Arc::new(Inner {
                 nats,
+                subscriptions: SubscriptionCache::default(),
+                outcomes: webhooks::GroupWriter::new(deps.db.clone()),
                 deps,
                 targets,
                 http,
@@ -189,6 +206,45 @@ impl Integration {
 
     pub(crate) fn targets(&self) -> &TargetPolicy {
         &self.inner.targets
+    }
+
+    /// A subscription and the procedures its client may read now, as of at most a second ago.
+    pub(crate) async fn subscription(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            Option<webhooks::SubscriptionRow>,
+            Option<amtsweg_events::Procedures>,
+        ),
+        DbError,
+    > {
+        const FRESH: Duration = Duration::from_secs(1);
+        {
+            let cache = self.inner.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, row, readable)) = cache.get(id)
+                && at.elapsed() < FRESH
+            {
+                return Ok((row.clone(), readable.clone()));
+            }
+        }
+        let key = id.to_owned();
+        let (row, readable) = self
+            .db()
+            .read(move |conn| webhooks::delivery::subscription_of(conn, &key))
+            .await?;
+        let mut cache = self.inner.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (at, _, _)| at.elapsed() < FRESH);
+        cache.insert(
+            id.to_owned(),
+            (std::time::Instant::now(), row.clone(), readable.clone()),
+        );
+        Ok((row, readable))
+    }
+
+    /// Where delivery outcomes are written, many per transaction.
+    pub(crate) fn outcomes(&self) -> &webhooks::GroupWriter {
+        &self.inner.outcomes
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {

@@ -11,6 +11,7 @@
 //!   the event's `sequence`.
 //! - A replay queues the deliveries of a subscription again from a feed position.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use amtsweg_db::{Database, DbConnection, DbError};
@@ -148,7 +149,9 @@ fn queue(
             deliveries::created_at.eq(now),
         ))
         .execute(conn)?;
-    amtsweg_jobs::enqueue(conn, &JobSpec::new(DELIVER, json!({"delivery_id": id})), now)?;
+    // The job carries what the delivery needs, so that it reads nothing but cached subscriptions.
+    let payload = json!({"delivery_id": id, "subscription_id": subscription, "event": event});
+    amtsweg_jobs::enqueue(conn, &JobSpec::new(DELIVER, payload), now)?;
     Ok(())
 }
 
@@ -267,48 +270,32 @@ async fn deliver(integration: &Integration, job: Job, last: bool) -> Result<JobO
     };
     let transient = |err: DbError| JobError::Transient(err.to_string());
     let db = integration.db();
-    let found = {
-        let id = id.clone();
-        db.read(move |conn| {
-            let delivery: Option<(String, String, String)> = deliveries::table
-                .find(&id)
-                .select((
-                    deliveries::status,
-                    deliveries::subscription_id,
-                    deliveries::event_id,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((status, subscription, event)) = delivery else {
-                return Ok(None);
+    let carried = (
+        job.payload["subscription_id"].as_str(),
+        CloudEvent::from_json(&job.payload["event"]),
+    );
+    let (subscription, event, readable) = match carried {
+        (Some(subscription), Some(event)) => {
+            let (row, readable) = integration.subscription(subscription).await.map_err(transient)?;
+            (row, event, readable)
+        }
+        // Queued before jobs carried their event: read it all.
+        _ => {
+            let found = load(db, &id).await.map_err(transient)?;
+            let Some((status, subscription, event, readable)) = found else {
+                return Err(JobError::Permanent(format!("no delivery {id}")));
             };
-            let subscription: Option<SubscriptionRow> = subscriptions::table
-                .find(&subscription)
-                .select(SubscriptionRow::as_select())
-                .first(conn)
-                .optional()?;
-            let event = amtsweg_events::find(conn, &event)?;
-            // The client's scopes as they stand now: a scope revoked after the fan-out stops the delivery.
-            let readable = match &subscription {
-                Some(row) => amtsweg_account::directory::client_scopes(conn, &row.client_id)?
-                    .map(|granted| crate::scopes::covered(&granted, crate::scopes::READ)),
-                None => None,
+            if status != "pending" {
+                return Ok(Some(json!({"status": status})));
+            }
+            let Some(event) = event else {
+                return Err(JobError::Permanent("the event is gone".into()));
             };
-            Ok::<_, DbError>(Some((status, subscription, event, readable)))
-        })
-        .await
-        .map_err(transient)?
+            (subscription, event, readable)
+        }
     };
-    let Some((status, subscription, event, readable)) = found else {
-        return Err(JobError::Permanent(format!("no delivery {id}")));
-    };
-    if status != "pending" {
-        return Ok(Some(json!({"status": status})));
-    }
-    let (Some(subscription), Some(event)) = (subscription, event) else {
-        return Err(JobError::Permanent(
-            "the subscription or the event is gone".into(),
-        ));
+    let Some(subscription) = subscription else {
+        return Err(JobError::Permanent("the subscription is gone".into()));
     };
     let now = integration.clock().now();
     let procedure = event.procedure.clone().unwrap_or_default();
@@ -350,6 +337,59 @@ async fn deliver(integration: &Integration, job: Job, last: bool) -> Result<JobO
         } => Err(JobError::RetryAfter { reason: error, wait }),
         Attempt::Failed { error, .. } => Err(JobError::Transient(error)),
     }
+}
+
+/// The delivery, its subscription, its event and the procedures the client may read now.
+#[allow(clippy::type_complexity, reason = "one read's parts")]
+async fn load(
+    db: &Database,
+    id: &str,
+) -> Result<
+    Option<(
+        String,
+        Option<SubscriptionRow>,
+        Option<CloudEvent>,
+        Option<Procedures>,
+    )>,
+    DbError,
+> {
+    let id = id.to_owned();
+    db.read(move |conn| {
+        let delivery: Option<(String, String, String)> = deliveries::table
+            .find(&id)
+            .select((
+                deliveries::status,
+                deliveries::subscription_id,
+                deliveries::event_id,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((status, subscription, event)) = delivery else {
+            return Ok(None);
+        };
+        let (row, readable) = subscription_of(conn, &subscription)?;
+        let event = amtsweg_events::find(conn, &event)?;
+        Ok(Some((status, row, event, readable)))
+    })
+    .await
+}
+
+/// A subscription with the procedures its client may read now (`None` when the client is gone or disabled).
+pub(crate) fn subscription_of(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<(Option<SubscriptionRow>, Option<Procedures>), DbError> {
+    let row: Option<SubscriptionRow> = subscriptions::table
+        .find(id)
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?;
+    let readable = match &row {
+        Some(row) => amtsweg_account::directory::client_scopes(conn, &row.client_id)?
+            .map(|granted| crate::scopes::covered(&granted, crate::scopes::READ)),
+        None => None,
+    };
+    Ok((row, readable))
 }
 
 /// Signs and sends one attempt.
@@ -465,49 +505,50 @@ async fn record(
         ),
     };
     let gone = matches!(attempt, Attempt::Gone);
-    integration
-        .db()
-        .write(move |conn| {
-            diesel::update(
-                deliveries::table
-                    .find(&id)
-                    .filter(deliveries::status.eq("pending")),
+    let write: super::group::Write = Arc::new(move |conn| {
+        diesel::update(
+            deliveries::table
+                .find(&id)
+                .filter(deliveries::status.eq("pending")),
+        )
+        .set((
+            deliveries::status.eq(status),
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::last_status.eq(code),
+            deliveries::last_error.eq(&error),
+            deliveries::last_attempt_at.eq(now),
+            deliveries::delivered_at.eq((status == "succeeded").then_some(now)),
+        ))
+        .execute(conn)?;
+        if gone {
+            let disabled = diesel::update(
+                subscriptions::table
+                    .find(&subscription_id)
+                    .filter(subscriptions::status.eq("active")),
             )
             .set((
-                deliveries::status.eq(status),
-                deliveries::attempts.eq(deliveries::attempts + 1),
-                deliveries::last_status.eq(code),
-                deliveries::last_error.eq(&error),
-                deliveries::last_attempt_at.eq(now),
-                deliveries::delivered_at.eq((status == "succeeded").then_some(now)),
+                subscriptions::status.eq("disabled"),
+                subscriptions::disabled_reason.eq("the receiver answered 410 Gone"),
+                subscriptions::updated_at.eq(now),
             ))
             .execute(conn)?;
-            if gone {
-                let disabled = diesel::update(
-                    subscriptions::table
-                        .find(&subscription_id)
-                        .filter(subscriptions::status.eq("active")),
-                )
-                .set((
-                    subscriptions::status.eq("disabled"),
-                    subscriptions::disabled_reason.eq("the receiver answered 410 Gone"),
-                    subscriptions::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-                if disabled == 1 {
-                    crate::audit(
-                        conn,
-                        &client,
-                        "integration.subscription_disabled",
-                        ("webhook_subscription", &subscription_id),
-                        now,
-                    )?;
-                }
+            if disabled == 1 {
+                crate::audit(
+                    conn,
+                    &client,
+                    "integration.subscription_disabled",
+                    ("webhook_subscription", &subscription_id),
+                    now,
+                )?;
             }
-            Ok::<_, DbError>(())
-        })
+        }
+        Ok::<_, DbError>(())
+    });
+    integration
+        .outcomes()
+        .write(write)
         .await
-        .map_err(|err| JobError::Transient(err.to_string()))
+        .map_err(JobError::Transient)
 }
 
 /// Queues the deliveries of a subscription again for the events after `after` up to `until`, a page per

@@ -3,6 +3,7 @@
 //! backoff over about three days, logged per subscription, and replayable from a feed position.
 
 pub mod delivery;
+mod group;
 pub mod signature;
 pub mod targets;
 
@@ -16,6 +17,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::schema::{webhook_deliveries as deliveries, webhook_subscriptions as subscriptions};
+pub(crate) use group::GroupWriter;
 use signature::Scheme;
 
 /// Subscriptions a client may hold.
@@ -61,7 +63,7 @@ pub struct SubscriptionView {
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = subscriptions)]
-pub(crate) struct SubscriptionRow {
+pub struct SubscriptionRow {
     pub id: String,
     pub client_id: String,
     pub url: String,
