@@ -1007,7 +1007,77 @@ async fn events_reach_nats_once_across_a_publisher_restart(backend: Backend) {
     jetstream.delete_stream(&stream).await.unwrap();
 }
 
+/// Ten acknowledgements at once record one receipt; ten status reports at once with different keys take one step.
+async fn simultaneous_answers_take_effect_once(backend: Backend) {
+    let procedures = procedures_with_tax_system();
+    let app = TestApp::builder(backend)
+        .procedures(procedures.path())
+        .spawn()
+        .await
+        .unwrap();
+    let admin = app.admin().await;
+    let tax = client(
+        &app,
+        &admin,
+        &[
+            "applications:read:hundesteuer-anmeldung",
+            "applications:write:hundesteuer-anmeldung",
+        ],
+    )
+    .await;
+    let citizen = app.citizen("erika@example.de").await.tokens.access_token;
+    let id = app.submit_dog(&citizen, 1).await;
+    until_pending(&app, &tax, &id).await;
+
+    let ack_path = format!("/api/v1/integration/applications/{id}/acknowledge");
+    let accepted = json!({"outcome": "accepted"});
+    let acks = (0..10).map(|_| post_with_key(&app, &tax, &ack_path, None, &accepted));
+    for answer in futures_util::future::join_all(acks).await {
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let status_path = format!("/api/v1/integration/applications/{id}/status");
+    let keys: Vec<String> = (0..10).map(|i| format!("step-{i}")).collect();
+    let step = json!({"action": "fachverfahren_uebernimmt"});
+    let steps = keys
+        .iter()
+        .map(|key| post_with_key(&app, &tax, &status_path, Some(key), &step));
+    let answers: Vec<StatusCode> = futures_util::future::join_all(steps)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|s| *s == StatusCode::OK || s.is_client_error()),
+        "{answers:?}"
+    );
+    let count = |sql: &str| -> i64 {
+        diesel::RunQueryDsl::get_result(diesel::sql_query(sql), &mut app.connect())
+            .map(|row: Count| row.count)
+            .unwrap()
+    };
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS count FROM events WHERE event_type = 'de.amtsweg.integration.application_accepted.v1'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) AS count FROM application_steps WHERE application_id = '{id}' AND action = 'fachverfahren_uebernimmt'"
+        )),
+        1
+    );
+}
+
 backend_tests!(
+    simultaneous_answers_take_effect_once,
     events_reach_nats_once_across_a_publisher_restart,
     the_pull_api_hands_over_applications_and_takes_their_answers,
     the_event_feed_shows_the_clients_procedures_signed_and_in_order,
