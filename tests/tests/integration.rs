@@ -763,6 +763,11 @@ async fn signatures_verify_with_independent_libraries(backend: Backend) {
     let fit = Receiver::start().await;
     let s1 = body(subscribe(&app, &tax, json!({"url": standard.url()})).await).await;
     let s2 = body(subscribe(&app, &tax, json!({"url": fit.url(), "scheme": "fit_connect"})).await).await;
+    // A client of another procedure, subscribed to everything it may see, gets none of the dog tax's events.
+    let kita = client(&app, &admin, &["applications:read:kita-platz"]).await;
+    let elsewhere = Receiver::start().await;
+    let created = subscribe(&app, &kita, json!({"url": elsewhere.url()})).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
     let citizen = app.citizen("erika@example.de").await.tokens.access_token;
     app.submit_dog(&citizen, 1).await;
     for (receiver, subscription) in [(&standard, &s1), (&fit, &s2)] {
@@ -845,6 +850,7 @@ async fn signatures_verify_with_independent_libraries(backend: Backend) {
         delivered,
         "nothing for a disabled client"
     );
+    assert!(elsewhere.received().is_empty(), "nothing of other procedures");
 }
 
 fn fan_out_cursor(app: &TestApp) -> i64 {
@@ -1076,7 +1082,96 @@ async fn simultaneous_answers_take_effect_once(backend: Backend) {
     );
 }
 
+fn running_deliveries(app: &TestApp) -> i64 {
+    diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT COUNT(*) AS count FROM jobs WHERE kind = 'integration.webhook' AND status = 'running'",
+        ),
+        &mut app.connect(),
+    )
+    .map(|row: Count| row.count)
+    .unwrap()
+}
+
+/// A redirect is a failure (never followed); after the last of about three days of attempts the delivery is dead,
+/// listed for administrators, and their replay delivers it.
+async fn the_last_failed_attempt_leaves_a_dead_delivery_an_administrator_replays(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|settings| settings.integration.webhooks.allow = vec!["127.0.0.1".into()])
+        .spawn()
+        .await
+        .unwrap();
+    let admin = app.admin().await;
+    let fv = credentials(&app, &admin, &["applications:read:*"]).await;
+    let tax = fv.token(&app).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(302, None);
+    let sid = body(
+        subscribe(
+            &app,
+            &tax,
+            json!({"url": receiver.url(), "event_types": ["de.amtsweg.application.submitted.v1"]}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let citizen = app.citizen("erika@example.de").await.tokens.access_token;
+    app.submit_dog(&citizen, 1).await;
+    let mut attempts = 0;
+    while attempts < 10 {
+        let found = until_deliveries(&app, &fv, &sid, |d| {
+            d.len() == 1 && d[0]["attempts"].as_i64().unwrap() > attempts
+        })
+        .await;
+        attempts = found[0]["attempts"].as_i64().unwrap();
+        assert_eq!(found[0]["last_status"], 302);
+        assert!(
+            found[0]["last_error"].as_str().unwrap().contains("redirects"),
+            "{found:?}"
+        );
+        // The attempt's job back in the queue before the clock jumps (a jump past a running job's lease would
+        // hand it to the runner again, as if its runner had died).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while running_deliveries(&app) > 0 {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app.clock.advance(chrono::Duration::hours(25));
+    }
+    let dead = deliveries(&app, &fv, &sid).await;
+    assert_eq!(dead[0]["status"], "dead", "{dead:?}");
+    assert_eq!(dead[0]["attempts"], 10);
+    // One request per attempt: the redirect was never followed.
+    assert_eq!(receiver.received().len(), 10);
+
+    let admin = app.admin().await.access_token;
+    let listed = body(
+        app.get_as("/api/v1/admin/integration/deliveries?status=dead", &admin)
+            .await,
+    )
+    .await;
+    assert_eq!(listed["items"][0]["id"], dead[0]["id"]);
+    receiver.answer(200, None);
+    let replay = app
+        .post_as(
+            &format!("/api/v1/admin/integration/subscriptions/{sid}/replay"),
+            &admin,
+            &json!({"after_sequence": 0}),
+        )
+        .await;
+    assert_eq!(replay.status(), StatusCode::ACCEPTED);
+    until_deliveries(&app, &fv, &sid, |d| {
+        d.iter()
+            .any(|d| d["replay"] == true && d["status"] == "succeeded")
+    })
+    .await;
+}
+
 backend_tests!(
+    the_last_failed_attempt_leaves_a_dead_delivery_an_administrator_replays,
     simultaneous_answers_take_effect_once,
     events_reach_nats_once_across_a_publisher_restart,
     the_pull_api_hands_over_applications_and_takes_their_answers,

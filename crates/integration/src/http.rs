@@ -52,13 +52,27 @@ fn db_error(err: amtsweg_db::DbError) -> ApiError {
     crate::pull::db(err)
 }
 
+/// 400 `invalid_query` naming the parameter.
+fn invalid_query(parameter: &str, code: &'static str, text: Text) -> ApiError {
+    ApiError::bad_request(
+        "invalid_query",
+        Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
+    )
+    .with_errors(vec![FieldError::at_parameter(parameter, code, text)])
+}
+
+/// The feed position a cursor of this module stands for (0: from the start).
 fn cursor_position(page: &amtsweg_kernel::pagination::PageRequest) -> Result<i64, ApiError> {
     match &page.after {
         None => Ok(0),
         Some(key) => key.parse().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
+            invalid_query(
+                "cursor",
+                "invalid_cursor",
+                Text::fixed(
+                    "Der Cursor ist ungültig; verwenden Sie next_cursor der vorigen Seite.",
+                    "The cursor is invalid; use next_cursor of the previous page.",
+                ),
             )
         }),
     }
@@ -676,18 +690,14 @@ impl LogQuery {
         if let Some(wanted) = &self.status
             && !["pending", "succeeded", "dead", "cancelled"].contains(&wanted.as_str())
         {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
-            )
-            .with_errors(vec![FieldError::at_parameter(
+            return Err(invalid_query(
                 "status",
                 "not_allowed",
                 Text::fixed(
                     "Erlaubt sind pending, succeeded, dead und cancelled.",
                     "Allowed are pending, succeeded, dead and cancelled.",
                 ),
-            )]));
+            ));
         }
         Ok((page, self.status))
     }
@@ -918,15 +928,11 @@ async fn statistics(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/csv")),
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                Text::fixed("Ungültige Abfrageparameter.", "Invalid query parameters."),
-            )
-            .with_errors(vec![FieldError::at_parameter(
+            return Err(invalid_query(
                 "format",
                 "not_allowed",
                 Text::fixed("Erlaubt sind json und csv.", "Allowed are json and csv."),
-            )]));
+            ));
         }
     };
     let published = match integration.statistics_cache().fresh() {

@@ -117,6 +117,18 @@ impl Publisher {
     /// Publishes the next batch; answers how many events JetStream acknowledged.
     pub async fn publish_next(&self) -> Result<usize, String> {
         let now = self.clock.now();
+        let behind = self
+            .db
+            .read(|conn| {
+                let last = amtsweg_events::last_position(conn)?;
+                let at = crate::webhooks::delivery::cursor(conn, CURSOR)?;
+                Ok::<_, DbError>(at.is_none_or(|at| at < last))
+            })
+            .await
+            .map_err(|err| err.to_string())?;
+        if !behind {
+            return Ok(0);
+        }
         let (after, events) = self
             .db
             .write(move |conn| {
