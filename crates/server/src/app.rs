@@ -245,6 +245,8 @@ impl Services {
             settings: settings.integration.clone(),
         })
         .map_err(|problem| anyhow::anyhow!("the integration settings cannot be used: {problem}"))?;
+        let portal = amtsweg_portal::Portal::new(catalogue.clone())
+            .map_err(|problem| anyhow::anyhow!("the portal's templates cannot be used: {problem}"))?;
         let idempotency = Idempotency {
             db: db.clone(),
             clock: clock.clone(),
@@ -261,6 +263,7 @@ impl Services {
             Arc::new(mailroom),
             Arc::new(applications),
             Arc::new(integration),
+            Arc::new(portal),
         ];
         let subscriptions = modules.iter().fold(deps.subscriptions, |all, module| {
             all.merge(module.subscriptions())

@@ -62,7 +62,13 @@ pub async fn request_context(
         .await?
         .map_into_boxed_body();
 
-    if res.status().is_client_error() || res.status().is_server_error() {
+    // Pages (the portal) answer their errors as pages; everything else as problem+json.
+    let is_page = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (res.status().is_client_error() || res.status().is_server_error()) && !is_page {
         res = as_problem(res, &request_id);
     } else {
         add_charset(&mut res);
