@@ -154,7 +154,7 @@ async fn shows_a_procedure_in_full(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let procedure = body(response).await;
-    assert_eq!(procedure["version"], 2);
+    assert_eq!(procedure["version"], 3);
     assert_eq!(procedure["content_hash"].as_str().unwrap().len(), 64);
     assert_eq!(procedure["trust_level"], "basic");
     assert_eq!(procedure["authority"]["ags"], "14713000");

@@ -100,7 +100,12 @@ async fn choose(app: &TestApp, paypage: &str, action: &str) -> String {
 
 /// The state the return page shows.
 async fn returned(app: &TestApp, url: &str) -> String {
-    let page = app.client.get(url).send().await.unwrap();
+    let mut page = app.client.get(url).send().await.unwrap();
+    // The old return address sends the browser on to the portal's page.
+    if page.status() == StatusCode::SEE_OTHER {
+        let next = page.headers()["location"].to_str().unwrap().to_owned();
+        page = app.client.get(app.url(&next)).send().await.unwrap();
+    }
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     let marker = "data-payment-state=\"";
@@ -247,7 +252,7 @@ async fn a_parking_permit_is_paid_online_and_only_then_queued(backend: Backend) 
     );
 
     let back = choose(&app, &paypage, "pay").await;
-    assert!(back.starts_with(&app.url(&format!("/api/v1/payments/{payment_id}/return"))));
+    assert!(back.starts_with(&app.url(&format!("/zahlung/{payment_id}"))));
     assert_eq!(returned(&app, &back).await, "paid");
     let paid = payment_reaches(&app, &token, &payment_id, "paid").await;
     assert_eq!(paid["paid_cents"], 3070);
@@ -737,7 +742,7 @@ async fn the_xbezahldienste_interface_settles_the_same_way(backend: Backend) {
     );
     // One redirect URL for every outcome: the return page asks the status.
     let back = choose(&app, first["redirect_url"].as_str().unwrap(), "pay").await;
-    assert!(back.starts_with(&app.url(&format!("/api/v1/payments/{payment_id}/return"))));
+    assert!(back.starts_with(&app.url(&format!("/zahlung/{payment_id}"))));
     assert_eq!(returned(&app, &back).await, "paid");
     case_reaches(&app, &token, &id, "eingegangen").await;
 

@@ -16,7 +16,7 @@ pub use access::{Access, GrantedScope, RoleDefinition, RoleReach, ScopeDefinitio
 pub use kek::{KekError, KeyEncryptionKey};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{
-    Authenticator, CitizenAuth, ClientAuth, Holder, Role, SessionGuard, StaffAuth, StaffOrClient,
-    bearer_challenge, eid_required, peer_address,
+    Authenticator, CitizenAuth, ClientAuth, FORWARDED_FOR, Holder, Role, SessionGuard, StaffAuth,
+    StaffOrClient, bearer_challenge, eid_required, forwarding_secret, peer_address,
 };
 pub use token::{Audience, Claims, TokenError, TokenSpec};

@@ -187,9 +187,36 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_owned())
 }
 
-/// The caller's network address, as the socket saw it.
+/// The header in which the portal, calling this process's API over loopback for a browser, names the browser's
+/// address: `<secret> <address>`. Only this process knows the secret, so nobody else can claim an address.
+pub const FORWARDED_FOR: &str = "amtsweg-forwarded-for";
+
+/// This process's secret for [`FORWARDED_FOR`] (random, never stored or sent anywhere else).
+pub fn forwarding_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    })
+}
+
+/// The caller's network address: as the socket saw it, or the browser's that the portal forwarded on loopback.
 pub fn peer_address(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    let peer = req.peer_addr()?;
+    if peer.ip().is_loopback()
+        && let Some(forwarded) = req.headers().get(FORWARDED_FOR).and_then(|v| v.to_str().ok())
+        && let Some((secret, address)) = forwarded.split_once(' ')
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            secret.as_bytes(),
+            forwarding_secret().as_bytes(),
+        ))
+        && address.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Some(address.to_owned());
+    }
+    Some(peer.ip().to_string())
 }
 
 async fn verified(req: &HttpRequest, audience: Audience) -> Result<Claims, ApiError> {

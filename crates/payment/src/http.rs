@@ -7,7 +7,7 @@ use amtsweg_auth::StaffAuth;
 use amtsweg_kernel::http::{Json, Path, Query, json_response, ok};
 use amtsweg_kernel::pagination::{Page, PageQuery};
 use amtsweg_kernel::problem::ProblemDoc;
-use amtsweg_kernel::{ApiError, FieldError, Lang, Text};
+use amtsweg_kernel::{ApiError, FieldError, Text};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -76,14 +76,14 @@ struct Outcome {
     outcome: Option<String>,
 }
 
-/// Where the Paypage sends the payer back. It asks the platform for the payment's status (the redirect alone
-/// never counts as paid) and shows only the payment's state — no personal data, since a redirect carries no
-/// token. While the payment is open the page refreshes itself (no script).
+/// Where payers were sent back before the portal had its own page: kept for links already out, it sends the browser
+/// on to the portal's payment page (`/zahlung/{id}`), which asks the platform for the state (the redirect alone
+/// never counts as paid) and shows it.
 #[utoipa::path(
     tag = "payments",
     params(("id" = String, Path, description = "Payment id"), Outcome),
     responses(
-        (status = 200, description = "A small HTML page with the payment's state", content_type = "text/html"),
+        (status = 303, description = "On to the portal's payment page"),
         (status = 400, description = "`invalid_query`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "`payment_not_found`", body = ProblemDoc, content_type = "application/problem+json"),
     )
@@ -93,119 +93,17 @@ async fn payer_returns(
     service: web::Data<PaymentService>,
     id: Path<String>,
     _outcome: Query<Outcome>,
-    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
-    let state = match service.refresh(&id).await {
-        Ok(state) => state,
-        Err(PaymentError::NotFound) => return Err(PaymentError::NotFound.into()),
-        // The platform cannot be asked now: show what we know.
-        Err(_) => service.get(&id).await?.state,
-    };
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
+    service.get(&id).await?;
+    // The id was found, so it is one of ours; only its unreserved characters are kept in the address.
+    let target: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, format!("/zahlung/{target}")))
         .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
-        ))
-        .body(return_page(state, lang)))
-}
-
-fn return_page(state: State, lang: Lang) -> String {
-    let de = lang == Lang::De;
-    let (title, text, refresh) = match state {
-        State::Paid => (
-            if de {
-                "Zahlung eingegangen"
-            } else {
-                "Payment received"
-            },
-            if de {
-                "Vielen Dank. Ihre Zahlung ist bestätigt. Den Stand Ihres Antrags sehen Sie in Ihrem Konto."
-            } else {
-                "Thank you. Your payment is confirmed. You can follow your application in your account."
-            },
-            false,
-        ),
-        State::Initial | State::Pending => (
-            if de {
-                "Zahlung wird geprüft"
-            } else {
-                "Checking the payment"
-            },
-            if de {
-                "Wir fragen die Zahlungsplattform nach dem Stand. Diese Seite aktualisiert sich selbst."
-            } else {
-                "We are asking the payment platform. This page refreshes itself."
-            },
-            true,
-        ),
-        State::Cancelled => (
-            if de {
-                "Zahlung abgebrochen"
-            } else {
-                "Payment cancelled"
-            },
-            if de {
-                "Die Zahlung wurde abgebrochen. Sie können sie in Ihrem Konto erneut starten."
-            } else {
-                "The payment was cancelled. You can start it again from your account."
-            },
-            false,
-        ),
-        State::Failed => (
-            if de {
-                "Zahlung fehlgeschlagen"
-            } else {
-                "Payment failed"
-            },
-            if de {
-                "Die Zahlung ist fehlgeschlagen. Sie können sie in Ihrem Konto erneut starten."
-            } else {
-                "The payment failed. You can start it again from your account."
-            },
-            false,
-        ),
-        State::Expired => (
-            if de {
-                "Zahlungsvorgang beendet"
-            } else {
-                "Payment session ended"
-            },
-            if de {
-                "Der Zahlungsvorgang ist abgelaufen. Sie können online erneut bezahlen oder mit dem Kassenzeichen überweisen."
-            } else {
-                "The payment session ended. You can pay online again or transfer the amount quoting the Kassenzeichen."
-            },
-            false,
-        ),
-        State::Review => (
-            if de {
-                "Zahlung wird geprüft"
-            } else {
-                "Payment under review"
-            },
-            if de {
-                "Bei dieser Zahlung stimmt etwas nicht überein; die Stadtkasse prüft sie und meldet sich."
-            } else {
-                "Something about this payment does not add up; the cash office is checking it and will be in touch."
-            },
-            false,
-        ),
-    };
-    let refresh = if refresh {
-        r#"<meta http-equiv="refresh" content="3">"#
-    } else {
-        ""
-    };
-    let lang_tag = if de { "de" } else { "en" };
-    let state_attr = state.as_str();
-    format!(
-        r#"<!doctype html>
-<html lang="{lang_tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{refresh}<title>{title}</title></head>
-<body><main data-payment-state="{state_attr}"><h1>{title}</h1><p>{text}</p></main></body></html>
-"#
-    )
+        .finish())
 }
 
 fn bad_query(name: &str, code: &'static str, message: Text) -> ApiError {

@@ -454,7 +454,8 @@ impl PaymentService {
     /// Where the provider sends the payer back and its notifications.
     fn urls(&self, id: &str) -> Urls {
         let base = self.inner.public_url.trim_end_matches('/');
-        let back = |outcome: &str| format!("{base}/api/v1/payments/{id}/return?outcome={outcome}");
+        // The portal's page, which asks the platform for the state and shows it in the portal's look.
+        let back = |outcome: &str| format!("{base}/zahlung/{id}?outcome={outcome}");
         Urls {
             notify: format!(
                 "{base}/api/v1/payments/notifications/{}",

@@ -3,7 +3,12 @@
 use actix_web::HttpRequest;
 use actix_web::http::header::{ACCEPT_LANGUAGE, COOKIE};
 use amtsweg_kernel::Lang;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use amtsweg_kernel::{Cents, Timestamp};
+use minijinja::State;
+use serde_json::{Map, Value};
 
 /// The language of a page: `?lang=`, then the remembered choice (cookie `lang`), then `Accept-Language`, else
 /// German.
@@ -65,101 +70,109 @@ impl PortalLang {
     }
 }
 
-/// Every text of the portal's pages, (key, German, English).
-const TEXTS: &[(&str, &str, &str)] = &[
-    (
-        "site",
-        "Amtsweg – Onlinedienste der Stadt",
-        "Amtsweg – the city's online services",
-    ),
-    ("skip", "Zum Inhalt springen", "Skip to content"),
-    ("other_language", "English", "Deutsch"),
-    ("other_language_code", "en", "de"),
-    (
-        "other_language_label",
-        "This page in English",
-        "Diese Seite auf Deutsch",
-    ),
-    ("search_title", "Leistungen suchen", "Find a service"),
-    ("search_words", "Suchbegriffe", "Search terms"),
-    (
-        "search_words_help",
-        "z. B. Hund, Gewerbe, Parken",
-        "e.g. dog, business, parking",
-    ),
-    ("search_unit", "Zuständige Stelle", "Responsible office"),
-    ("search_any_unit", "Alle Stellen", "All offices"),
-    ("search_submit", "Suchen", "Search"),
-    ("results", "Ergebnisse", "Results"),
-    (
-        "no_results",
-        "Keine Leistung gefunden. Bitte andere Suchbegriffe versuchen.",
-        "No service found. Please try other search terms.",
-    ),
-    ("found_one", "1 Leistung gefunden", "1 service found"),
-    ("found_many", "Leistungen gefunden", "services found"),
-    ("office", "Zuständig", "Responsible"),
-    (
-        "trust_level",
-        "Erforderliches Vertrauensniveau",
-        "Trust level required",
-    ),
-    (
-        "trust_basic",
-        "niedrig (Benutzername und Passwort)",
-        "basic (user name and password)",
-    ),
-    (
-        "trust_substantial",
-        "substanziell (mit zweitem Faktor)",
-        "substantial (with a second factor)",
-    ),
-    ("trust_high", "hoch (Online-Ausweis)", "high (eID card)"),
-    (
-        "processing_time",
-        "Übliche Bearbeitungszeit",
-        "Usual processing time",
-    ),
-    ("days", "Tage", "days"),
-    ("documents", "Erforderliche Unterlagen", "Documents required"),
-    (
-        "documents_none",
-        "Keine Unterlagen erforderlich.",
-        "No documents required.",
-    ),
-    ("optional", "freiwillig", "optional"),
-    ("fees", "Gebühren", "Fees"),
-    ("fees_none", "Gebührenfrei.", "Free of charge."),
-    (
-        "written_form",
-        "Dieser Antrag ersetzt die Schriftform: Sie brauchen zum Absenden den Online-Ausweis.",
-        "This application replaces the written form: you need the eID card to submit it.",
-    ),
-    ("apply", "Jetzt beantragen", "Apply now"),
-    (
-        "apply_soon",
-        "Die Antragstellung im Portal folgt in Kürze; bis dahin steht die Programmierschnittstelle zur Verfügung.",
-        "Applying in the portal follows shortly; until then the programming interface is available.",
-    ),
-    ("back", "Zurück zur Suche", "Back to the search"),
-    ("not_found_title", "Seite nicht gefunden", "Page not found"),
-    (
-        "not_found_text",
-        "Diese Seite gibt es nicht. Vielleicht hilft die Suche nach Leistungen.",
-        "This page does not exist. The search for services may help.",
-    ),
-    (
-        "footer_api",
-        "Programmierschnittstelle (API)",
-        "Programming interface (API)",
-    ),
-];
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    de: String,
+    en: String,
+}
+
+/// The texts of both languages, read once from `texts.yaml` (embedded).
+static TEXTS: LazyLock<[Value; 2]> = LazyLock::new(|| {
+    let entries: BTreeMap<String, Entry> = match serde_yaml_ng::from_str(include_str!("../texts.yaml")) {
+        Ok(entries) => entries,
+        Err(err) => {
+            tracing::error!(error = %err, "the portal's texts cannot be read");
+            BTreeMap::new()
+        }
+    };
+    let (mut de, mut en) = (Map::new(), Map::new());
+    for (key, entry) in entries {
+        de.insert(key.clone(), Value::String(entry.de));
+        en.insert(key, Value::String(entry.en));
+    }
+    [Value::Object(de), Value::Object(en)]
+});
 
 /// The texts of a page in `lang`, for the templates (`t.key`).
-pub fn texts(lang: Lang) -> Value {
-    let mut map = Map::new();
-    for (key, de, en) in TEXTS {
-        map.insert((*key).to_owned(), json!(if lang == Lang::De { de } else { en }));
+pub fn texts(lang: Lang) -> &'static Value {
+    match lang {
+        Lang::De => &TEXTS[0],
+        Lang::En => &TEXTS[1],
     }
-    Value::Object(map)
+}
+
+fn lang_of(state: &State) -> Lang {
+    match state.lookup("lang").as_ref().and_then(|v| v.as_str()) {
+        Some("en") => Lang::En,
+        _ => Lang::De,
+    }
+}
+
+fn berlin(value: &str) -> Option<chrono::NaiveDateTime> {
+    let at = Timestamp::parse_rfc3339(value)?;
+    Some(amtsweg_workflow::deadline::berlin_time(at.utc().naive_utc()))
+}
+
+/// An instant (RFC 3339) as people read it in Germany's time: `1.12.2026, 14:05 Uhr` or `1 December 2026, 14:05`.
+pub fn datetime(state: &State, value: String) -> String {
+    match berlin(&value) {
+        Some(local) => match lang_of(state) {
+            Lang::De => format!("{}, {} Uhr", local.format("%-d.%-m.%Y"), local.format("%H:%M")),
+            Lang::En => format!("{}, {}", local.format("%-d %B %Y"), local.format("%H:%M")),
+        },
+        None => value,
+    }
+}
+
+/// A calendar day (`2026-12-01` or an instant) in the language's convention: `1.12.2026` or `1 December 2026`.
+pub fn date(state: &State, value: String) -> String {
+    let day = chrono::NaiveDate::parse_from_str(value.get(..10).unwrap_or(&value), "%Y-%m-%d")
+        .ok()
+        .or_else(|| berlin(&value).map(|local| local.date()));
+    match (day, lang_of(state)) {
+        (Some(day), Lang::De) => day.format("%-d.%-m.%Y").to_string(),
+        (Some(day), Lang::En) => day.format("%-d %B %Y").to_string(),
+        (None, _) => value,
+    }
+}
+
+/// Euro cents as an amount: `61,40 €` or `€61.40`.
+pub fn euro(state: &State, cents: i64) -> String {
+    Cents::new(cents).map_or_else(|| cents.to_string(), |c| c.display(lang_of(state)))
+}
+
+/// A size in bytes: `1,2 MB` or `1.2 MB`.
+pub fn bytes(state: &State, size: i64) -> String {
+    #[allow(clippy::cast_precision_loss, reason = "a size shown to one decimal")]
+    let (value, unit) = if size >= 1_000_000 {
+        (size as f64 / 1_000_000.0, "MB")
+    } else if size >= 1_000 {
+        (size as f64 / 1_000.0, "kB")
+    } else {
+        return format!("{size} B");
+    };
+    let text = format!("{value:.1} {unit}");
+    match lang_of(state) {
+        Lang::De => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_is_there_in_both_languages() {
+        let (de, en) = (
+            texts(Lang::De).as_object().unwrap(),
+            texts(Lang::En).as_object().unwrap(),
+        );
+        assert!(de.len() > 100, "texts.yaml is read");
+        for (key, value) in de {
+            assert!(!value.as_str().unwrap().trim().is_empty(), "{key} (de)");
+            assert!(!en[key].as_str().unwrap().trim().is_empty(), "{key} (en)");
+        }
+    }
 }

@@ -2,70 +2,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use amtsweg_catalogue::{ListFilter, LoadedProcedure};
 use amtsweg_kernel::pagination::PageRequest;
 use amtsweg_kernel::{Cents, Lang, TrustLevel};
 use serde_json::{Value, json};
 
 use crate::Portal;
-use crate::i18n::{PortalLang, texts};
-
-/// No script or style from anywhere but this origin, no inline ones, no framing.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+use crate::web::{render, tri, visit};
 
 const STYLESHEET: &str = include_str!("../assets/portal.css");
-
-fn page(
-    portal: &Portal,
-    status: StatusCode,
-    lang: PortalLang,
-    template: &str,
-    context: Value,
-) -> HttpResponse {
-    let mut context = context;
-    context["t"] = texts(lang.lang);
-    context["lang"] = json!(lang.code());
-    let rendered = portal
-        .templates
-        .get_template(template)
-        .and_then(|t| t.render(&context));
-    let mut response = HttpResponseBuilder::new(status);
-    response
-        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header(("content-security-policy", CSP))
-        .insert_header(("x-content-type-options", "nosniff"))
-        .insert_header(("referrer-policy", "same-origin"))
-        .insert_header(("content-language", lang.code()))
-        .insert_header(("vary", "Accept-Language, Cookie"));
-    if lang.chosen {
-        response.insert_header((
-            "set-cookie",
-            format!(
-                "lang={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
-                lang.code()
-            ),
-        ));
-    }
-    match rendered {
-        Ok(html) => response.body(html),
-        Err(err) => {
-            tracing_free_log(&err.to_string());
-            HttpResponse::InternalServerError()
-                .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
-                .body("Die Seite kann nicht angezeigt werden. / The page cannot be shown.")
-        }
-    }
-}
-
-/// A template error is a programming error; it shows in the service's log through the standard error stream.
-fn tracing_free_log(message: &str) {
-    #[allow(clippy::print_stderr, reason = "the portal has no logger of its own yet")]
-    {
-        eprintln!("portal: template error: {message}");
-    }
-}
+const SCRIPT: &str = include_str!("../assets/portal.js");
 
 fn trust_key(level: TrustLevel) -> &'static str {
     match level {
@@ -101,7 +48,8 @@ fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// The start page: the catalogue, searchable by words and office.
 pub(crate) async fn index(portal: web::Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let lang = PortalLang::of(&req);
+    let visitor = tri!(visit(&portal, &req).await);
+    let lang = visitor.lang;
     let words = query_value(&req, "q");
     let unit = query_value(&req, "unit");
     let catalogue = portal.catalogue.catalogue();
@@ -129,10 +77,10 @@ pub(crate) async fn index(portal: web::Data<Portal>, req: HttpRequest) -> HttpRe
         },
     );
     let results: Vec<Value> = found.items.iter().map(|p| summary(p, lang.lang)).collect();
-    page(
+    render(
         &portal,
+        &visitor,
         StatusCode::OK,
-        lang,
         "index.html",
         json!({
             "words": words.unwrap_or_default(),
@@ -146,10 +94,17 @@ pub(crate) async fn index(portal: web::Data<Portal>, req: HttpRequest) -> HttpRe
 
 /// A procedure's page: what it is, who decides, what it needs and costs, and how long it takes.
 pub(crate) async fn procedure(portal: web::Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let lang = PortalLang::of(&req);
+    let visitor = tri!(visit(&portal, &req).await);
+    let lang = visitor.lang;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     let Some(p) = portal.catalogue.catalogue().get(&id) else {
-        return page(&portal, StatusCode::NOT_FOUND, lang, "not_found.html", json!({}));
+        return render(
+            &portal,
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "not_found.html",
+            json!({}),
+        );
     };
     let d = &p.procedure;
     let documents: Vec<Value> = d
@@ -175,10 +130,11 @@ pub(crate) async fn procedure(portal: web::Data<Portal>, req: HttpRequest) -> Ht
     context["documents"] = json!(documents);
     context["fees"] = json!(fees);
     context["written_form"] = json!(d.written_form);
-    page(
+    context["prefill"] = json!(prefill_attributes(d));
+    render(
         &portal,
+        &visitor,
         StatusCode::OK,
-        lang,
         "procedure.html",
         json!({"procedure": context}),
     )
@@ -191,4 +147,25 @@ pub(crate) async fn stylesheet() -> HttpResponse {
         .insert_header((CACHE_CONTROL, "public, max-age=86400"))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(STYLESHEET)
+}
+
+/// The small script of progressive enhancement (focus on the error summary, confirmations); cached for a day.
+pub(crate) async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(SCRIPT)
+}
+
+/// The profile attributes a procedure fills its form from (`address.street` → `address`), each once.
+pub(crate) fn prefill_attributes(procedure: &amtsweg_catalogue::domain::procedure::Procedure) -> Vec<String> {
+    let mut attributes: Vec<String> = procedure
+        .prefill
+        .values()
+        .map(|attribute| attribute.split('.').next().unwrap_or(attribute).to_owned())
+        .collect();
+    attributes.sort();
+    attributes.dedup();
+    attributes
 }

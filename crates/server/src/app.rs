@@ -245,8 +245,18 @@ impl Services {
             settings: settings.integration.clone(),
         })
         .map_err(|problem| anyhow::anyhow!("the integration settings cannot be used: {problem}"))?;
-        let portal = amtsweg_portal::Portal::new(catalogue.clone())
-            .map_err(|problem| anyhow::anyhow!("the portal's templates cannot be used: {problem}"))?;
+        let portal = amtsweg_portal::Portal::new(amtsweg_portal::PortalDeps {
+            db: db.clone(),
+            clock: clock.clone(),
+            catalogue: catalogue.clone(),
+            accounts: accounts.clone(),
+            payments: payments.clone(),
+            auth: auth.clone(),
+            api_base: loopback(&settings.server.host, settings.server.port),
+            portal_url: settings.account.portal_url.clone(),
+            eid: settings.account.eid.is_some(),
+        })
+        .map_err(|problem| anyhow::anyhow!("the portal's templates cannot be used: {problem}"))?;
         let idempotency = Idempotency {
             db: db.clone(),
             clock: clock.clone(),
@@ -287,6 +297,17 @@ impl Services {
             accounts,
             jobs,
         })
+    }
+}
+
+/// Where this process's API answers on loopback (the portal calls it there).
+fn loopback(host: &str, port: u16) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => format!("http://[::1]:{port}"),
+        Ok(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{port}"),
+        Ok(std::net::IpAddr::V6(ip)) => format!("http://[{ip}]:{port}"),
+        Ok(ip) => format!("http://{ip}:{port}"),
+        Err(_) => format!("http://{host}:{port}"),
     }
 }
 

@@ -16,7 +16,7 @@ pub mod process;
 mod proxy;
 mod s3;
 mod smtp;
-mod tools;
+pub mod tools;
 mod users;
 
 pub use app::{TestApp, TestAppBuilder};

@@ -63,14 +63,24 @@ pub fn ensure_pypdf() {
     ensure_python("pypdf", "pypdf==6.4.0");
 }
 
-pub fn ensure_oidc_provider(dir: &Path) {
-    let present = || dir.join("node_modules/oidc-provider/package.json").exists();
+/// Installs a directory's npm packages (from its lock file) unless `marker` (a file under `node_modules`) is there.
+fn ensure_npm(dir: &Path, marker: &str) {
+    let present = || dir.join("node_modules").join(marker).exists();
     ensure(&dir.join(".install.lock"), present, || {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(dir)
             .status()
             .expect("npm runs");
-        assert!(status.success(), "installing oidc-provider failed");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
     });
+}
+
+pub fn ensure_oidc_provider(dir: &Path) {
+    ensure_npm(dir, "oidc-provider/package.json");
+}
+
+/// Playwright (its core, no downloaded browsers) and axe-core for the portal's browser tests.
+pub fn ensure_browser_tests(dir: &Path) {
+    ensure_npm(dir, "playwright-core/package.json");
 }

@@ -296,6 +296,42 @@ impl AccountService {
         outcome.and_then(|inner: Result<SessionTokens, AccountError>| inner)
     }
 
+    /// A fresh access token for an open citizen session, for a front end that keeps the session itself (the
+    /// portal's cookie session): the session's current level, methods and authentication time, nothing more.
+    /// `None` once the session has ended or its account is no longer active.
+    pub async fn session_access_token(&self, session_id: &str) -> Result<Option<String>, AccountError> {
+        let service = self.clone();
+        let session_id = session_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let found: Option<(GrantedSession, String, String)> = sessions::table
+                    .inner_join(accounts::table)
+                    .filter(sessions::id.eq(&session_id))
+                    .select((GrantedSession::as_select(), accounts::status, accounts::realm))
+                    .first(conn)
+                    .optional()?;
+                let Some((session, status, realm)) = found else {
+                    return Ok(None);
+                };
+                if session.revoked_at.is_some() || status != "active" || realm != Realm::Citizen.as_str() {
+                    return Ok(None);
+                }
+                let amr: Vec<String> = session.amr.split_whitespace().map(str::to_owned).collect();
+                let (token, _) = access_token(
+                    &service,
+                    conn,
+                    Realm::Citizen,
+                    &session.account_id,
+                    &session_id,
+                    TrustLevel::from_acr(&session.acr),
+                    &amr,
+                    session.auth_time,
+                )?;
+                Ok(Some(token))
+            })
+            .await
+    }
+
     pub async fn logout(
         &self,
         realm: Realm,

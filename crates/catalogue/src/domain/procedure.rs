@@ -133,6 +133,9 @@ pub struct UiHint {
     pub help: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget: Option<Widget>,
+    /// Starts a step of the form here, with this heading (the portal groups the fields that follow under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
