@@ -15,8 +15,8 @@ use crate::Portal;
 use crate::api::{Body, Call, Problem};
 use crate::session::{SESSION_COOKIE, Visitor};
 use crate::web::{
-    check_csrf, field, local_path, message, posted, problem, query, render, see_other, signed_in, text, tri,
-    visit,
+    done, field, local_path, member, member_form, message, problem, public_form, query, render, said,
+    see_other, text, tri, visit,
 };
 
 /// Field problems of an API answer as `(field name, message)`, and the rest as general messages.
@@ -75,9 +75,7 @@ pub(crate) async fn register_form(portal: Data<Portal>, req: HttpRequest) -> Htt
 }
 
 pub(crate) async fn register(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
     let values = json!({
         "name": field(&form, "name").unwrap_or_default(),
         "email": field(&form, "email").unwrap_or_default(),
@@ -98,14 +96,7 @@ pub(crate) async fn register(portal: Data<Portal>, req: HttpRequest, body: Bytes
         )
         .await
     {
-        Ok(_) => message(
-            &portal,
-            &visitor,
-            StatusCode::OK,
-            &text(&visitor, "register_sent_title"),
-            &text(&visitor, "register_sent_text"),
-            None,
-        ),
+        Ok(_) => said(&portal, &visitor, StatusCode::OK, "register_sent", None),
         Err(failure) => {
             let (errors, general) = split(&failure, REGISTER_FIELDS);
             let summary = summary(&errors, &general, REGISTER_FIELDS);
@@ -148,33 +139,43 @@ pub(crate) async fn verify_form(portal: Data<Portal>, req: HttpRequest) -> HttpR
 }
 
 pub(crate) async fn verify(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
-    let token = field(&form, "token").unwrap_or_default().trim().to_owned();
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
+    use_code(
+        &portal,
+        &visitor,
+        &form,
+        ("verify", "/api/v1/accounts/verify-email"),
+        ("verified", ("/login", "nav_login")),
+    )
+    .await
+}
+
+/// Posts the code of a mail link to the API: the page that says it worked, or the form again with the problem.
+async fn use_code(
+    portal: &Portal,
+    visitor: &Visitor,
+    form: &[(String, String)],
+    (kind, path): (&str, &str),
+    (said_key, link): (&str, (&str, &str)),
+) -> HttpResponse {
+    let token = field(form, "token").unwrap_or_default().trim().to_owned();
     match portal
         .api
         .json(
-            &Call::of(&visitor),
+            &Call::of(visitor),
             Method::POST,
-            "/api/v1/accounts/verify-email",
+            path,
             Body::Json(json!({"token": token})),
         )
         .await
     {
-        Ok(_) => message(
-            &portal,
-            &visitor,
-            StatusCode::OK,
-            &text(&visitor, "verified_title"),
-            &text(&visitor, "verified_text"),
-            Some(("/login", &text(&visitor, "nav_login"))),
-        ),
+        Ok(_) => said(portal, visitor, StatusCode::OK, said_key, Some(link)),
+        Err(failure) if failure.signed_out() || failure.wants_step_up() => problem(portal, visitor, &failure),
         Err(failure) => token_form(
-            &portal,
-            &visitor,
+            portal,
+            visitor,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "verify",
+            kind,
             &token,
             Some(failure.message()),
         ),
@@ -226,9 +227,7 @@ fn unreadable(visitor: &Visitor) -> Problem {
 }
 
 pub(crate) async fn login(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
     let next = local_path(field(&form, "next"));
     let email = field(&form, "email").unwrap_or_default().to_owned();
     let code = field(&form, "totp_code").map(str::trim).filter(|c| !c.is_empty());
@@ -275,9 +274,7 @@ pub(crate) async fn login(portal: Data<Portal>, req: HttpRequest, body: Bytes) -
 }
 
 pub(crate) async fn eid_start(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(public_form(&portal, &req, &body).await);
     match portal
         .api
         .json(
@@ -326,9 +323,7 @@ pub(crate) async fn eid_callback(portal: Data<Portal>, req: HttpRequest) -> Http
 }
 
 pub(crate) async fn logout(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(public_form(&portal, &req, &body).await);
     if portal.sign_out(&visitor).await.is_err() {
         return crate::web::unavailable();
     }
@@ -366,9 +361,7 @@ pub(crate) async fn forgot_form(portal: Data<Portal>, req: HttpRequest) -> HttpR
 }
 
 pub(crate) async fn forgot(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
     let email = field(&form, "email").unwrap_or_default().trim().to_owned();
     match portal
         .api
@@ -380,14 +373,7 @@ pub(crate) async fn forgot(portal: Data<Portal>, req: HttpRequest, body: Bytes) 
         )
         .await
     {
-        Ok(_) => message(
-            &portal,
-            &visitor,
-            StatusCode::OK,
-            &text(&visitor, "forgot_sent_title"),
-            &text(&visitor, "forgot_sent_text"),
-            None,
-        ),
+        Ok(_) => said(&portal, &visitor, StatusCode::OK, "forgot_sent", None),
         Err(failure) => token_form(
             &portal,
             &visitor,
@@ -406,9 +392,7 @@ pub(crate) async fn reset_form(portal: Data<Portal>, req: HttpRequest) -> HttpRe
 }
 
 pub(crate) async fn reset(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
     let token = field(&form, "token").unwrap_or_default().trim().to_owned();
     let request = json!({"token": token, "new_password": field(&form, "new_password").unwrap_or_default()});
     match portal
@@ -421,19 +405,15 @@ pub(crate) async fn reset(portal: Data<Portal>, req: HttpRequest, body: Bytes) -
         )
         .await
     {
-        Ok(_) => message(
+        Ok(_) => said(
             &portal,
             &visitor,
             StatusCode::OK,
-            &text(&visitor, "reset_done_title"),
-            &text(&visitor, "reset_done_text"),
-            Some(("/login", &text(&visitor, "nav_login"))),
+            "reset_done",
+            Some(("/login", "nav_login")),
         ),
         Err(failure) => {
-            let message = failure
-                .errors
-                .first()
-                .map_or_else(|| failure.message().to_owned(), |(_, m)| m.clone());
+            let message = failure.first_message();
             token_form(
                 &portal,
                 &visitor,
@@ -447,53 +427,25 @@ pub(crate) async fn reset(portal: Data<Portal>, req: HttpRequest, body: Bytes) -
 }
 
 pub(crate) async fn confirm_email_form(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let token = query(&visitor, "token").unwrap_or_default();
     token_form(&portal, &visitor, StatusCode::OK, "confirm", &token, None)
 }
 
 pub(crate) async fn confirm_email(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
-    let token = field(&form, "token").unwrap_or_default().trim().to_owned();
-    match portal
-        .api
-        .json(
-            &Call::of(&visitor),
-            Method::POST,
-            "/api/v1/me/email/confirm",
-            Body::Json(json!({"token": token})),
-        )
-        .await
-    {
-        Ok(_) => message(
-            &portal,
-            &visitor,
-            StatusCode::OK,
-            &text(&visitor, "email_changed_title"),
-            &text(&visitor, "email_changed_text"),
-            Some(("/konto", &text(&visitor, "nav_account"))),
-        ),
-        Err(failure) if failure.signed_out() || failure.wants_step_up() => {
-            problem(&portal, &visitor, &failure)
-        }
-        Err(failure) => token_form(
-            &portal,
-            &visitor,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "confirm",
-            &token,
-            Some(failure.message()),
-        ),
-    }
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
+    use_code(
+        &portal,
+        &visitor,
+        &form,
+        ("confirm", "/api/v1/me/email/confirm"),
+        ("email_changed", ("/konto", "nav_account")),
+    )
+    .await
 }
 
 pub(crate) async fn reauthenticate_form(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let next = local_path(query(&visitor, "next").as_deref());
     render(
         &portal,
@@ -505,10 +457,7 @@ pub(crate) async fn reauthenticate_form(portal: Data<Portal>, req: HttpRequest) 
 }
 
 pub(crate) async fn reauthenticate(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     let next = local_path(field(&form, "next"));
     let nonempty = |name: &str| field(&form, name).map(str::trim).filter(|v| !v.is_empty());
     let request = json!({"password": nonempty("password"), "totp_code": nonempty("totp_code")});
@@ -539,8 +488,7 @@ pub(crate) async fn reauthenticate(portal: Data<Portal>, req: HttpRequest, body:
 }
 
 pub(crate) async fn overview(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let call = Call::of(&visitor);
     let (me, consents, events, delivery) = futures_util::join!(
         portal.api.get(&call, "/api/v1/me"),
@@ -568,10 +516,7 @@ pub(crate) async fn overview(portal: Data<Portal>, req: HttpRequest) -> HttpResp
 }
 
 pub(crate) async fn update_profile(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     let me = match portal.api.get(&Call::of(&visitor), "/api/v1/me").await {
         Ok(me) => me,
         Err(failure) => return problem(&portal, &visitor, &failure),
@@ -628,10 +573,7 @@ pub(crate) async fn update_profile(portal: Data<Portal>, req: HttpRequest, body:
 }
 
 pub(crate) async fn totp_start(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(member_form(&portal, &req, &body).await);
     match portal
         .api
         .json(&Call::of(&visitor), Method::POST, "/api/v1/me/totp", Body::None)
@@ -649,10 +591,7 @@ pub(crate) async fn totp_start(portal: Data<Portal>, req: HttpRequest, body: Byt
 }
 
 pub(crate) async fn totp_confirm(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     let code = field(&form, "code").unwrap_or_default().trim().to_owned();
     match portal
         .api
@@ -690,25 +629,18 @@ pub(crate) async fn revoke_consent(
     id: Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(member_form(&portal, &req, &body).await);
     let path = format!("/api/v1/me/consents/{}", crate::web::segment(&id));
-    match portal
+    let result = portal
         .api
         .json(&Call::of(&visitor), Method::DELETE, &path, Body::None)
-        .await
-    {
-        Ok(_) => see_other(&portal, &visitor, "/konto?done=consent"),
-        Err(failure) => problem(&portal, &visitor, &failure),
-    }
+        .await;
+    done(&portal, &visitor, result, "/konto?done=consent")
 }
 
 /// The data export (GDPR Art. 15) as a JSON download; the API asks for a recent login first.
 pub(crate) async fn export(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     match portal
         .api
         .download(&Call::of(&visitor), "/api/v1/me/export")
@@ -729,10 +661,7 @@ pub(crate) async fn export(portal: Data<Portal>, req: HttpRequest) -> HttpRespon
 }
 
 pub(crate) async fn delete(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     if field(&form, "confirm") != Some("yes") {
         return see_other(&portal, &visitor, "/konto?done=delete_unconfirmed#loeschen");
     }
@@ -768,16 +697,13 @@ pub(crate) async fn delete(portal: Data<Portal>, req: HttpRequest, body: Bytes) 
 
 /// Consents to (or revokes) receiving decisions electronically in the Postfach (§ 41 (2a) VwVfG).
 pub(crate) async fn electronic_delivery(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
-    let (method, done) = if field(&form, "consent") == Some("yes") {
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
+    let (method, next) = if field(&form, "consent") == Some("yes") {
         (Method::PUT, "/konto?done=delivery_granted")
     } else {
         (Method::DELETE, "/konto?done=delivery_revoked")
     };
-    match portal
+    let result = portal
         .api
         .json(
             &Call::of(&visitor),
@@ -785,9 +711,6 @@ pub(crate) async fn electronic_delivery(portal: Data<Portal>, req: HttpRequest, 
             "/api/v1/me/electronic-delivery",
             Body::None,
         )
-        .await
-    {
-        Ok(_) => see_other(&portal, &visitor, done),
-        Err(failure) => problem(&portal, &visitor, &failure),
-    }
+        .await;
+    done(&portal, &visitor, result, next)
 }

@@ -105,6 +105,14 @@ impl Problem {
         self.detail.as_deref().unwrap_or(&self.title)
     }
 
+    /// The first field problem's message, else the problem's: what to show at a single field.
+    pub fn first_message(&self) -> String {
+        match self.errors.first() {
+            Some((_, message)) => message.clone(),
+            None => self.message().to_owned(),
+        }
+    }
+
     /// A stronger or more recent login is needed (RFC 9470).
     pub fn wants_step_up(&self) -> bool {
         self.status == 401 && self.code == "insufficient_user_authentication"

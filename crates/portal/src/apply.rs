@@ -17,10 +17,10 @@ use crate::Portal;
 use crate::api::{Body, Call, Problem};
 use crate::form;
 use crate::session::{Visitor, random_secret};
-use crate::upload::{Refused, Target, receive};
+use crate::upload::{Target, receive, refused};
 use crate::web::{
-    check_csrf, field, message, posted, problem, render, see_other, segment, sign_in_first, signed_in, text,
-    tri, visit,
+    check_csrf, done, field, member, member_form, posted, problem, render, see_other, segment, sign_in_first,
+    text, tri, visit,
 };
 
 pub(crate) async fn start(
@@ -219,10 +219,7 @@ pub(crate) async fn save(
     id: Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     let application = tri!(fetch(&portal, &visitor, &id).await);
     if application["status"] != "draft" {
         return see_other(&portal, &visitor, &format!("/antraege/{}", segment(&id)));
@@ -291,8 +288,7 @@ pub(crate) async fn upload(
     id: Path<String>,
     form: Multipart,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let path = format!("/api/v1/applications/{}/attachments", segment(&id));
     let received = receive(&portal, &visitor, form, |name, fields| {
         (name == "file").then(|| Target {
@@ -306,20 +302,13 @@ pub(crate) async fn upload(
     .await;
     let received = match received {
         Ok(received) => received,
-        Err(Refused::Csrf) => {
-            return tri!(check_csrf(&portal, &visitor, None).map(|()| HttpResponse::Ok().finish()));
-        }
-        Err(Refused::Malformed) => {
-            return message(
+        Err(why) => {
+            return refused(
                 &portal,
                 &visitor,
-                StatusCode::BAD_REQUEST,
-                &text(&visitor, "error_title"),
-                &text(&visitor, "upload_malformed"),
-                Some((
-                    &format!("/antraege/{}", segment(&id)),
-                    &text(&visitor, "back_to_application"),
-                )),
+                why,
+                &format!("/antraege/{}", segment(&id)),
+                "back_to_application",
             );
         }
     };
@@ -336,10 +325,7 @@ pub(crate) async fn upload(
         Some((_, Err(failure))) => failure,
     };
     let application = tri!(fetch(&portal, &visitor, &id).await);
-    let message = failure
-        .errors
-        .first()
-        .map_or_else(|| failure.message().to_owned(), |(_, m)| m.clone());
+    let message = failure.first_message();
     draft_page(
         &portal,
         &visitor,
@@ -356,10 +342,7 @@ pub(crate) async fn detach(
     ids: Path<(String, String)>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(member_form(&portal, &req, &body).await);
     let (id, attachment) = ids.into_inner();
     let path = format!(
         "/api/v1/applications/{}/attachments/{}",
@@ -436,8 +419,7 @@ fn review_page(
 }
 
 pub(crate) async fn review(portal: Data<Portal>, req: HttpRequest, id: Path<String>) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let application = tri!(fetch(&portal, &visitor, &id).await);
     if application["status"] != "draft" {
         return see_other(&portal, &visitor, &format!("/antraege/{}", segment(&id)));
@@ -501,17 +483,11 @@ pub(crate) async fn discard(
     id: Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, _) = tri!(member_form(&portal, &req, &body).await);
     let path = format!("/api/v1/applications/{}", segment(&id));
-    match portal
+    let result = portal
         .api
         .json(&Call::of(&visitor), Method::DELETE, &path, Body::None)
-        .await
-    {
-        Ok(_) => see_other(&portal, &visitor, "/antraege?done=discarded"),
-        Err(failure) => problem(&portal, &visitor, &failure),
-    }
+        .await;
+    done(&portal, &visitor, result, "/antraege?done=discarded")
 }

@@ -15,15 +15,14 @@ use crate::Portal;
 use crate::api::{Body, Call, Problem};
 use crate::apply::{draft_page, fetch, procedure_of};
 use crate::session::Visitor;
-use crate::upload::{Refused, Target, receive};
+use crate::upload::{Target, receive, refused};
 use crate::web::{
-    check_csrf, field, message, pass_download, posted, problem, query, render, see_other, segment, signed_in,
+    field, member, member_form, message, pass_download, problem, query, render, said, see_other, segment,
     text, tri, visit,
 };
 
 pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let mut path = "/api/v1/applications?limit=50".to_owned();
     if let Some(cursor) = query(&visitor, "cursor") {
         path.push_str(&format!("&cursor={}", segment(&cursor)));
@@ -56,8 +55,7 @@ pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse
 
 /// A draft shows its form; a submitted application its status, timeline, requests and payments.
 pub(crate) async fn show(portal: Data<Portal>, req: HttpRequest, id: Path<String>) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let application = tri!(fetch(&portal, &visitor, &id).await);
     if application["status"] == "draft" {
         return draft_page(&portal, &visitor, StatusCode::OK, &application, &[], None);
@@ -154,8 +152,7 @@ pub(crate) async fn attachment(
     req: HttpRequest,
     ids: Path<(String, String)>,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let (id, attachment) = ids.into_inner();
     let path = format!(
         "/api/v1/applications/{}/attachments/{}",
@@ -169,22 +166,17 @@ pub(crate) async fn attachment(
 }
 
 pub(crate) async fn receipt(portal: Data<Portal>, req: HttpRequest, id: Path<String>) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let path = format!("/api/v1/applications/{}/receipt", segment(&id));
     match portal.api.download(&Call::of(&visitor), &path).await {
         Ok(response) => pass_download(response),
         // The receipt is made right after the submission; until it is there, the page says so.
-        Err(failure) if failure.status == 409 || failure.status == 503 => message(
+        Err(failure) if failure.status == 409 || failure.status == 503 => said(
             &portal,
             &visitor,
             StatusCode::ACCEPTED,
-            &text(&visitor, "receipt_pending_title"),
-            &text(&visitor, "receipt_pending_text"),
-            Some((
-                &format!("/antraege/{}", segment(&id)),
-                &text(&visitor, "back_to_application"),
-            )),
+            "receipt_pending",
+            Some((&format!("/antraege/{}", segment(&id)), "back_to_application")),
         ),
         Err(failure) => problem(&portal, &visitor, &failure),
     }
@@ -197,10 +189,7 @@ pub(crate) async fn pay(
     id: Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     let key = field(&form, "key").unwrap_or_default().to_owned();
     let call = Call::of(&visitor).key(&key);
     let path = format!("/api/v1/applications/{}/payments", segment(&id));
@@ -232,10 +221,7 @@ pub(crate) async fn withdraw(
     id: Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(member_form(&portal, &req, &body).await);
     if field(&form, "confirm") != Some("yes") {
         return see_other(
             &portal,
@@ -279,8 +265,7 @@ pub(crate) async fn answer(
     ids: Path<(String, String)>,
     form: Multipart,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let (id, request_id) = ids.into_inner();
     let received = match receive(&portal, &visitor, form, |name, _| {
         name.starts_with("document:").then(|| Target {
@@ -291,20 +276,13 @@ pub(crate) async fn answer(
     .await
     {
         Ok(received) => received,
-        Err(Refused::Csrf) => {
-            return tri!(check_csrf(&portal, &visitor, None).map(|()| HttpResponse::Ok().finish()));
-        }
-        Err(Refused::Malformed) => {
-            return message(
+        Err(why) => {
+            return refused(
                 &portal,
                 &visitor,
-                StatusCode::BAD_REQUEST,
-                &text(&visitor, "error_title"),
-                &text(&visitor, "upload_malformed"),
-                Some((
-                    &format!("/antraege/{}", segment(&id)),
-                    &text(&visitor, "back_to_application"),
-                )),
+                why,
+                &format!("/antraege/{}", segment(&id)),
+                "back_to_application",
             );
         }
     };
@@ -317,10 +295,7 @@ pub(crate) async fn answer(
                 "file_id": file["id"],
             })),
             Err(failure) => {
-                let message = failure
-                    .errors
-                    .first()
-                    .map_or_else(|| failure.message().to_owned(), |(_, m)| m.clone());
+                let message = failure.first_message();
                 return application_page(
                     &portal,
                     &visitor,

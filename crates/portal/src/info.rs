@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::Portal;
 use crate::schema::portal_feedback;
-use crate::web::{check_csrf, field, posted, render, text, tri, visit};
+use crate::web::{field, public_form, render, text, tri, visit};
 
 const MESSAGE_LIMIT: usize = 5_000;
 
@@ -28,9 +28,7 @@ pub(crate) async fn accessibility(portal: Data<Portal>, req: HttpRequest) -> Htt
 
 /// Feedback on a barrier: kept for the office that runs the portal, and audited.
 pub(crate) async fn feedback(portal: Data<Portal>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    let form = posted(&body);
-    tri!(check_csrf(&portal, &visitor, field(&form, "csrf")));
+    let (visitor, form) = tri!(public_form(&portal, &req, &body).await);
     let clean = |name: &str, limit: usize| -> String {
         field(&form, name)
             .unwrap_or_default()
@@ -101,13 +99,12 @@ pub(crate) async fn feedback(portal: Data<Portal>, req: HttpRequest, body: Bytes
     if stored.is_err() {
         return crate::web::unavailable();
     }
-    crate::web::message(
+    crate::web::said(
         &portal,
         &visitor,
         StatusCode::OK,
-        &text(&visitor, "feedback_thanks_title"),
-        &text(&visitor, "feedback_thanks_text"),
-        Some(("/", &text(&visitor, "to_start"))),
+        "feedback_thanks",
+        Some(("/", "to_start")),
     )
 }
 

@@ -13,15 +13,11 @@ use serde_json::{Value, json};
 use crate::Portal;
 use crate::api::{Body, Call};
 use crate::session::Visitor;
-use crate::upload::{Received, Refused, Target, receive};
-use crate::web::{
-    check_csrf, field, message, pass_download, problem, query, render, see_other, segment, signed_in, text,
-    tri, visit,
-};
+use crate::upload::{Received, Target, receive, refused};
+use crate::web::{field, member, pass_download, problem, query, render, see_other, segment, text, tri};
 
 pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let mut path = "/api/v1/mailbox/messages?limit=50".to_owned();
     if let Some(cursor) = query(&visitor, "cursor") {
         path.push_str(&format!("&cursor={}", segment(&cursor)));
@@ -39,8 +35,7 @@ pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse
 }
 
 pub(crate) async fn show(portal: Data<Portal>, req: HttpRequest, id: Path<String>) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let path = format!("/api/v1/mailbox/messages/{}", segment(&id));
     match portal.api.get(&Call::of(&visitor), &path).await {
         Ok(mail) => render(
@@ -59,8 +54,7 @@ pub(crate) async fn attachment(
     req: HttpRequest,
     ids: Path<(String, String)>,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let (id, attachment) = ids.into_inner();
     let path = format!(
         "/api/v1/mailbox/messages/{}/attachments/{}",
@@ -74,8 +68,7 @@ pub(crate) async fn attachment(
 }
 
 pub(crate) async fn compose(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let application = query(&visitor, "antrag").unwrap_or_default();
     render(
         &portal,
@@ -102,17 +95,7 @@ async fn read(
     .await
     {
         Ok(received) => Ok(received),
-        Err(Refused::Csrf) => Err(check_csrf(portal, visitor, None)
-            .err()
-            .unwrap_or_else(|| HttpResponse::Forbidden().finish())),
-        Err(Refused::Malformed) => Err(message(
-            portal,
-            visitor,
-            StatusCode::BAD_REQUEST,
-            &text(visitor, "error_title"),
-            &text(visitor, "upload_malformed"),
-            Some((back, &text(visitor, "nav_postfach"))),
-        )),
+        Err(why) => Err(refused(portal, visitor, why, back, "nav_postfach")),
     }
 }
 
@@ -123,17 +106,13 @@ fn attachments(received: &Received) -> Result<Vec<Value>, String> {
         .iter()
         .map(|(_, upload)| match upload {
             Ok(file) => Ok(file["id"].clone()),
-            Err(failure) => Err(failure
-                .errors
-                .first()
-                .map_or_else(|| failure.message().to_owned(), |(_, m)| m.clone())),
+            Err(failure) => Err(failure.first_message()),
         })
         .collect()
 }
 
 pub(crate) async fn send(portal: Data<Portal>, req: HttpRequest, form: Multipart) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let received = tri!(read(&portal, &visitor, form, "/postfach/neu").await);
     let subject = field(&received.fields, "subject")
         .unwrap_or_default()
@@ -219,8 +198,7 @@ pub(crate) async fn reply(
     id: Path<String>,
     form: Multipart,
 ) -> HttpResponse {
-    let visitor = tri!(visit(&portal, &req).await);
-    tri!(signed_in(&portal, &visitor));
+    let visitor = tri!(member(&portal, &req).await);
     let back = format!("/postfach/{}", segment(&id));
     let received = tri!(read(&portal, &visitor, form, &back).await);
     let body = field(&received.fields, "body")
@@ -263,11 +241,6 @@ pub(crate) async fn reply(
         Err(failure) if failure.signed_out() || failure.wants_step_up() || failure.status == 404 => {
             problem(&portal, &visitor, &failure)
         }
-        Err(failure) => failed(
-            failure
-                .errors
-                .first()
-                .map_or_else(|| failure.message().to_owned(), |(_, m)| m.clone()),
-        ),
+        Err(failure) => failed(failure.first_message()),
     }
 }

@@ -3,6 +3,8 @@
 //! caller's uploads — never held in memory whole. The API's upload checks (size, media type, PDF rules) apply.
 
 use actix_multipart::Multipart;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
@@ -11,6 +13,7 @@ use serde_json::Value;
 use crate::Portal;
 use crate::api::{Body, Call, Problem};
 use crate::session::{Visitor, random_secret};
+use crate::web::text;
 
 /// All text fields together may not exceed this.
 const TEXT_LIMIT: usize = 64 * 1024;
@@ -38,6 +41,29 @@ fn quoted(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
         .collect()
+}
+
+/// The page for a form that could not be taken: the CSRF refusal, or a form that could not be read (with a link back).
+pub(crate) fn refused(
+    portal: &Portal,
+    visitor: &Visitor,
+    why: Refused,
+    back: &str,
+    back_label: &str,
+) -> HttpResponse {
+    match why {
+        Refused::Csrf => crate::web::check_csrf(portal, visitor, None)
+            .err()
+            .unwrap_or_else(|| HttpResponse::Forbidden().finish()),
+        Refused::Malformed => crate::web::message(
+            portal,
+            visitor,
+            StatusCode::BAD_REQUEST,
+            &text(visitor, "error_title"),
+            &text(visitor, "upload_malformed"),
+            Some((back, &text(visitor, back_label))),
+        ),
+    }
 }
 
 /// Reads a multipart form; `target` names where each file field goes, given the text fields read so far.

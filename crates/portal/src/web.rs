@@ -116,6 +116,26 @@ pub(crate) fn message(
     )
 }
 
+/// A short page whose heading and text are the portal's `{key}_title` and `{key}_text`, with an optional link
+/// onward (`(href, text key)`).
+pub(crate) fn said(
+    portal: &Portal,
+    visitor: &Visitor,
+    status: StatusCode,
+    key: &str,
+    link: Option<(&str, &str)>,
+) -> HttpResponse {
+    let label = link.map(|(href, label)| (href, text(visitor, label)));
+    message(
+        portal,
+        visitor,
+        status,
+        &text(visitor, &format!("{key}_title")),
+        &text(visitor, &format!("{key}_text")),
+        label.as_ref().map(|(href, label)| (*href, label.as_str())),
+    )
+}
+
 /// A text of the portal in the visitor's language.
 pub(crate) fn text(visitor: &Visitor, key: &str) -> String {
     texts(visitor.lang.lang)[key].as_str().unwrap_or(key).to_owned()
@@ -232,6 +252,50 @@ pub(crate) fn problem(portal: &Portal, visitor: &Visitor, problem: &Problem) -> 
         problem.message(),
         Some(("/antraege", &text(visitor, "nav_applications"))),
     )
+}
+
+/// The visitor of a page that needs a login.
+pub(crate) async fn member(portal: &Portal, req: &actix_web::HttpRequest) -> Result<Visitor, HttpResponse> {
+    let visitor = visit(portal, req).await?;
+    signed_in(portal, &visitor)?;
+    Ok(visitor)
+}
+
+/// A posted form: its visitor and fields, once its CSRF token is checked.
+pub(crate) async fn public_form(
+    portal: &Portal,
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+) -> Result<(Visitor, Vec<(String, String)>), HttpResponse> {
+    let visitor = visit(portal, req).await?;
+    let form = posted(body);
+    check_csrf(portal, &visitor, field(&form, "csrf"))?;
+    Ok((visitor, form))
+}
+
+/// A posted form of a logged-in visitor (else the way to the login page).
+pub(crate) async fn member_form(
+    portal: &Portal,
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+) -> Result<(Visitor, Vec<(String, String)>), HttpResponse> {
+    let visitor = member(portal, req).await?;
+    let form = posted(body);
+    check_csrf(portal, &visitor, field(&form, "csrf"))?;
+    Ok((visitor, form))
+}
+
+/// After an action: on to `next`, or the answer to the problem.
+pub(crate) fn done(
+    portal: &Portal,
+    visitor: &Visitor,
+    result: Result<Value, Problem>,
+    next: &str,
+) -> HttpResponse {
+    match result {
+        Ok(_) => see_other(portal, visitor, next),
+        Err(failure) => problem(portal, visitor, &failure),
+    }
 }
 
 /// Reads the visitor, or answers that the service is unavailable.
