@@ -613,7 +613,122 @@ async fn two_factor_is_set_up_in_the_portal_and_the_account_deleted(backend: Bac
     assert_ne!(gone.status(), StatusCode::OK);
 }
 
+async fn a_draft_is_prefilled_under_consent_and_an_application_withdrawn(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let citizen = app.citizen("vorab@example.de").await;
+    let (client, _) = portal_login(&app, &citizen.email).await;
+    let (_, account) = html(&client, &app, "/konto").await;
+    let csrf = csrf_of(&account);
+    let saved = post_form(
+        &client,
+        &app,
+        "/konto/profil",
+        &[
+            ("csrf", &csrf),
+            ("name", "Vera Vorab"),
+            ("given_name", "Vera"),
+            ("family_name", "Vorab"),
+            ("date_of_birth", "1980-02-29"),
+            ("street", ""),
+            ("house_number", ""),
+            ("postal_code", ""),
+            ("city", ""),
+            ("phone", ""),
+            ("preferred_language", "de"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, procedure) = html(&client, &app, "/leistungen/hundesteuer-anmeldung").await;
+    assert!(
+        procedure.contains("Vorname, Nachname") || procedure.contains("Geburtsdatum"),
+        "{procedure}"
+    );
+
+    // Without the tick box nothing is taken from the profile; with it, a consent is recorded and used.
+    let plain = post_form(
+        &client,
+        &app,
+        "/leistungen/hundesteuer-anmeldung/antrag",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(plain.status(), StatusCode::SEE_OTHER);
+    let (_, draft) = html(&client, &app, plain.headers()["location"].to_str().unwrap()).await;
+    assert!(!draft.contains(r#"value="Vera""#), "no consent, no prefill");
+    let prefilled = post_form(
+        &client,
+        &app,
+        "/leistungen/hundesteuer-anmeldung/antrag",
+        &[("csrf", &csrf), ("prefill", "yes")],
+    )
+    .await;
+    let (_, draft) = html(&client, &app, prefilled.headers()["location"].to_str().unwrap()).await;
+    assert!(
+        draft.contains(r#"value="Vera""#) && draft.contains(r#"value="Vorab""#),
+        "{draft}"
+    );
+    assert!(draft.contains("(aus Ihrem Konto übernommen)"));
+    let (_, account) = html(&client, &app, "/konto").await;
+    assert!(
+        account.contains("hundesteuer-anmeldung"),
+        "the consent is listed: {account}"
+    );
+
+    // A submitted application is withdrawn only with the tick box.
+    let id = app.submit_dog(&citizen.tokens.access_token, 9).await;
+    let (_, page) = html(&client, &app, &format!("/antraege/{id}")).await;
+    assert!(page.contains("steueramt-"), "{page}");
+    let path = format!("/antraege/{id}/zurueckziehen");
+    let unconfirmed = post_form(&client, &app, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(unconfirmed.status(), StatusCode::SEE_OTHER);
+    let withdrawn = post_form(&client, &app, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    let (_, page) = html(&client, &app, withdrawn.headers()["location"].to_str().unwrap()).await;
+    assert!(page.contains("Ihr Antrag ist zurückgezogen."), "{page}");
+    assert!(
+        !page.contains(&format!(r#"action="{path}""#)),
+        "no withdrawal form any more"
+    );
+    let again = post_form(&client, &app, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "not twice");
+}
+
+async fn the_eid_login_opens_a_browser_session(backend: Backend) {
+    let provider = amtsweg_test_support::EidProvider::start();
+    let settings = provider.settings();
+    let app = TestApp::builder(backend)
+        .configure(move |s| s.account.eid = Some(settings))
+        .spawn()
+        .await
+        .unwrap();
+    let client = browser();
+    let (_, login) = html(&client, &app, "/login").await;
+    assert!(
+        login.contains("Mit Online-Ausweis anmelden"),
+        "the eID button when configured"
+    );
+    let started = post_form(&client, &app, "/login/eid", &[("csrf", &csrf_of(&login))]).await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let authorization = started.headers()["location"].to_str().unwrap().to_owned();
+    let (code, state) = provider.authorize(&authorization, None).await;
+    let callback = format!(
+        "/login/eid/callback?{}",
+        serde_urlencoded::to_string([("code", &code), ("state", &state)]).unwrap()
+    );
+    let back = client.get(app.url(&callback)).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let (status, account) = html(&client, &app, "/konto").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(account.contains("hoch (Online-Ausweis)"), "{account}");
+    // The code works once.
+    let replayed = browser().get(app.url(&callback)).send().await.unwrap();
+    assert_ne!(replayed.status(), StatusCode::SEE_OTHER);
+}
+
 backend_tests!(
+    a_draft_is_prefilled_under_consent_and_an_application_withdrawn,
+    the_eid_login_opens_a_browser_session,
     two_factor_is_set_up_in_the_portal_and_the_account_deleted,
     the_catalogue_is_searchable_and_each_procedure_has_its_page,
     forms_need_their_token_and_a_logged_out_session_is_refused,
