@@ -675,6 +675,45 @@ async fn a_draft_is_prefilled_under_consent_and_an_application_withdrawn(backend
         "the consent is listed: {account}"
     );
 
+    // A member of an organisation applies for it.
+    let organisation: serde_json::Value = app
+        .post_as(
+            "/api/v1/organisations",
+            &citizen.tokens.access_token,
+            &serde_json::json!({"name": "Vorab Hundepension GmbH"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let org_id = organisation["id"].as_str().unwrap();
+    let (_, procedure) = html(&client, &app, "/leistungen/hundesteuer-anmeldung").await;
+    assert!(procedure.contains("Vorab Hundepension GmbH"), "{procedure}");
+    let for_org = post_form(
+        &client,
+        &app,
+        "/leistungen/hundesteuer-anmeldung/antrag",
+        &[("csrf", &csrf), ("on_behalf_of", org_id)],
+    )
+    .await;
+    let draft_id = for_org.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let draft: serde_json::Value = app
+        .get_as(
+            &format!("/api/v1/applications/{draft_id}"),
+            &citizen.tokens.access_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["on_behalf_of"], org_id);
+
     // A submitted application is withdrawn only with the tick box.
     let id = app.submit_dog(&citizen.tokens.access_token, 9).await;
     let (_, page) = html(&client, &app, &format!("/antraege/{id}")).await;

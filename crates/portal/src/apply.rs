@@ -63,7 +63,10 @@ pub(crate) async fn start(
             &Call::of(&visitor),
             Method::POST,
             "/api/v1/applications",
-            Body::Json(json!({"procedure_id": id.as_str()})),
+            Body::Json(json!({
+                "procedure_id": id.as_str(),
+                "on_behalf_of": field(&form, "on_behalf_of").filter(|o| !o.is_empty()),
+            })),
         )
         .await
     {

@@ -131,6 +131,15 @@ pub(crate) async fn procedure(portal: web::Data<Portal>, req: HttpRequest) -> Ht
     context["fees"] = json!(fees);
     context["written_form"] = json!(d.written_form);
     context["prefill"] = json!(prefill_attributes(d));
+    // A member of organisations applies for them too.
+    if visitor.signed_in.is_some()
+        && let Ok(organisations) = portal
+            .api
+            .get(&crate::api::Call::of(&visitor), "/api/v1/organisations")
+            .await
+    {
+        context["organisations"] = organisations;
+    }
     render(
         &portal,
         &visitor,
