@@ -765,7 +765,59 @@ async fn the_eid_login_opens_a_browser_session(backend: Backend) {
     assert_ne!(replayed.status(), StatusCode::SEE_OTHER);
 }
 
+async fn a_message_above_the_sessions_level_asks_to_step_up(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let admin = app.admin().await.access_token;
+    let worker = app
+        .staff_member(&admin, "post@stadt.example", &[("case_worker", "steueramt")])
+        .await;
+    let citizen = app.citizen("stufe@example.de").await;
+    let id = app.submit_dog(&citizen.tokens.access_token, 11).await;
+    let mut sent = Vec::new();
+    for (subject, level) in [("Vertraulich", "high"), ("Eingangsbestätigung", "basic")] {
+        let message = app
+            .post_as(
+                "/api/v1/staff/mailbox/messages",
+                &worker,
+                &serde_json::json!({
+                    "application_id": id,
+                    "subject": subject,
+                    "body": format!("Nachricht auf Niveau {level}."),
+                    "required_level": level,
+                }),
+            )
+            .await;
+        assert_eq!(message.status(), StatusCode::CREATED);
+        let message: serde_json::Value = message.json().await.unwrap();
+        sent.push(message["id"].as_str().unwrap().to_owned());
+    }
+    let (client, _) = portal_login(&app, &citizen.email).await;
+    let (_, list) = html(&client, &app, "/postfach").await;
+    assert!(
+        list.contains("Vertraulich") && list.contains("Eingangsbestätigung"),
+        "{list}"
+    );
+    let (status, basic) = html(&client, &app, &format!("/postfach/{}", sent[1])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(basic.contains("Nachricht auf Niveau basic."));
+    let high = client
+        .get(app.url(&format!("/postfach/{}", sent[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(high.status(), StatusCode::SEE_OTHER);
+    let location = high.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/anmeldung-bestaetigen?next=%2Fpostfach%2F{}&level=high", sent[0])
+    );
+    let (_, step_up) = html(&client, &app, &location).await;
+    assert!(step_up.contains("hoch (Online-Ausweis)"), "{step_up}");
+    assert!(!step_up.contains("Nachricht auf Niveau high."));
+}
+
 backend_tests!(
+    a_message_above_the_sessions_level_asks_to_step_up,
     a_draft_is_prefilled_under_consent_and_an_application_withdrawn,
     the_eid_login_opens_a_browser_session,
     two_factor_is_set_up_in_the_portal_and_the_account_deleted,

@@ -187,6 +187,19 @@ async fn the_citizen_applies_pays_follows_and_receives_in_the_browser(backend: B
         status.success() && finished,
         "the browser journey failed: {status}"
     );
+
+    // Opening the decision's document in the browser is the first retrieval the delivery's evidence records.
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    use diesel::RunQueryDsl;
+    let retrieved =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries WHERE first_retrieved_at IS NOT NULL")
+            .get_result::<Count>(&mut app.connect())
+            .unwrap();
+    assert_eq!(retrieved.n, 1, "the retrieval is on record");
 }
 
 backend_tests!(the_citizen_applies_pays_follows_and_receives_in_the_browser);

@@ -223,6 +223,7 @@ fn unreadable(visitor: &Visitor) -> Problem {
         title: text(visitor, "error_title"),
         detail: None,
         errors: Vec::new(),
+        acr_values: None,
     }
 }
 
@@ -447,12 +448,13 @@ pub(crate) async fn confirm_email(portal: Data<Portal>, req: HttpRequest, body: 
 pub(crate) async fn reauthenticate_form(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
     let visitor = tri!(member(&portal, &req).await);
     let next = local_path(query(&visitor, "next").as_deref());
+    let level = query(&visitor, "level").filter(|l| ["substantial", "high"].contains(&l.as_str()));
     render(
         &portal,
         &visitor,
         StatusCode::OK,
         "reauthenticate.html",
-        json!({"next": next, "errors": {}}),
+        json!({"next": next, "errors": {}, "level": level}),
     )
 }
 

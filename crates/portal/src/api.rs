@@ -71,6 +71,8 @@ pub(crate) struct Problem {
     pub detail: Option<String>,
     /// `(pointer, message)` of each field problem.
     pub errors: Vec<(String, String)>,
+    /// With a step-up (RFC 9470): the trust level asked for.
+    pub acr_values: Option<String>,
 }
 
 impl Problem {
@@ -86,6 +88,7 @@ impl Problem {
             },
             detail: None,
             errors: Vec::new(),
+            acr_values: None,
         }
     }
 
@@ -97,6 +100,7 @@ impl Problem {
             title: message.to_owned(),
             detail: None,
             errors: vec![(pointer.to_owned(), message.to_owned())],
+            acr_values: None,
         }
     }
 
@@ -155,6 +159,7 @@ impl Problem {
                 title: text("title").unwrap_or_default(),
                 detail: text("detail"),
                 errors,
+                acr_values: text("acr_values"),
             },
             None => Problem {
                 status,

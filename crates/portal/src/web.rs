@@ -229,7 +229,15 @@ pub(crate) fn unavailable() -> HttpResponse {
 pub(crate) fn problem(portal: &Portal, visitor: &Visitor, problem: &Problem) -> HttpResponse {
     if problem.wants_step_up() {
         let next: String = form_urlencoded::byte_serialize(visitor.here.as_bytes()).collect();
-        return see_other(portal, visitor, &format!("/anmeldung-bestaetigen?next={next}"));
+        let level = match problem.acr_values.as_deref() {
+            Some(level @ ("substantial" | "high")) => format!("&level={level}"),
+            _ => String::new(),
+        };
+        return see_other(
+            portal,
+            visitor,
+            &format!("/anmeldung-bestaetigen?next={next}{level}"),
+        );
     }
     if problem.signed_out() {
         return sign_in_first(portal, visitor);
