@@ -128,6 +128,24 @@ fn the_form_schema_must_be_valid_json_schema() {
 }
 
 #[test]
+fn option_labels_name_values_of_the_field() {
+    let text = shipped("bewohnerparkausweis");
+    assert_reported(
+        &text.replace("        leasing: { de:", "        mietwagen: { de:"),
+        "bewohnerparkausweis",
+        "form.ui[7].options.mietwagen: `mietwagen` is not one of the values of `/fahrzeug_halter`",
+    );
+    assert_reported(
+        &text.replace(
+            "selbst: { de: Ich selbst, en: Myself }",
+            "selbst: { de: Ich selbst, en: '' }",
+        ),
+        "bewohnerparkausweis",
+        "form.ui[7].options.selbst.en: must not be empty",
+    );
+}
+
+#[test]
 fn ui_hints_and_schema_must_agree() {
     let text = shipped("kita-platz");
     assert_reported(

@@ -139,7 +139,10 @@ pub(crate) fn fields(
                         .iter()
                         .map(|v| {
                             let text = display(Some(v));
-                            json!({"value": text, "selected": text == value})
+                            let label = hint
+                                .and_then(|h| h.options.get(&text))
+                                .map_or_else(|| text.clone(), |l| l.get(lang).to_owned());
+                            json!({"value": text, "label": label, "selected": text == value})
                         })
                         .collect()
                 })
@@ -152,7 +155,9 @@ pub(crate) fn fields(
                         .filter(|()| max - min < 50)?;
                     Some(
                         (min..=max)
-                            .map(|n| json!({"value": n.to_string(), "selected": n.to_string() == value}))
+                            .map(|n| {
+                                json!({"value": n.to_string(), "label": n.to_string(), "selected": n.to_string() == value})
+                            })
                             .collect(),
                     )
                 })
@@ -275,7 +280,10 @@ pub(crate) fn review(procedure: &Procedure, data: &Value, lang: Lang) -> Vec<Val
             let value = if f["widget"] == "checkbox" {
                 json!(if f["checked"] == true { "✓" } else { "—" })
             } else {
-                f["value"].clone()
+                f["options"]
+                    .as_array()
+                    .and_then(|options| options.iter().find(|o| o["selected"] == true))
+                    .map_or_else(|| f["value"].clone(), |o| o["label"].clone())
             };
             json!({"label": f["label"], "value": value, "id": f["id"], "pointer": f["pointer"], "step": f["step"]})
         })

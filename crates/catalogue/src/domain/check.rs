@@ -203,7 +203,24 @@ fn check_form(issues: &mut Issues, procedure: &Procedure) -> Option<CompiledForm
         if let Some(help) = &hint.help {
             check_text(issues, &format!("{path}.help"), help);
         }
-        if form::property_schema(schema, &hint.field).is_none() {
+        if let Some(step) = &hint.step {
+            check_text(issues, &format!("{path}.step"), step);
+        }
+        let property = form::property_schema(schema, &hint.field);
+        for (value, label) in &hint.options {
+            check_text(issues, &format!("{path}.options.{value}"), label);
+            let allowed = property
+                .and_then(|p| p.get("enum"))
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|values| values.iter().any(|v| v.as_str() == Some(value.as_str())));
+            if !allowed {
+                issues.add(
+                    format!("{path}.options.{value}"),
+                    format!("`{value}` is not one of the values of `{}`", hint.field),
+                );
+            }
+        }
+        if property.is_none() {
             issues.add(
                 format!("{path}.field"),
                 format!("`{}` is not a property of the form schema", hint.field),

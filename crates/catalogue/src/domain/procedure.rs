@@ -136,6 +136,9 @@ pub struct UiHint {
     /// Starts a step of the form here, with this heading (the portal groups the fields that follow under it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Text>,
+    /// Labels of an enumerated field's values, e.g. `selbst: { de: Ich selbst, en: Myself }` (else the values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
