@@ -76,6 +76,16 @@ fn insert_step(
     event_id: Option<&str>,
     now: Timestamp,
 ) -> Result<(), DbError> {
+    // Steps are numbered per case. Two writers recording steps of one case at once (e.g. the delivery events of one
+    // decision, handled by concurrent jobs) take turns on the case's row, so each sees the other's number.
+    if let DbConnection::Postgres(pg) = conn {
+        applications::table
+            .find(id)
+            .select(applications::id)
+            .for_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
     let last: Option<i32> = application_steps::table
         .filter(application_steps::application_id.eq(id))
         .select(diesel::dsl::max(application_steps::seq))
