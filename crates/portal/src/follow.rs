@@ -182,6 +182,21 @@ pub(crate) async fn receipt(portal: Data<Portal>, req: HttpRequest, id: Path<Str
     }
 }
 
+/// A conflict the API reports about an application (not payable or not withdrawable now), with the way back to it.
+fn conflict(portal: &Portal, visitor: &Visitor, id: &str, failure: &Problem) -> HttpResponse {
+    message(
+        portal,
+        visitor,
+        StatusCode::CONFLICT,
+        &failure.title,
+        failure.message(),
+        Some((
+            &format!("/antraege/{}", segment(id)),
+            &text(visitor, "back_to_application"),
+        )),
+    )
+}
+
 /// Starts (or resumes) the payment and sends the browser to the Paypage.
 pub(crate) async fn pay(
     portal: Data<Portal>,
@@ -200,17 +215,9 @@ pub(crate) async fn pay(
             }
             _ => see_other(&portal, &visitor, &format!("/antraege/{}", segment(&id))),
         },
-        Err(failure) if failure.status == 409 || failure.status == 422 => message(
-            &portal,
-            &visitor,
-            StatusCode::CONFLICT,
-            &failure.title,
-            failure.message(),
-            Some((
-                &format!("/antraege/{}", segment(&id)),
-                &text(&visitor, "back_to_application"),
-            )),
-        ),
+        Err(failure) if failure.status == 409 || failure.status == 422 => {
+            conflict(&portal, &visitor, &id, &failure)
+        }
         Err(failure) => problem(&portal, &visitor, &failure),
     }
 }
@@ -243,17 +250,7 @@ pub(crate) async fn withdraw(
             &visitor,
             &format!("/antraege/{}?done=withdrawn", segment(&id)),
         ),
-        Err(failure) if failure.status == 409 => message(
-            &portal,
-            &visitor,
-            StatusCode::CONFLICT,
-            &failure.title,
-            failure.message(),
-            Some((
-                &format!("/antraege/{}", segment(&id)),
-                &text(&visitor, "back_to_application"),
-            )),
-        ),
+        Err(failure) if failure.status == 409 => conflict(&portal, &visitor, &id, &failure),
         Err(failure) => problem(&portal, &visitor, &failure),
     }
 }
