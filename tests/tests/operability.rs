@@ -66,6 +66,15 @@ async fn readiness_follows_the_database(backend: Backend) {
                 StatusCode::OK,
                 "the process stays live"
             );
+            // A write while the database is gone is "service unavailable" with a time to come back, never a 500.
+            let write = app
+                .post_json(
+                    "/api/v1/accounts",
+                    &serde_json::json!({"email": "weg@example.de", "password": "Ein langes Passwort 2026", "name": "Weg"}),
+                )
+                .await;
+            assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(write.headers()["retry-after"], "5");
 
             proxy.restore();
             status_within(&app, "/health/ready", StatusCode::OK, Duration::from_secs(10)).await;

@@ -58,7 +58,7 @@ pub enum AccountError {
 
 impl From<diesel::result::Error> for AccountError {
     fn from(err: diesel::result::Error) -> Self {
-        AccountError::Db(DbError::Query(err))
+        AccountError::Db(DbError::from(err))
     }
 }
 

@@ -36,7 +36,7 @@ pub enum ApplicationError {
 
 impl From<diesel::result::Error> for ApplicationError {
     fn from(err: diesel::result::Error) -> Self {
-        ApplicationError::Db(DbError::Query(err))
+        ApplicationError::Db(DbError::from(err))
     }
 }
 

@@ -34,7 +34,7 @@ pub enum RecordError {
 
 impl From<diesel::result::Error> for RecordError {
     fn from(err: diesel::result::Error) -> Self {
-        RecordError::Db(DbError::Query(err))
+        RecordError::Db(DbError::from(err))
     }
 }
 

@@ -49,7 +49,7 @@ pub enum KeyError {
 
 impl From<diesel::result::Error> for KeyError {
     fn from(err: diesel::result::Error) -> Self {
-        KeyError::Db(DbError::Query(err))
+        KeyError::Db(DbError::from(err))
     }
 }
 

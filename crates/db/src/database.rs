@@ -16,9 +16,42 @@ pub enum DbError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// A statement that failed because the connection to the database was lost (the server restarted or went away) is
+/// the database being unavailable — answered 503, retried by jobs — not a failed query.
+impl From<diesel::result::Error> for DbError {
+    fn from(err: diesel::result::Error) -> DbError {
+        if connection_lost(&err) {
+            DbError::Unavailable(format!("the connection to the database was lost: {err}"))
+        } else {
+            DbError::Query(err)
+        }
+    }
+}
+
+fn connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message().to_lowercase();
+            [
+                "server closed the connection",
+                "terminating connection",
+                "no connection to the server",
+                "could not receive data from server",
+                "could not send data to server",
+                "connection refused",
+            ]
+            .iter()
+            .any(|lost| message.contains(lost))
+        }
+        _ => false,
+    }
 }
 
 impl DbError {
@@ -105,7 +138,22 @@ impl Pooled {
 /// database is noticed.
 pub struct Manager {
     inner: ConnectionManager<DbConnection>,
+    /// The connection string, for connecting to the one backend it names.
+    url: String,
     sqlite: bool,
+}
+
+impl Manager {
+    /// Connects to the backend the URL names. (The multi-backend connection tries every backend and, when the
+    /// database is down, reports only "Invalid connection url for multiconnection"; this keeps the real cause,
+    /// e.g. "connection refused", for the log and the readiness answer.)
+    fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        if self.sqlite {
+            diesel::SqliteConnection::establish(&self.url).map(DbConnection::Sqlite)
+        } else {
+            diesel::PgConnection::establish(&self.url).map(DbConnection::Postgres)
+        }
+    }
 }
 
 impl ManageConnection for Manager {
@@ -113,7 +161,7 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
-        let mut conn = self.inner.connect()?;
+        let mut conn = self.establish().map_err(diesel::r2d2::Error::ConnectionError)?;
         if self.sqlite {
             // WAL is set once per file (at start-up), the rest per connection.
             conn.batch_execute(
@@ -158,7 +206,8 @@ impl Database {
             first.batch_execute("PRAGMA journal_mode = WAL;")?;
         }
         let manager = Manager {
-            inner: ConnectionManager::new(connection_string),
+            inner: ConnectionManager::new(connection_string.clone()),
+            url: connection_string,
             sqlite: url.backend() == Backend::Sqlite,
         };
         let pool = Pool::builder()
@@ -341,5 +390,34 @@ where
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(err) => Err(DbError::Task(err.to_string()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailability_not_a_failed_query() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let closed = Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new(String::from("closed")),
+        );
+        assert!(matches!(DbError::from(closed), DbError::Unavailable(_)));
+        let restarted = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(String::from(
+                "terminating connection due to administrator command",
+            )),
+        );
+        assert!(matches!(DbError::from(restarted), DbError::Unavailable(_)));
+        let duplicate =
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(String::from("dup")));
+        assert!(DbError::from(duplicate).is_unique_violation());
+        assert!(matches!(
+            DbError::from(Error::NotFound),
+            DbError::Query(Error::NotFound)
+        ));
     }
 }

@@ -68,7 +68,7 @@ pub enum FileError {
 
 impl From<diesel::result::Error> for FileError {
     fn from(err: diesel::result::Error) -> Self {
-        FileError::Db(DbError::Query(err))
+        FileError::Db(DbError::from(err))
     }
 }
 

@@ -154,7 +154,10 @@ impl ApiError {
 
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::warn!(error = %cause, "service unavailable");
-        Self::from_status(StatusCode::SERVICE_UNAVAILABLE)
+        Self::from_status(StatusCode::SERVICE_UNAVAILABLE).with_header(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("5"),
+        )
     }
 
     /// The generic problem for a status that carries no more specific error (unknown route, framework errors).
