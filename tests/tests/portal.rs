@@ -816,7 +816,35 @@ async fn a_message_above_the_sessions_level_asks_to_step_up(backend: Backend) {
     assert!(!step_up.contains("Nachricht auf Niveau high."));
 }
 
+/// Only this process's portal can name a browser's address to the API (the header needs a per-process secret).
+async fn a_forged_forwarded_address_is_ignored(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let citizen = app.citizen("adresse@example.de").await;
+    let forged = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("amtsweg-forwarded-for", "0123456789abcdef 203.0.113.7")
+        .json(&serde_json::json!({"email": citizen.email, "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::OK);
+    let events: serde_json::Value = app
+        .get_as("/api/v1/me/security-events", &citizen.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = events.to_string();
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(
+        !text.contains("203.0.113.7"),
+        "the forged address is not taken: {text}"
+    );
+}
+
 backend_tests!(
+    a_forged_forwarded_address_is_ignored,
     a_message_above_the_sessions_level_asks_to_step_up,
     a_draft_is_prefilled_under_consent_and_an_application_withdrawn,
     the_eid_login_opens_a_browser_session,

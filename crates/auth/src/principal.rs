@@ -202,10 +202,13 @@ pub fn forwarding_secret() -> &'static str {
     })
 }
 
-/// The caller's network address: as the socket saw it, or the browser's that the portal forwarded on loopback.
+/// The caller's network address: as the socket saw it, or the browser's that the portal of this process forwarded.
 pub fn peer_address(req: &HttpRequest) -> Option<String> {
     let peer = req.peer_addr()?;
-    if peer.ip().is_loopback()
+    // Only this process's own calls: from loopback, or from the address it listens on (a service bound to one
+    // interface reaches itself there).
+    let from_itself = peer.ip().is_loopback() || peer.ip() == req.app_config().local_addr().ip();
+    if from_itself
         && let Some(forwarded) = req.headers().get(FORWARDED_FOR).and_then(|v| v.to_str().ok())
         && let Some((secret, address)) = forwarded.split_once(' ')
         && bool::from(subtle::ConstantTimeEq::ct_eq(
