@@ -843,7 +843,54 @@ async fn a_forged_forwarded_address_is_ignored(backend: Backend) {
     );
 }
 
+/// A double click, a reload and a third tab send the review page's key again: ten at once make one case number.
+async fn ten_simultaneous_submits_from_one_review_page_make_one_case(backend: Backend) {
+    let app = TestApp::builder(backend).with_smtp().spawn().await.unwrap();
+    let citizen = app.citizen("zehn@example.de").await;
+    let (client, _) = portal_login(&app, &citizen.email).await;
+    let created = app
+        .post_as(
+            "/api/v1/applications",
+            &citizen.tokens.access_token,
+            &serde_json::json!({"procedure_id": "hundesteuer-anmeldung", "data": amtsweg_test_support::dog(5)}),
+        )
+        .await;
+    let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, review) = html(&client, &app, &format!("/antraege/{id}/pruefen")).await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    let csrf = csrf_of(&review);
+    let key = between(&review, r#"name="key" value=""#, "\"").to_owned();
+    let path = format!("/antraege/{id}/absenden");
+    let form = [("csrf", csrf.as_str()), ("key", key.as_str())];
+    let answers =
+        futures_util::future::join_all((0..10).map(|_| post_form(&client, &app, &path, &form))).await;
+    for answer in &answers {
+        assert_eq!(
+            answer.status(),
+            StatusCode::SEE_OTHER,
+            "every click ends on the application's page"
+        );
+    }
+    let mine: serde_json::Value = app
+        .get_as("/api/v1/applications", &citizen.tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["case_number"].as_str())
+        .collect();
+    assert_eq!(numbers.len(), 1, "{mine}");
+}
+
 backend_tests!(
+    ten_simultaneous_submits_from_one_review_page_make_one_case,
     a_forged_forwarded_address_is_ignored,
     a_message_above_the_sessions_level_asks_to_step_up,
     a_draft_is_prefilled_under_consent_and_an_application_withdrawn,
