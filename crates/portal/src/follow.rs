@@ -17,8 +17,8 @@ use crate::apply::{draft_page, fetch, procedure_of};
 use crate::session::Visitor;
 use crate::upload::{Target, receive, refused};
 use crate::web::{
-    field, member, member_form, message, pass_download, problem, query, render, said, see_other, segment,
-    text, tri, visit,
+    download, field, member, member_form, message, pass_download, problem, query, render, said, see_other,
+    segment, text, tri, visit,
 };
 
 pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
@@ -159,10 +159,7 @@ pub(crate) async fn attachment(
         segment(&id),
         segment(&attachment)
     );
-    match portal.api.download(&Call::of(&visitor), &path).await {
-        Ok(response) => pass_download(response),
-        Err(failure) => problem(&portal, &visitor, &failure),
-    }
+    download(&portal, &visitor, &path).await
 }
 
 pub(crate) async fn receipt(portal: Data<Portal>, req: HttpRequest, id: Path<String>) -> HttpResponse {

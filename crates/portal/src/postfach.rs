@@ -14,7 +14,7 @@ use crate::Portal;
 use crate::api::{Body, Call};
 use crate::session::Visitor;
 use crate::upload::{Received, Target, receive, refused};
-use crate::web::{field, member, pass_download, problem, query, render, see_other, segment, text, tri};
+use crate::web::{download, field, member, problem, query, render, see_other, segment, text, tri};
 
 pub(crate) async fn list(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {
     let visitor = tri!(member(&portal, &req).await);
@@ -61,10 +61,7 @@ pub(crate) async fn attachment(
         segment(&id),
         segment(&attachment)
     );
-    match portal.api.download(&Call::of(&visitor), &path).await {
-        Ok(response) => pass_download(response),
-        Err(failure) => problem(&portal, &visitor, &failure),
-    }
+    download(&portal, &visitor, &path).await
 }
 
 pub(crate) async fn compose(portal: Data<Portal>, req: HttpRequest) -> HttpResponse {

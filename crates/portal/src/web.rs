@@ -314,6 +314,14 @@ pub(crate) async fn visit(portal: &Portal, req: &actix_web::HttpRequest) -> Resu
     })
 }
 
+/// A file of the API for the visitor (an attachment, a document), or the answer to its problem.
+pub(crate) async fn download(portal: &Portal, visitor: &Visitor, path: &str) -> HttpResponse {
+    match portal.api.download(&crate::api::Call::of(visitor), path).await {
+        Ok(response) => pass_download(response),
+        Err(failure) => problem(portal, visitor, &failure),
+    }
+}
+
 /// Passes a download of the API on to the browser (type, disposition, length and body as they came).
 pub(crate) fn pass_download(response: reqwest::Response) -> HttpResponse {
     let mut answer =
