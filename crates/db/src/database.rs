@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,10 @@ use crate::{Backend, DatabaseUrl, DbConnection};
 
 /// How long after serving a request a connection is trusted without a ping (HikariCP's "alive bypass window").
 const ALIVE_WINDOW: Duration = Duration::from_millis(500);
+
+/// How long a request waits for a connection while the database is known to be down: long enough to take one the
+/// pool's background reconnection has just made, short enough that nobody hangs on a database that is away.
+const DOWN_CHECKOUT: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -101,6 +106,9 @@ struct Inner {
     pool: Pool<Manager>,
     url: DatabaseUrl,
     max_size: u32,
+    checkout_timeout: Duration,
+    /// Shared with the [`Manager`]: whether the database is known to be away.
+    down: Arc<AtomicBool>,
     /// SQLite allows one writer at a time; writers queue here instead of meeting `SQLITE_BUSY`.
     write_gate: Mutex<()>,
 }
@@ -141,6 +149,12 @@ pub struct Manager {
     /// The connection string, for connecting to the one backend it names.
     url: String,
     sqlite: bool,
+    /// Set when a connection could not be made, or one broke or failed its ping: the database is probably away,
+    /// and requests wait only [`DOWN_CHECKOUT`] for a connection instead of the full check-out timeout. Cleared as
+    /// soon as a connection is made or checked out again (the pool keeps reconnecting in the background). Set
+    /// wrongly — one connection killed while the database is fine — it costs nothing: the next check-out connects
+    /// within milliseconds and clears it.
+    down: Arc<AtomicBool>,
 }
 
 impl Manager {
@@ -161,7 +175,11 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
-        let mut conn = self.establish().map_err(diesel::r2d2::Error::ConnectionError)?;
+        let mut conn = self.establish().map_err(|err| {
+            self.down.store(true, Ordering::Relaxed);
+            diesel::r2d2::Error::ConnectionError(err)
+        })?;
+        self.down.store(false, Ordering::Relaxed);
         if self.sqlite {
             // WAL is set once per file (at start-up), the rest per connection.
             conn.batch_execute(
@@ -183,11 +201,19 @@ impl ManageConnection for Manager {
         if conn.alive_at.is_some_and(|at| at.elapsed() < ALIVE_WINDOW) {
             return Ok(());
         }
-        self.inner.is_valid(&mut conn.conn)
+        let valid = self.inner.is_valid(&mut conn.conn);
+        if valid.is_err() {
+            self.down.store(true, Ordering::Relaxed);
+        }
+        valid
     }
 
     fn has_broken(&self, conn: &mut Pooled) -> bool {
-        self.inner.has_broken(&mut conn.conn)
+        let broken = self.inner.has_broken(&mut conn.conn);
+        if broken {
+            self.down.store(true, Ordering::Relaxed);
+        }
+        broken
     }
 }
 
@@ -205,10 +231,12 @@ impl Database {
                 .map_err(|err| DbError::Unavailable(err.to_string()))?;
             first.batch_execute("PRAGMA journal_mode = WAL;")?;
         }
+        let down = Arc::new(AtomicBool::new(false));
         let manager = Manager {
             inner: ConnectionManager::new(connection_string.clone()),
             url: connection_string,
             sqlite: url.backend() == Backend::Sqlite,
+            down: down.clone(),
         };
         let pool = Pool::builder()
             .max_size(options.max_size)
@@ -222,6 +250,8 @@ impl Database {
                 pool,
                 url: url.clone(),
                 max_size: options.max_size,
+                checkout_timeout: options.checkout_timeout,
+                down,
                 write_gate: Mutex::new(()),
             }),
         })
@@ -247,10 +277,33 @@ impl Database {
     /// A connection for blocking contexts (command-line tools, start-up). Never call this on an async executor
     /// thread; use [`Database::read`] or [`Database::write`] there.
     pub fn connection(&self) -> Result<PooledConnection<Manager>, DbError> {
-        self.inner
-            .pool
-            .get()
-            .map_err(|err| DbError::Unavailable(err.to_string()))
+        let timeout = if self.is_known_down() {
+            DOWN_CHECKOUT.min(self.inner.checkout_timeout)
+        } else {
+            self.inner.checkout_timeout
+        };
+        self.checkout(timeout)
+    }
+
+    /// Whether the database is known to be away (see [`Manager::down`]).
+    pub fn is_known_down(&self) -> bool {
+        self.inner.down.load(Ordering::Relaxed)
+    }
+
+    fn checkout(&self, timeout: Duration) -> Result<PooledConnection<Manager>, DbError> {
+        match self.inner.pool.get_timeout(timeout) {
+            Ok(conn) => {
+                self.inner.down.store(false, Ordering::Relaxed);
+                Ok(conn)
+            }
+            Err(err) => {
+                // A pool that is merely busy holds connections; one that holds none could not make any.
+                if self.inner.pool.state().connections == 0 {
+                    self.inner.down.store(true, Ordering::Relaxed);
+                }
+                Err(DbError::Unavailable(err.to_string()))
+            }
+        }
     }
 
     /// Runs `f` with a connection on the blocking thread pool.
@@ -318,11 +371,7 @@ impl Database {
                     path.display()
                 )));
             }
-            let mut conn = db
-                .inner
-                .pool
-                .get_timeout(timeout)
-                .map_err(|err| DbError::Unavailable(err.to_string()))?;
+            let mut conn = db.checkout(timeout.min(db.inner.checkout_timeout))?;
             let outcome = diesel::sql_query("SELECT 1")
                 .execute(&mut **conn)
                 .map(|_| ())
