@@ -128,6 +128,9 @@ async fn metrics_count_requests_per_route(backend: Backend) {
         "amtsweg_db_pool_connections{state=\"idle\"}",
         "amtsweg_db_pool_max_connections 4",
         "amtsweg_catalogue_procedures 6",
+        "amtsweg_http_requests_in_flight_limit 256",
+        "amtsweg_process_resident_memory_bytes",
+        "amtsweg_process_cpu_seconds_total",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
@@ -176,7 +179,74 @@ async fn serves_its_api_description_offline(backend: Backend) {
     );
 }
 
+/// A full service turns API requests away at once with 503 and `Retry-After` instead of queueing them; health,
+/// readiness and metrics still answer, and the next request after the load is served.
+async fn a_full_service_turns_requests_away(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .configure(|settings| {
+            settings.server.max_in_flight = 1;
+            settings.server.admission_wait_ms = 50;
+        })
+        .spawn()
+        .await
+        .unwrap();
+    // A request whose body arrives slowly holds the one slot.
+    let (body, chunks) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    body.send(Ok(br#"{"kind": {"vorname": "#.to_vec())).await.unwrap();
+    let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+    let slow = tokio::spawn(
+        app.client
+            .post(app.url("/api/v1/procedures/kita-platz/validate"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send(),
+    );
+    let started = Instant::now();
+    while !app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("amtsweg_http_requests_in_flight 1")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slow request never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let asked = Instant::now();
+    let turned_away = app.get("/api/v1/procedures").await;
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered at once");
+    assert_eq!(turned_away.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(turned_away.headers()["retry-after"], "1");
+    assert_eq!(turned_away.json::<Value>().await.unwrap()["code"], "overloaded");
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+
+    body.send(Ok(br#""Erika"}}"#.to_vec())).await.unwrap();
+    drop(body);
+    let finished = slow.await.unwrap().unwrap();
+    assert_eq!(
+        finished.json::<Value>().await.unwrap()["code"],
+        "validation_failed",
+        "the slow request was served to the end"
+    );
+    assert_eq!(app.get("/api/v1/procedures").await.status(), StatusCode::OK);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"amtsweg_http_requests_total{method="GET",route="/api/v1/procedures",status="503"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
 backend_tests!(
+    a_full_service_turns_requests_away,
     liveness_and_readiness,
     readiness_follows_the_database,
     metrics_count_requests_per_route,

@@ -17,7 +17,7 @@ use amtsweg_files::{FileStore, FilesPersonalData};
 use amtsweg_idempotency::{Idempotency, IdempotencyPersonalData};
 use amtsweg_jobs::{Registry, Runner};
 use amtsweg_kernel::http::{
-    BodyIdleTimeout, JsonLimit, body_idle_timeout, path_error_handler, request_context,
+    Admission, BodyIdleTimeout, JsonLimit, admission, body_idle_timeout, path_error_handler, request_context,
 };
 use amtsweg_kernel::{SharedClock, SystemClock};
 use amtsweg_mail::{MailPersonalData, MailSender};
@@ -362,6 +362,10 @@ impl Application {
         let db_data = web::Data::new(db.clone());
         let auth = web::Data::from(auth);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
+        let admission_state = web::Data::new(Admission::new(
+            settings.server.max_in_flight,
+            std::time::Duration::from_millis(settings.server.admission_wait_ms),
+        ));
         let body_timeout = BodyIdleTimeout(std::time::Duration::from_secs(
             settings.server.body_idle_timeout_secs,
         ));
@@ -393,6 +397,7 @@ impl Application {
                 .app_data(route_table.clone())
                 .app_data(auth.clone())
                 .app_data(json_limit)
+                .app_data(admission_state.clone())
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(routes)
@@ -408,6 +413,7 @@ impl Application {
                     }),
                 )
                 .default_service(web::to(operations::fallback))
+                .wrap(from_fn(admission))
                 .wrap(from_fn(metrics::record))
                 .wrap(from_fn(metrics::confine_listener))
                 .wrap(from_fn(request_context))

@@ -9,8 +9,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use amtsweg_db::Database;
+use amtsweg_kernel::http::Admission;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 pub struct Metrics {
@@ -22,6 +23,10 @@ pub struct Metrics {
     pub catalogue_size: IntGauge,
     jobs: IntGaugeVec,
     oldest_due_job: IntGauge,
+    in_flight: IntGauge,
+    in_flight_limit: IntGauge,
+    cpu_seconds: Gauge,
+    resident_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -55,7 +60,25 @@ impl Metrics {
             "jobs_oldest_due_seconds",
             "How long the oldest due background job has been waiting",
         )?;
+        let in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "API requests being handled now (admission control counts these)",
+        )?;
+        let in_flight_limit = IntGauge::new(
+            "http_requests_in_flight_limit",
+            "API requests handled at once before more are turned away with 503",
+        )?;
+        let cpu_seconds = Gauge::new(
+            "process_cpu_seconds_total",
+            "CPU time this process has used (user and system)",
+        )?;
+        let resident_bytes =
+            IntGauge::new("process_resident_memory_bytes", "Resident memory of this process")?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(in_flight_limit.clone()))?;
+        registry.register(Box::new(cpu_seconds.clone()))?;
+        registry.register(Box::new(resident_bytes.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -71,6 +94,10 @@ impl Metrics {
             catalogue_size,
             jobs,
             oldest_due_job,
+            in_flight,
+            in_flight_limit,
+            cpu_seconds,
+            resident_bytes,
         })
     }
 
@@ -81,8 +108,21 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition, with pool and queue gauges read now.
-    pub fn render(&self, db: &Database, jobs: &amtsweg_jobs::JobStats) -> Result<String, prometheus::Error> {
+    /// The text exposition, with pool, queue, admission and process gauges read now.
+    pub fn render(
+        &self,
+        db: &Database,
+        jobs: &amtsweg_jobs::JobStats,
+        admission: &Admission,
+    ) -> Result<String, prometheus::Error> {
+        self.in_flight
+            .set(i64::try_from(admission.in_flight()).unwrap_or(i64::MAX));
+        self.in_flight_limit
+            .set(i64::try_from(admission.limit()).unwrap_or(i64::MAX));
+        if let Some(process) = ProcessStats::read() {
+            self.cpu_seconds.set(process.cpu_seconds);
+            self.resident_bytes.set(process.resident_bytes);
+        }
         self.jobs.reset();
         for count in &jobs.counts {
             self.jobs
@@ -197,4 +237,45 @@ pub async fn confine_listener(
         return Ok(ServiceResponse::new(req, response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// CPU time and resident memory of this process, from `/proc` (Linux; elsewhere the gauges stay 0).
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: i64,
+}
+
+impl ProcessStats {
+    fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The command name (field 2) may hold spaces; the fields after its closing parenthesis start at field 3.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+        // utime and stime (fields 14 and 15) count USER_HZ ticks, 100 per second on every Linux ABI.
+        let cpu_seconds = (ticks(11)? + ticks(12)?) / 100.0;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let resident_kb: i64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(ProcessStats {
+            cpu_seconds,
+            resident_bytes: resident_kb * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn reads_this_process() {
+        let stats = super::ProcessStats::read().unwrap();
+        assert!(stats.resident_bytes > 1024 * 1024);
+        assert!(stats.cpu_seconds >= 0.0);
+    }
 }

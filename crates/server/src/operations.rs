@@ -79,6 +79,7 @@ pub async fn metrics(
     access: web::Data<MetricsAccess>,
     db: web::Data<Database>,
     clock: web::Data<amtsweg_kernel::SharedClock>,
+    admission: web::Data<amtsweg_kernel::http::Admission>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     access.check(&req)?;
@@ -90,7 +91,9 @@ pub async fn metrics(
             amtsweg_db::DbError::Unavailable(cause) => ApiError::unavailable(cause),
             other => ApiError::internal(other),
         })?;
-    let text = metrics.render(&db, &jobs).map_err(ApiError::internal)?;
+    let text = metrics
+        .render(&db, &jobs, &admission)
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(text))

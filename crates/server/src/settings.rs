@@ -98,6 +98,10 @@ pub struct ServerSettings {
     /// A request body that sends nothing for this long is answered 408 and its connection closed (a gap between
     /// chunks, not a limit on the whole upload).
     pub body_idle_timeout_secs: u64,
+    /// API requests (`/api/…`) handled at once; one more waits `admission_wait_ms` for a slot, then is answered
+    /// 503 `overloaded` with `Retry-After: 1`.
+    pub max_in_flight: usize,
+    pub admission_wait_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -109,6 +113,8 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             max_body_bytes: amtsweg_kernel::http::DEFAULT_JSON_LIMIT,
             body_idle_timeout_secs: 20,
+            max_in_flight: 256,
+            admission_wait_ms: 100,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP conventions of the API, shared by every service.
 
+mod admission;
 mod body;
 mod context;
 mod json;
 mod query;
 
+pub use admission::{Admission, admission};
 pub use body::{BodyIdleTimeout, body_idle_timeout, read_to_end};
 pub use context::{RequestId, request_context};
 pub(crate) use json::push_token;
