@@ -56,6 +56,20 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Back up the database and the stored files into a new directory while the service runs (SQLite: VACUUM
+    /// INTO; PostgreSQL: pg_dump from one snapshot). The key-encryption key is never included: keep it apart.
+    Backup {
+        /// A directory that does not exist yet (or is empty).
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Restore a backup into the configured, still empty database (a SQLite file that does not exist yet, or an
+    /// empty PostgreSQL database) and data directory; then checks the audit log. The key-encryption key must be
+    /// restored separately (keys.encryption_key_file) before `serve`.
+    Restore {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// Check the tamper-evident audit log.
     Audit {
         #[command(subcommand)]

@@ -107,6 +107,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print(&format!("scopes: {}", created.scopes.join(" ")));
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Backup { output } => with_database(cli.config, |settings, db| async move {
+            let layout = amtsweg_server::backup::Layout {
+                data_dir: &settings.storage.data_dir,
+                files_url: settings.storage.files.url.as_deref(),
+            };
+            let manifest = amtsweg_server::backup::backup(&db, &layout, &output).await?;
+            let object = output.display().to_string();
+            db.write(move |conn| {
+                amtsweg_audit::append(
+                    conn,
+                    &amtsweg_audit::Event {
+                        actor: &Actor::system(),
+                        action: "system.backup_made",
+                        object: Some(("backup", &object)),
+                        outcome: amtsweg_audit::Outcome::Success,
+                        at: amtsweg_kernel::Clock::now(&amtsweg_kernel::SystemClock),
+                    },
+                )
+            })
+            .await?;
+            print(&format!(
+                "backup in {}: {} database, {} stored files ({} bytes){}",
+                output.display(),
+                manifest.backend,
+                manifest.blobs,
+                manifest.blob_bytes,
+                match &manifest.files_elsewhere {
+                    Some(store) => format!("; the files in {store} are not copied"),
+                    None => String::new(),
+                }
+            ));
+            print("the key-encryption key is not in the backup: keep keys.encryption_key_file apart from it");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Restore { from } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            telemetry::init(&settings.log);
+            let layout = amtsweg_server::backup::Layout {
+                data_dir: &settings.storage.data_dir,
+                files_url: settings.storage.files.url.as_deref(),
+            };
+            let manifest = amtsweg_server::backup::restore(&from, &settings.database_url()?, &layout)?;
+            print(&format!(
+                "restored the backup of {} ({} database, {} stored files)",
+                manifest.created_at, manifest.backend, manifest.blobs
+            ));
+            let verified = actix_web::rt::System::new().block_on(async {
+                let db = app::open_database(&settings).await?;
+                anyhow::Ok(db.read(amtsweg_audit::verify).await?)
+            })?;
+            match verified.broken {
+                None => {
+                    print(&format!("audit log intact: {} entries", verified.rows));
+                    print("restore the key-encryption key (keys.encryption_key_file) before `amtsweg serve`");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((seq, why)) => {
+                    print(&format!("audit log broken at entry {seq}: {why}"));
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => with_database(cli.config, |_, db| async move {

@@ -43,6 +43,8 @@ fn every_subcommand_explains_itself() {
         (vec!["openapi", "--help"], "OpenAPI 3.1"),
         (vec!["catalogue", "check", "--help"], "without starting anything"),
         (vec!["workflow", "check", "--help"], "unreachable states"),
+        (vec!["backup", "--help"], "key-encryption key is never included"),
+        (vec!["restore", "--help"], "still empty database"),
     ] {
         let (ok, stdout, _) = run(amtsweg().args(&args));
         assert!(ok, "{args:?}");
@@ -178,6 +180,57 @@ fn migrate_prepares_an_empty_sqlite_database() {
         !stderr.contains("applied migration"),
         "nothing is pending the second time: {stderr}"
     );
+}
+
+#[test]
+fn backup_and_restore_from_the_command_line() {
+    let live = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(amtsweg()
+        .arg("migrate")
+        .env("AMTSWEG__STORAGE__DATA_DIR", live.path()));
+    assert!(ok, "{stderr}");
+    let backups = tempfile::tempdir().unwrap();
+    let out = backups.path().join("2026-12-01");
+    let (ok, stdout, stderr) = run(amtsweg()
+        .args(["backup", "--output"])
+        .arg(&out)
+        .env("AMTSWEG__STORAGE__DATA_DIR", live.path()));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("sqlite database"), "{stdout}");
+    assert!(
+        stdout.contains("key-encryption key is not in the backup"),
+        "{stdout}"
+    );
+    assert!(out.join("manifest.json").exists() && out.join("amtsweg.sqlite").exists());
+    let (ok, _, stderr) = run(amtsweg()
+        .args(["backup", "--output"])
+        .arg(&out)
+        .env("AMTSWEG__STORAGE__DATA_DIR", live.path()));
+    assert!(
+        !ok && stderr.contains("not empty"),
+        "never over an earlier backup: {stderr}"
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(amtsweg()
+        .args(["restore", "--from"])
+        .arg(&out)
+        .env("AMTSWEG__STORAGE__DATA_DIR", fresh.path()));
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stdout.contains("audit log intact"), "{stdout}");
+    let (ok, _, stderr) = run(amtsweg()
+        .args(["restore", "--from"])
+        .arg(&out)
+        .env("AMTSWEG__STORAGE__DATA_DIR", fresh.path()));
+    assert!(
+        !ok && stderr.contains("exists"),
+        "never over a database: {stderr}"
+    );
+    // The backup itself is on the record of the live service.
+    let (ok, stdout, _) = run(amtsweg()
+        .args(["audit", "verify"])
+        .env("AMTSWEG__STORAGE__DATA_DIR", live.path()));
+    assert!(ok && stdout.contains("audit log intact"), "{stdout}");
 }
 
 #[test]

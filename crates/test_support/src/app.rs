@@ -167,6 +167,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Use this data directory (e.g. one a backup was restored into) instead of a fresh one.
+    pub fn data(mut self, data: std::sync::Arc<tempfile::TempDir>) -> Self {
+        self.data = Some(data);
+        self
+    }
+
     pub fn database(mut self, database: FreshDatabase) -> Self {
         self.database = Some(database);
         self
