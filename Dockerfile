@@ -2,14 +2,14 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p amtsweg-server
+RUN cargo build --release --locked -p amtsweg-server -p amtsweg-payment --bin amtsweg --bin amtsweg-epaybl-sim
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/amtsweg --create-home amtsweg
-COPY --from=build /src/target/release/amtsweg /usr/local/bin/amtsweg
+COPY --from=build /src/target/release/amtsweg /src/target/release/amtsweg-epaybl-sim /usr/local/bin/
 COPY procedures /etc/amtsweg/procedures
 COPY workflows /etc/amtsweg/workflows
 ENV AMTSWEG__SERVER__HOST=0.0.0.0 \

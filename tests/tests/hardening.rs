@@ -512,7 +512,61 @@ async fn invitations_are_rate_limited(backend: Backend) {
     assert!(statuses.contains(&429), "{statuses:?}");
 }
 
+/// Behind a trusted reverse proxy, per-address limits count the client it names in `X-Forwarded-For`; without
+/// that setting (or from anyone else) the header changes nothing.
+async fn a_trusted_proxy_names_the_client(backend: Backend) {
+    async fn registrations(app: &TestApp, from: &str, first: usize) -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for n in first..first + 4 {
+            let response = app
+                .client
+                .post(app.url("/api/v1/accounts"))
+                .header("x-forwarded-for", format!("198.51.100.99, {from}"))
+                .json(&json!({"email": format!("neu{n}@example.de"), "password": "Ein langes Passwort 2026", "name": "Neu"}))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        statuses
+    }
+    let behind_proxy = TestApp::builder(backend.clone())
+        .configure(|settings| {
+            settings.account.auth_requests_per_minute = 3;
+            // The test client (loopback) stands for the load balancer.
+            settings.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        })
+        .spawn()
+        .await
+        .unwrap();
+    assert_eq!(
+        registrations(&behind_proxy, "203.0.113.7", 0).await,
+        [202, 202, 202, 429]
+    );
+    assert_eq!(
+        registrations(&behind_proxy, "203.0.113.8", 10).await,
+        [202, 202, 202, 429],
+        "another citizen behind the same proxy has a budget of their own"
+    );
+
+    let direct = TestApp::builder(backend)
+        .configure(|settings| settings.account.auth_requests_per_minute = 3)
+        .spawn()
+        .await
+        .unwrap();
+    assert_eq!(
+        registrations(&direct, "203.0.113.7", 0).await,
+        [202, 202, 202, 429]
+    );
+    assert_eq!(
+        registrations(&direct, "203.0.113.8", 10).await,
+        [429, 429, 429, 429],
+        "a header from an untrusted caller is not believed"
+    );
+}
+
 backend_tests!(
+    a_trusted_proxy_names_the_client,
     step_up_and_password_change_pass_the_login_throttle,
     a_reset_token_works_once_under_concurrency,
     a_verification_token_works_once_under_concurrency,

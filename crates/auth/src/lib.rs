@@ -8,6 +8,7 @@ pub mod access;
 pub mod kek;
 pub mod keys;
 mod principal;
+mod proxies;
 mod token;
 
 pub mod http;
@@ -19,4 +20,5 @@ pub use principal::{
     Authenticator, CitizenAuth, ClientAuth, FORWARDED_FOR, Holder, Role, SessionGuard, StaffAuth,
     StaffOrClient, bearer_challenge, eid_required, forwarding_secret, peer_address,
 };
+pub use proxies::TrustedProxies;
 pub use token::{Audience, Claims, TokenError, TokenSpec};

@@ -202,7 +202,8 @@ pub fn forwarding_secret() -> &'static str {
     })
 }
 
-/// The caller's network address: as the socket saw it, or the browser's that the portal of this process forwarded.
+/// The caller's network address: as the socket saw it, the browser's that the portal of this process forwarded, or
+/// the client's that a trusted reverse proxy (`web::Data<TrustedProxies>`) named in `X-Forwarded-For`.
 pub fn peer_address(req: &HttpRequest) -> Option<String> {
     let peer = req.peer_addr()?;
     // Only this process's own calls: from loopback, or from the address it listens on (a service bound to one
@@ -218,6 +219,16 @@ pub fn peer_address(req: &HttpRequest) -> Option<String> {
         && address.parse::<std::net::IpAddr>().is_ok()
     {
         return Some(address.to_owned());
+    }
+    if let Some(proxies) = req.app_data::<web::Data<crate::TrustedProxies>>()
+        && proxies.contains(peer.ip())
+        && let Some(client) = proxies.client(
+            req.headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|value| value.to_str().ok()),
+        )
+    {
+        return Some(client.to_string());
     }
     Some(peer.ip().to_string())
 }

@@ -362,6 +362,10 @@ impl Application {
         let db_data = web::Data::new(db.clone());
         let auth = web::Data::from(auth);
         let json_limit = JsonLimit(settings.server.max_body_bytes);
+        let trusted_proxies = web::Data::new(
+            amtsweg_auth::TrustedProxies::parse(&settings.server.trusted_proxies)
+                .map_err(|problem| anyhow::anyhow!("server.trusted_proxies: {problem}"))?,
+        );
         let admission_state = web::Data::new(Admission::new(
             settings.server.max_in_flight,
             std::time::Duration::from_millis(settings.server.admission_wait_ms),
@@ -398,6 +402,7 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(json_limit)
                 .app_data(admission_state.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(routes)

@@ -102,6 +102,9 @@ pub struct ServerSettings {
     /// 503 `overloaded` with `Retry-After: 1`.
     pub max_in_flight: usize,
     pub admission_wait_ms: u64,
+    /// Reverse proxies / load balancers (addresses or CIDR ranges) whose `X-Forwarded-For` names the client. Empty:
+    /// the header is ignored and the socket's address counts.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -115,6 +118,7 @@ impl Default for ServerSettings {
             body_idle_timeout_secs: 20,
             max_in_flight: 256,
             admission_wait_ms: 100,
+            trusted_proxies: Vec::new(),
         }
     }
 }

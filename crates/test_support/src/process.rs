@@ -150,6 +150,8 @@ impl Instance {
             let mut found = Some(found);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // The test's own output (shown when it fails): what the instance logged.
+                eprintln!("[amtsweg serve] {line}");
                 if let Some(rest) = line.split("Amtsweg listening on http://127.0.0.1:").nth(1)
                     && let Some(sender) = found.take()
                 {
