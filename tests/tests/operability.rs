@@ -128,7 +128,7 @@ async fn metrics_count_requests_per_route(backend: Backend) {
         "amtsweg_db_pool_connections{state=\"idle\"}",
         "amtsweg_db_pool_max_connections 4",
         "amtsweg_catalogue_procedures 6",
-        "amtsweg_http_requests_in_flight_limit 256",
+        "amtsweg_http_requests_in_flight_limit 64",
         "amtsweg_process_resident_memory_bytes",
         "amtsweg_process_cpu_seconds_total",
     ] {

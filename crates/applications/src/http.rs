@@ -335,6 +335,7 @@ pub struct AttachmentForm {
         (status = 404, description = "Not found", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "`application_not_draft`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Larger than the upload limit", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the stored files reached `storage.files.quota_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "`media_type_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "`unknown_document_type`, `media_type_not_allowed`, `file_too_large`, PDF checks", body = ProblemDoc, content_type = "application/problem+json"),
     )

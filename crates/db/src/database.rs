@@ -11,8 +11,9 @@ use crate::{Backend, DatabaseUrl, DbConnection};
 /// How long after serving a request a connection is trusted without a ping (HikariCP's "alive bypass window").
 const ALIVE_WINDOW: Duration = Duration::from_millis(500);
 
-/// How long a request waits for a connection while the database is known to be down: long enough to take one the
-/// pool's background reconnection has just made, short enough that nobody hangs on a database that is away.
+/// How long a request waits for a connection while the database is known to be down (and the slice in which a
+/// waiting request looks again whether it is): long enough to take one the pool's background reconnection has
+/// just made, short enough that nobody hangs on a database that is away.
 const DOWN_CHECKOUT: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
@@ -28,14 +29,33 @@ pub enum DbError {
 
 /// A statement that failed because the connection to the database was lost (the server restarted or went away) is
 /// the database being unavailable — answered 503, retried by jobs — not a failed query.
+///
+/// Likewise a database whose disk (or, for SQLite, `max_page_count`) is full: the write is rolled back whole and the
+/// service answers 503 until space returns — an operator's matter, logged as an error, never a 500.
 impl From<diesel::result::Error> for DbError {
     fn from(err: diesel::result::Error) -> DbError {
         if connection_lost(&err) {
             DbError::Unavailable(format!("the connection to the database was lost: {err}"))
+        } else if storage_full(&err) {
+            tracing::error!(error = %err, "the database's storage is full: writes are refused until space returns");
+            DbError::Unavailable(format!("the database's storage is full: {err}"))
         } else {
             DbError::Query(err)
         }
     }
+}
+
+fn storage_full(err: &diesel::result::Error) -> bool {
+    // Also when it comes at COMMIT (`RollbackErrorOnCommit` names it in its text).
+    let message = err.to_string().to_lowercase();
+    // SQLite's SQLITE_FULL; PostgreSQL's disk_full (53100) and a failed file extension.
+    [
+        "database or disk is full",
+        "no space left on device",
+        "could not extend file",
+    ]
+    .iter()
+    .any(|full| message.contains(full))
 }
 
 fn connection_lost(err: &diesel::result::Error) -> bool {
@@ -108,7 +128,7 @@ struct Inner {
     max_size: u32,
     checkout_timeout: Duration,
     /// Shared with the [`Manager`]: whether the database is known to be away.
-    down: Arc<AtomicBool>,
+    health: Arc<Health>,
     /// SQLite allows one writer at a time; writers queue here instead of meeting `SQLITE_BUSY`.
     write_gate: Mutex<()>,
 }
@@ -149,12 +169,42 @@ pub struct Manager {
     /// The connection string, for connecting to the one backend it names.
     url: String,
     sqlite: bool,
-    /// Set when a connection could not be made, or one broke or failed its ping: the database is probably away,
-    /// and requests wait only [`DOWN_CHECKOUT`] for a connection instead of the full check-out timeout. Cleared as
-    /// soon as a connection is made or checked out again (the pool keeps reconnecting in the background). Set
-    /// wrongly — one connection killed while the database is fine — it costs nothing: the next check-out connects
-    /// within milliseconds and clears it.
-    down: Arc<AtomicBool>,
+    health: Arc<Health>,
+}
+
+/// Whether the database is known to be away, and why.
+///
+/// `down` is set when a connection could not be made, or one broke or failed its ping: the database is probably
+/// away, and requests wait only [`DOWN_CHECKOUT`] for a connection instead of the full check-out timeout. It is
+/// cleared as soon as a connection is made or checked out again (the pool keeps reconnecting in the background).
+/// Set wrongly — one connection killed while the database is fine — it costs nothing: the next check-out connects
+/// within milliseconds and clears it. A slow connect (a remote database) does not set it.
+#[derive(Default)]
+struct Health {
+    down: AtomicBool,
+    /// The last failed connect's reason, for the log and the 503 (r2d2 hands it to one waiter only).
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn failed(&self, reason: Option<String>) {
+        self.down.store(true, Ordering::Relaxed);
+        if let Some(reason) = reason {
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        }
+    }
+
+    fn recovered(&self) {
+        self.down.store(false, Ordering::Relaxed);
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Manager {
@@ -176,10 +226,10 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
         let mut conn = self.establish().map_err(|err| {
-            self.down.store(true, Ordering::Relaxed);
+            self.health.failed(Some(err.to_string()));
             diesel::r2d2::Error::ConnectionError(err)
         })?;
-        self.down.store(false, Ordering::Relaxed);
+        self.health.recovered();
         if self.sqlite {
             // WAL is set once per file (at start-up), the rest per connection.
             conn.batch_execute(
@@ -203,7 +253,7 @@ impl ManageConnection for Manager {
         }
         let valid = self.inner.is_valid(&mut conn.conn);
         if valid.is_err() {
-            self.down.store(true, Ordering::Relaxed);
+            self.health.failed(None);
         }
         valid
     }
@@ -211,7 +261,7 @@ impl ManageConnection for Manager {
     fn has_broken(&self, conn: &mut Pooled) -> bool {
         let broken = self.inner.has_broken(&mut conn.conn);
         if broken {
-            self.down.store(true, Ordering::Relaxed);
+            self.health.failed(None);
         }
         broken
     }
@@ -231,12 +281,12 @@ impl Database {
                 .map_err(|err| DbError::Unavailable(err.to_string()))?;
             first.batch_execute("PRAGMA journal_mode = WAL;")?;
         }
-        let down = Arc::new(AtomicBool::new(false));
+        let health = Arc::new(Health::default());
         let manager = Manager {
             inner: ConnectionManager::new(connection_string.clone()),
             url: connection_string,
             sqlite: url.backend() == Backend::Sqlite,
-            down: down.clone(),
+            health: health.clone(),
         };
         let pool = Pool::builder()
             .max_size(options.max_size)
@@ -251,7 +301,7 @@ impl Database {
                 url: url.clone(),
                 max_size: options.max_size,
                 checkout_timeout: options.checkout_timeout,
-                down,
+                health,
                 write_gate: Mutex::new(()),
             }),
         })
@@ -276,33 +326,36 @@ impl Database {
 
     /// A connection for blocking contexts (command-line tools, start-up). Never call this on an async executor
     /// thread; use [`Database::read`] or [`Database::write`] there.
+    ///
+    /// Waits up to the check-out timeout for a free connection, in slices: as soon as the database is known to be
+    /// away (a connection failed meanwhile), the wait ends with `Unavailable` instead of running out the timeout.
     pub fn connection(&self) -> Result<PooledConnection<Manager>, DbError> {
-        let timeout = if self.is_known_down() {
-            DOWN_CHECKOUT.min(self.inner.checkout_timeout)
-        } else {
-            self.inner.checkout_timeout
-        };
-        self.checkout(timeout)
+        let deadline = Instant::now() + self.inner.checkout_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.checkout(DOWN_CHECKOUT.min(left)) {
+                Ok(conn) => return Ok(conn),
+                Err(err) if self.is_known_down() || Instant::now() >= deadline => return Err(err),
+                Err(_) => {}
+            }
+        }
     }
 
-    /// Whether the database is known to be away (see [`Manager::down`]).
+    /// Whether the database is known to be away (see [`Health`]).
     pub fn is_known_down(&self) -> bool {
-        self.inner.down.load(Ordering::Relaxed)
+        self.inner.health.is_down()
     }
 
     fn checkout(&self, timeout: Duration) -> Result<PooledConnection<Manager>, DbError> {
         match self.inner.pool.get_timeout(timeout) {
             Ok(conn) => {
-                self.inner.down.store(false, Ordering::Relaxed);
+                self.inner.health.recovered();
                 Ok(conn)
             }
-            Err(err) => {
-                // A pool that is merely busy holds connections; one that holds none could not make any.
-                if self.inner.pool.state().connections == 0 {
-                    self.inner.down.store(true, Ordering::Relaxed);
-                }
-                Err(DbError::Unavailable(err.to_string()))
-            }
+            Err(err) => Err(DbError::Unavailable(match self.inner.health.last_error() {
+                Some(reason) if self.is_known_down() => format!("the database cannot be reached: {reason}"),
+                _ => err.to_string(),
+            })),
         }
     }
 
@@ -411,7 +464,12 @@ where
             Ok(value)
         }
         Err(err) => {
-            AnsiTransactionManager::rollback_transaction(lite)?;
+            // SQLite rolls a transaction back by itself after some errors ("database or disk is full", I/O
+            // errors): then there is nothing left to roll back, and the error to report is the first one. A
+            // connection whose rollback failed counts as broken and is replaced.
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(lite) {
+                tracing::warn!(error = %rollback, "no rollback after a failed transaction (SQLite ended it itself)");
+            }
             Err(err)
         }
     }
@@ -461,6 +519,11 @@ mod tests {
             )),
         );
         assert!(matches!(DbError::from(restarted), DbError::Unavailable(_)));
+        let full = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(String::from("database or disk is full")),
+        );
+        assert!(matches!(DbError::from(full), DbError::Unavailable(_)));
         let duplicate =
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(String::from("dup")));
         assert!(DbError::from(duplicate).is_unique_violation());

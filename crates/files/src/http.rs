@@ -54,6 +54,7 @@ pub struct FileContent(#[allow(dead_code, reason = "describes the body for the O
         (status = 400, description = "`malformed_upload`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `storage.files.max_upload_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the stored files reached `storage.files.quota_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "`media_type_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "`file_empty`, `pdf_encrypted`, `pdf_active_content`", body = ProblemDoc, content_type = "application/problem+json"),
     )
@@ -80,6 +81,7 @@ async fn upload(
         (status = 400, description = "`malformed_upload`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `storage.files.max_upload_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the stored files reached `storage.files.quota_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "`media_type_not_allowed`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "`file_empty`, `pdf_encrypted`, `pdf_active_content`", body = ProblemDoc, content_type = "application/problem+json"),
     )

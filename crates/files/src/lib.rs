@@ -60,6 +60,8 @@ pub enum FileError {
     Stalled,
     #[error("no such file")]
     NotFound,
+    #[error("the storage for files is full ({quota} bytes)")]
+    StorageFull { quota: u64 },
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
     #[error(transparent)]
@@ -120,6 +122,20 @@ impl From<FileError> for ApiError {
                 "file_not_found",
                 Text::fixed("Datei nicht gefunden.", "File not found."),
             ),
+            FileError::StorageFull { quota } => {
+                tracing::error!(
+                    quota,
+                    "file storage full: uploads are refused until space is made or the quota raised"
+                );
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    Text::fixed(
+                        "Der Speicher für Dateien ist voll. Die Verwaltung ist informiert; bitte versuchen Sie es später noch einmal.",
+                        "The storage for files is full. The administration has been told; please try again later.",
+                    ),
+                )
+            }
             FileError::Db(DbError::Unavailable(cause)) => ApiError::unavailable(cause),
             FileError::Db(other) => ApiError::internal(other),
             FileError::Store(err) => ApiError::unavailable(err),

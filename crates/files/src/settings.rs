@@ -13,6 +13,9 @@ pub struct FilesSettings {
     pub max_upload_bytes: u64,
     /// How long an upload that nothing uses yet is kept.
     pub unattached_hours: i64,
+    /// The most bytes all stored files may take together (each content counted once); a new file beyond it is
+    /// refused with 507 `storage_full`. Unset: no limit but the disk's.
+    pub quota_bytes: Option<u64>,
 }
 
 impl Default for FilesSettings {
@@ -22,6 +25,7 @@ impl Default for FilesSettings {
             s3: S3Settings::default(),
             max_upload_bytes: 50 * 1024 * 1024,
             unattached_hours: 24,
+            quota_bytes: None,
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header::CONTENT_TYPE;
-use amtsweg_db::DbError;
 use bytes::Bytes;
 use chrono::Duration;
 use diesel::prelude::*;
@@ -300,9 +299,28 @@ impl FileStore {
             expires_at: expires,
         };
         let record = row.clone();
+        let quota = self.settings.quota_bytes;
         let first_owner = self
             .db
             .write(move |conn| {
+                if let Some(quota) = quota {
+                    // Only new content takes space; the sum is read under the write (SQLite) or is at worst one
+                    // concurrent upload off (PostgreSQL), which a quota can bear.
+                    let known = blobs::table
+                        .find(&record.sha256)
+                        .select(blobs::sha256)
+                        .first::<String>(conn)
+                        .optional()?
+                        .is_some();
+                    let used =
+                        diesel::sql_query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM blobs")
+                            .get_result::<Used>(conn)?
+                            .n;
+                    let used = u64::try_from(used).unwrap_or(0);
+                    if !known && used + u64::try_from(record.size).unwrap_or(0) > quota {
+                        return Err(FileError::StorageFull { quota });
+                    }
+                }
                 let upsert = diesel::insert_into(blobs::table)
                     .values((
                         blobs::sha256.eq(&record.sha256),
@@ -335,7 +353,7 @@ impl FileStore {
                         files::expires_at.eq(record.expires_at),
                     ))
                     .execute(conn)?;
-                Ok::<_, DbError>(owners == 1)
+                Ok::<_, FileError>(owners == 1)
             })
             .await?;
         let target = blob_path(&received.sha256);
@@ -352,6 +370,12 @@ impl FileStore {
         }
         Ok(row.view())
     }
+}
+
+#[derive(QueryableByName)]
+struct Used {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 struct Received {

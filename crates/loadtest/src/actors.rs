@@ -13,11 +13,13 @@ use totp_rs::{Builder, Secret};
 
 pub const PASSWORD: &str = "Lasttest im Rathaus 2026!";
 
-/// Someone who logs in: a citizen (password) or a member of staff (password and TOTP).
+/// Someone who logs in: a citizen (password), a member of staff (password and TOTP), or a specialised procedure's
+/// API client (client credentials; `email` holds the client id).
 pub struct Actor {
     pub email: String,
     password: String,
     totp: Option<Totp>,
+    client: bool,
     token: Mutex<String>,
 }
 
@@ -74,6 +76,15 @@ impl Actor {
     /// Logs in again (the token ran out); answers the new token.
     pub async fn renew(&self, client: &Client, base: &str) -> anyhow::Result<String> {
         let token = match &self.totp {
+            None if self.client => {
+                let response = client
+                    .post(format!("{base}/oauth/token"))
+                    .basic_auth(&self.email, Some(&self.password))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await?;
+                access_token(response, "client token").await?
+            }
             None => citizen_login(client, base, &self.email, &self.password).await?,
             Some(totp) => {
                 let body = json!({"email": self.email, "password": self.password, "totp_code": totp.next_code().await?});
@@ -171,6 +182,7 @@ pub async fn staff(
             secret,
             last_step: Mutex::new(unix_now() / 30 - 1),
         }),
+        client: false,
         token: Mutex::new(String::new()),
     };
     actor.renew(client, base).await?;
@@ -205,6 +217,36 @@ pub async fn case_workers(
     Ok(workers)
 }
 
+/// An API client of a specialised procedure with `scopes`, registered by the administrator.
+pub async fn api_client(
+    client: &Client,
+    base: &str,
+    admin: &Actor,
+    run: &str,
+    scopes: &[&str],
+) -> anyhow::Result<Actor> {
+    let created = client
+        .post(format!("{base}/api/v1/admin/clients"))
+        .bearer_auth(admin.token())
+        .json(&json!({"name": format!("Lasttest {run}"), "scopes": scopes}))
+        .send()
+        .await?;
+    let status = created.status();
+    let created: Value = created.json().await?;
+    let (Some(id), Some(secret)) = (created["client_id"].as_str(), created["client_secret"].as_str()) else {
+        bail!("creating an API client: {status} {created}");
+    };
+    let actor = Actor {
+        email: id.to_owned(),
+        password: secret.to_owned(),
+        totp: None,
+        client: true,
+        token: Mutex::new(String::new()),
+    };
+    actor.renew(client, base).await?;
+    Ok(actor)
+}
+
 /// Registers `count` citizens, verifies each through the link in its mail (read from the instance's mail files)
 /// and logs them in.
 pub async fn citizens(
@@ -217,23 +259,32 @@ pub async fn citizens(
     let emails: Vec<String> = (0..count)
         .map(|n| format!("buerger-{run}-{n}@example.de"))
         .collect();
-    let mut registrations = Vec::new();
-    for email in &emails {
-        let (client, base, email) = (client.clone(), base.to_owned(), email.clone());
-        registrations.push(tokio::spawn(async move {
-            let response = client
-                .post(format!("{base}/api/v1/accounts"))
-                .json(&json!({"email": email, "password": PASSWORD, "name": "Erika Mustermann"}))
-                .send()
-                .await?;
-            match response.status() {
-                StatusCode::ACCEPTED => Ok(()),
-                status => bail!("registering {email}: {status} {}", response.text().await?),
-            }
-        }));
-    }
-    for registration in registrations {
-        registration.await??;
+    // A few at a time, as the service's hashing queue is bounded: it answers 503 with Retry-After beyond it.
+    for chunk in emails.chunks(4) {
+        let mut registrations = Vec::new();
+        for email in chunk {
+            let (client, base, email) = (client.clone(), base.to_owned(), email.clone());
+            registrations.push(tokio::spawn(async move {
+                let body = json!({"email": email, "password": PASSWORD, "name": "Erika Mustermann"});
+                loop {
+                    let response = client
+                        .post(format!("{base}/api/v1/accounts"))
+                        .json(&body)
+                        .send()
+                        .await?;
+                    match response.status() {
+                        StatusCode::ACCEPTED => return Ok(()),
+                        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        status => bail!("registering {email}: {status} {}", response.text().await?),
+                    }
+                }
+            }));
+        }
+        for registration in registrations {
+            registration.await??;
+        }
     }
     let tokens = verification_tokens(mail_dir, &emails, Duration::from_secs(60)).await?;
     let mut actors = Vec::new();
@@ -256,6 +307,7 @@ pub async fn citizens(
             email,
             password: PASSWORD.to_owned(),
             totp: None,
+            client: false,
             token: Mutex::new(token),
         });
     }

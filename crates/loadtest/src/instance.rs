@@ -30,6 +30,8 @@ impl Instance {
             // One load generator stands for many citizens behind one address.
             .env("AMTSWEG__ACCOUNT__AUTH_REQUESTS_PER_MINUTE", "1000000")
             .env("AMTSWEG__LOG__LEVEL", "warn")
+            // The run's webhook receiver listens on loopback.
+            .env("AMTSWEG__INTEGRATION__WEBHOOKS__ALLOW", "[\"127.0.0.1\"]")
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true);

@@ -9,6 +9,7 @@
 
 mod actors;
 mod instance;
+mod receiver;
 mod report;
 mod scenarios;
 
@@ -38,7 +39,8 @@ struct Args {
     database_url: Option<String>,
     /// Drive a running instance at this base URL. It must write mails as files (no `mail.smtp`) into --mail-dir,
     /// allow the run's registrations and logins from one address (`account.auth_requests_per_minute`), use the
-    /// payment simulator, and let the administrator below in.
+    /// payment simulator, let the administrator below in, and allow webhooks to 127.0.0.1
+    /// (`integration.webhooks.allow`) for the webhook part of the report.
     #[arg(long)]
     target: Option<String>,
     /// With --target: where the instance writes mails (`{storage.data_dir}/mail`).
@@ -64,7 +66,7 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Sets one scenario's rate per second, e.g. `--rate apply=20` (browse, register, login, apply, pay, follow,
-    /// casework, postfach); repeatable.
+    /// casework, postfach, pull); repeatable.
     #[arg(long = "rate", value_name = "SCENARIO=PER_SECOND")]
     rates: Vec<String>,
     #[arg(long, default_value_t = 60)]
@@ -107,6 +109,7 @@ impl Preset {
                 (Scenario::Follow, 3.0),
                 (Scenario::Casework, 1.0),
                 (Scenario::Postfach, 2.0),
+                (Scenario::Pull, 1.0),
             ],
             Preset::FlashCrowd => &[
                 (Scenario::Browse, 20.0),
@@ -114,6 +117,7 @@ impl Preset {
                 (Scenario::Apply, 17.0),
                 (Scenario::Follow, 5.0),
                 (Scenario::Casework, 2.0),
+                (Scenario::Pull, 1.0),
             ],
         };
         rates.iter().copied().collect()
@@ -225,6 +229,29 @@ async fn drive(
         args.case_workers.max(1),
     )
     .await?;
+    let api_client = actors::api_client(
+        &client,
+        base,
+        &admin,
+        run,
+        &["applications:read:hundesteuer-anmeldung"],
+    )
+    .await?;
+    let (hook, deliveries) = receiver::start().await?;
+    let subscribed = client
+        .post(format!("{base}/api/v1/integration/subscriptions"))
+        .bearer_auth(api_client.token())
+        .json(&json!({"url": hook, "event_types": ["de.amtsweg.application.submitted.v1"]}))
+        .send()
+        .await?;
+    let webhooks = subscribed.status().is_success();
+    if !webhooks {
+        say(&format!(
+            "webhooks not measured: the subscription to {hook} was refused ({}; allow 127.0.0.1 in \
+             integration.webhooks.allow)",
+            subscribed.status()
+        ));
+    }
     let citizens = actors::citizens(&client, base, mail_dir, run, args.citizens.max(1)).await?;
     for citizen in &citizens {
         let consented = client
@@ -255,6 +282,9 @@ async fn drive(
         workers,
         run: run.to_owned(),
         counter: AtomicU64::new(0),
+        api_client,
+        cursor: std::sync::Mutex::new(None),
+        dog_submits: AtomicU64::new(0),
     });
     let started = Instant::now();
     let duration = Duration::from_secs(args.seconds);
@@ -301,10 +331,24 @@ async fn drive(
     }
     let elapsed = started.elapsed();
     let samples = sampler.await?;
+    // Webhook deliveries: one per acknowledged dog-tax submit, given a moment to arrive.
+    let submits = world.dog_submits.load(std::sync::atomic::Ordering::Relaxed);
+    let waited = Instant::now();
+    while webhooks && (deliveries.counts().0 as u64) < submits && waited.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (delivered, repeated) = deliveries.counts();
     let operations = recorder.summary(elapsed.min(duration.max(Duration::from_millis(1))));
     let server = report::server_summary(&samples);
     let mut out = std::io::stdout().lock();
     write!(out, "{}", report::table(&operations, server.as_ref(), elapsed))?;
+    if webhooks {
+        writeln!(
+            out,
+            "webhooks: {delivered} of {submits} submit events delivered ({repeated} more than once), {:.1} s after the run",
+            waited.elapsed().as_secs_f64()
+        )?;
+    }
     if let Some(path) = &args.json {
         let report = json!({
             "preset": format!("{:?}", args.preset),
@@ -312,11 +356,17 @@ async fn drive(
             "elapsed_secs": elapsed.as_secs_f64(),
             "operations": operations,
             "server": server,
+            "webhooks": webhooks.then(|| json!({"submits": submits, "delivered": delivered, "repeated": repeated})),
             "samples": samples,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
-    Ok(operations.iter().map(|op| op.failed).sum())
+    let undelivered = if webhooks {
+        submits.saturating_sub(delivered as u64)
+    } else {
+        0
+    };
+    Ok(operations.iter().map(|op| op.failed).sum::<u64>() + undelivered)
 }
 
 /// Reads `/metrics` every second for the run.

@@ -38,10 +38,12 @@ pub enum Scenario {
     Casework,
     /// The Postfach: the list, a message, its document.
     Postfach,
+    /// A specialised procedure polls its event feed.
+    Pull,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Browse,
         Scenario::Register,
         Scenario::Login,
@@ -50,6 +52,7 @@ impl Scenario {
         Scenario::Follow,
         Scenario::Casework,
         Scenario::Postfach,
+        Scenario::Pull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Scenario {
             Scenario::Follow => "follow",
             Scenario::Casework => "casework",
             Scenario::Postfach => "postfach",
+            Scenario::Pull => "pull",
         }
     }
 
@@ -79,6 +83,12 @@ pub struct World {
     pub workers: Vec<Actor>,
     pub run: String,
     pub counter: AtomicU64,
+    /// The specialised procedure's API client (dog tax, read scope).
+    pub api_client: Actor,
+    /// Where its event feed was read up to.
+    pub cursor: std::sync::Mutex<Option<String>>,
+    /// Dog-tax submits acknowledged (each one event the webhook receiver should get).
+    pub dog_submits: AtomicU64,
 }
 
 /// Why a scenario stopped early (already recorded).
@@ -171,6 +181,7 @@ impl World {
             Scenario::Follow => self.follow().await,
             Scenario::Casework => self.casework().await,
             Scenario::Postfach => self.postfach().await,
+            Scenario::Pull => self.pull().await,
         };
     }
 
@@ -286,6 +297,7 @@ impl World {
         let id = self
             .submit(citizen, "hundesteuer-anmeldung", data, "haftpflichtnachweis")
             .await?;
+        self.dog_submits.fetch_add(1, Ordering::Relaxed);
         self.send(
             "application.receipt",
             &[StatusCode::OK],
@@ -412,6 +424,26 @@ impl World {
             .and_then(|etag| etag.to_str().ok())
             .unwrap_or_default()
             .to_owned())
+    }
+
+    async fn pull(&self) -> Result<(), Stop> {
+        let cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/integration/events?limit=50&cursor={cursor}"),
+            None => "/api/v1/integration/events?limit=50".to_owned(),
+        };
+        let page = self
+            .send(
+                "integration.events",
+                &[StatusCode::OK],
+                Some(&self.api_client),
+                |c, token| c.get(self.url(&path)).bearer_auth(token.unwrap_or_default()),
+            )
+            .await?;
+        if let Some(next) = self.json(page).await["next_cursor"].as_str() {
+            *self.cursor.lock().unwrap_or_else(|p| p.into_inner()) = Some(next.to_owned());
+        }
+        Ok(())
     }
 
     async fn postfach(&self) -> Result<(), Stop> {

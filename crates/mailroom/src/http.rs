@@ -561,6 +561,7 @@ async fn batch_posted(
         (status = 400, description = "`invalid_body`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not the scan office, or the client lacks the scope", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "`file_too_large`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the stored files reached `storage.files.quota_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "`media_type_not_allowed`: not a PDF", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = ProblemDoc, content_type = "application/problem+json"),
     )

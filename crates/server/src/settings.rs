@@ -116,8 +116,8 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             max_body_bytes: amtsweg_kernel::http::DEFAULT_JSON_LIMIT,
             body_idle_timeout_secs: 20,
-            max_in_flight: 256,
-            admission_wait_ms: 100,
+            max_in_flight: 64,
+            admission_wait_ms: 50,
             trusted_proxies: Vec::new(),
         }
     }
