@@ -69,6 +69,16 @@ fn code_at(secret: &str, unix: u64) -> anyhow::Result<String> {
 }
 
 impl Actor {
+    fn new(email: &str, password: &str, totp: Option<Totp>, client: bool, token: String) -> Actor {
+        Actor {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            totp,
+            client,
+            token: Mutex::new(token),
+        }
+    }
+
     pub fn token(&self) -> String {
         self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -175,16 +185,11 @@ pub async fn staff(
             secret
         }
     };
-    let actor = Actor {
-        email: email.to_owned(),
-        password: password.to_owned(),
-        totp: Some(Totp {
-            secret,
-            last_step: Mutex::new(unix_now() / 30 - 1),
-        }),
-        client: false,
-        token: Mutex::new(String::new()),
+    let totp = Totp {
+        secret,
+        last_step: Mutex::new(unix_now() / 30 - 1),
     };
+    let actor = Actor::new(email, password, Some(totp), false, String::new());
     actor.renew(client, base).await?;
     Ok(actor)
 }
@@ -236,13 +241,7 @@ pub async fn api_client(
     let (Some(id), Some(secret)) = (created["client_id"].as_str(), created["client_secret"].as_str()) else {
         bail!("creating an API client: {status} {created}");
     };
-    let actor = Actor {
-        email: id.to_owned(),
-        password: secret.to_owned(),
-        totp: None,
-        client: true,
-        token: Mutex::new(String::new()),
-    };
+    let actor = Actor::new(id, secret, None, true, String::new());
     actor.renew(client, base).await?;
     Ok(actor)
 }
@@ -303,13 +302,7 @@ pub async fn citizens(
             );
         }
         let token = citizen_login(client, base, &email, PASSWORD).await?;
-        actors.push(Actor {
-            email,
-            password: PASSWORD.to_owned(),
-            totp: None,
-            client: false,
-            token: Mutex::new(token),
-        });
+        actors.push(Actor::new(&email, PASSWORD, None, false, token));
     }
     Ok(actors)
 }

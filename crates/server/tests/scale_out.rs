@@ -202,19 +202,7 @@ async fn two_instances_share_everything_and_lose_nothing_when_one_is_killed() {
     // Three cases claimed through the first process before it dies.
     let mut claimed = Vec::new();
     for _ in 0..3 {
-        let case: Value = client
-            .post(format!(
-                "{}/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
-                first.base
-            ))
-            .bearer_auth(&worker)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let case = claim_next(&client, &first.base, &worker).await;
         claimed.push(case["id"].as_str().unwrap().to_owned());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -301,19 +289,7 @@ async fn two_instances_share_everything_and_lose_nothing_when_one_is_killed() {
             "{case}"
         );
     }
-    let next: Value = client
-        .post(format!(
-            "{}/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next",
-            second.base
-        ))
-        .bearer_auth(&worker)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next = claim_next(&client, &second.base, &worker).await;
     assert!(
         !claimed.contains(&next["id"].as_str().unwrap().to_owned()),
         "a claimed case is not handed out again"
@@ -357,6 +333,21 @@ async fn two_instances_share_everything_and_lose_nothing_when_one_is_killed() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     jetstream.delete_stream(&stream).await.unwrap();
+}
+
+async fn claim_next(client: &reqwest::Client, base: &str, worker: &str) -> Value {
+    client
+        .post(format!(
+            "{base}/api/v1/staff/queues/steueramt.hundesteuer-anmeldung/claim-next"
+        ))
+        .bearer_auth(worker)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
