@@ -174,11 +174,11 @@ pub struct Manager {
 
 /// Whether the database is known to be away, and why.
 ///
-/// `down` is set when a connection could not be made, or one broke or failed its ping: the database is probably
-/// away, and requests wait only [`DOWN_CHECKOUT`] for a connection instead of the full check-out timeout. It is
-/// cleared as soon as a connection is made or checked out again (the pool keeps reconnecting in the background).
-/// Set wrongly — one connection killed while the database is fine — it costs nothing: the next check-out connects
-/// within milliseconds and clears it. A slow connect (a remote database) does not set it.
+/// `down` is set when a connection could not be made (a broken connection alone only makes the pool connect
+/// anew): the database is away, and requests wait only [`DOWN_CHECKOUT`] for a connection instead of the full
+/// check-out timeout. It is cleared as soon as a connection is made or checked out again (the pool keeps
+/// reconnecting in the background). A busy pool or a slow connect (a remote database) never sets it, so a busy
+/// service is not mistaken for an unreachable database.
 #[derive(Default)]
 struct Health {
     down: AtomicBool,
@@ -187,11 +187,9 @@ struct Health {
 }
 
 impl Health {
-    fn failed(&self, reason: Option<String>) {
+    fn failed(&self, reason: String) {
         self.down.store(true, Ordering::Relaxed);
-        if let Some(reason) = reason {
-            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        }
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
     }
 
     fn recovered(&self) {
@@ -226,7 +224,7 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
         let mut conn = self.establish().map_err(|err| {
-            self.health.failed(Some(err.to_string()));
+            self.health.failed(err.to_string());
             diesel::r2d2::Error::ConnectionError(err)
         })?;
         self.health.recovered();
@@ -251,19 +249,11 @@ impl ManageConnection for Manager {
         if conn.alive_at.is_some_and(|at| at.elapsed() < ALIVE_WINDOW) {
             return Ok(());
         }
-        let valid = self.inner.is_valid(&mut conn.conn);
-        if valid.is_err() {
-            self.health.failed(None);
-        }
-        valid
+        self.inner.is_valid(&mut conn.conn)
     }
 
     fn has_broken(&self, conn: &mut Pooled) -> bool {
-        let broken = self.inner.has_broken(&mut conn.conn);
-        if broken {
-            self.health.failed(None);
-        }
-        broken
+        self.inner.has_broken(&mut conn.conn)
     }
 }
 
