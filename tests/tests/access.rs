@@ -697,24 +697,8 @@ async fn the_audit_log_is_a_verifiable_chain(backend: Backend) {
 }
 
 async fn mail_is_retried_until_the_server_takes_it(backend: Backend) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let app = TestApp::builder(backend)
-        .configure(move |s| {
-            s.mail.smtp = Some(amtsweg_mail::SmtpSettings {
-                host: "127.0.0.1".into(),
-                port: Some(port),
-                tls: amtsweg_mail::SmtpTls::None,
-                username: None,
-                password: None,
-            });
-        })
-        .spawn()
-        .await
-        .unwrap();
+    let port = amtsweg_test_support::free_port();
+    let app = TestApp::builder(backend).smtp_at(port).spawn().await.unwrap();
     // The mail server is down: the registration still succeeds, the message waits in the queue.
     assert_eq!(
         app.register(

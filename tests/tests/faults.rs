@@ -4,37 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use amtsweg_test_support::{Backend, STRONG_PASSWORD, SmtpServer, TestApp, backend_tests};
+use amtsweg_test_support::{Backend, STRONG_PASSWORD, SmtpServer, TestApp, backend_tests, free_port};
 use diesel::connection::SimpleConnection;
 use diesel::{QueryableByName, RunQueryDsl};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Two hours without a mail relay (the service's clock moves; its job runner tries on its backoff), then the relay
 /// returns: every notification arrives, each exactly once, and no mail job died.
 async fn a_two_hour_mail_outage_delivers_every_notice_once(backend: Backend) {
     let port = free_port();
-    let app = TestApp::builder(backend)
-        .configure(move |s| {
-            s.mail.smtp = Some(amtsweg_mail::SmtpSettings {
-                host: "127.0.0.1".into(),
-                port: Some(port),
-                tls: amtsweg_mail::SmtpTls::None,
-                username: None,
-                password: None,
-            });
-        })
-        .spawn()
-        .await
-        .unwrap();
+    let app = TestApp::builder(backend).smtp_at(port).spawn().await.unwrap();
     let addresses: Vec<String> = (0..8).map(|n| format!("geduld{n}@example.de")).collect();
     for address in &addresses {
         let registered = app.register(address, STRONG_PASSWORD, "Geduld").await;

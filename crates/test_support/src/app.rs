@@ -144,6 +144,19 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sends mail to an SMTP relay at `port` on loopback that the test starts (or leaves down) itself.
+    pub fn smtp_at(self, port: u16) -> Self {
+        self.configure(move |s| {
+            s.mail.smtp = Some(amtsweg_mail::SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: Some(port),
+                tls: amtsweg_mail::SmtpTls::None,
+                username: None,
+                password: None,
+            });
+        })
+    }
+
     /// Delivers mail to a real SMTP server (aiosmtpd) that the test can read.
     pub fn with_smtp(mut self) -> Self {
         self.smtp = true;

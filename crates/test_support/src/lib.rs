@@ -25,7 +25,7 @@ pub use eid::EidProvider;
 pub use pdf::inspect_pdf;
 pub use proxy::TcpProxy;
 pub use s3::S3Server;
-pub use smtp::{Mail, SmtpServer};
+pub use smtp::{Mail, SmtpServer, free_port};
 pub use users::{ADMIN_EMAIL, Citizen, STRONG_PASSWORD, Tokens, dog};
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.

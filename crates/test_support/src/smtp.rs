@@ -45,7 +45,8 @@ impl Mail {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
