@@ -329,20 +329,29 @@ impl PaymentService {
             .select(PaymentRow::as_select())
             .load(conn)?;
         let mut closed = 0;
-        for row in &open {
-            diesel::update(payments::table.find(&row.id))
-                .set(payments::next_check_at.eq(None::<Timestamp>))
-                .execute(conn)?;
-            if change(
-                conn,
-                row,
-                State::Cancelled,
-                Reason::OwnerClosed,
-                Some(note),
-                by,
-                now,
-            )? {
-                closed += 1;
+        for mut row in open {
+            loop {
+                diesel::update(payments::table.find(&row.id))
+                    .set(payments::next_check_at.eq(None::<Timestamp>))
+                    .execute(conn)?;
+                if change(
+                    conn,
+                    &row,
+                    State::Cancelled,
+                    Reason::OwnerClosed,
+                    Some(note),
+                    by,
+                    now,
+                )? {
+                    closed += 1;
+                    break;
+                }
+                // Changed since it was read (its Paypage session ended, a check found it paid): look again, and
+                // end it if it is still open.
+                row = load(conn, &row.id)?;
+                if !matches!(row.state(), State::Initial | State::Pending | State::Expired) {
+                    break;
+                }
             }
         }
         Ok(closed)
