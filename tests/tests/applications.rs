@@ -1,6 +1,7 @@
 //! Applications, the citizen's side: draft → patch → attach → submit (idempotent, atomic, with the final case
 //! number) → business status and timeline; every object-level route refuses strangers.
 
+use amtsweg_kernel::clock::Clock;
 use amtsweg_test_support::{Backend, TestApp, backend_tests};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -154,7 +155,11 @@ async fn a_dog_is_registered_from_draft_to_case_number(backend: Backend) {
     assert_eq!(submitted.status(), StatusCode::CREATED);
     let submitted = body(submitted).await;
     let case_number = submitted["case_number"].as_str().unwrap().to_owned();
-    let year = chrono::Utc::now().format("%Y").to_string();
+    // The year in Europe/Berlin on the service's clock (on New Year's Eve after 23:00 UTC it is the next one).
+    let now = chrono::DateTime::<chrono::Utc>::from(app.clock.now()).naive_utc();
+    let year = amtsweg_workflow::deadline::berlin_date(now)
+        .format("%Y")
+        .to_string();
     assert!(
         case_number.starts_with(&format!("steueramt-{year}-")),
         "{case_number}"

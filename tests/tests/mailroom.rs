@@ -5,10 +5,17 @@
 use std::io::Read;
 use std::time::Duration;
 
+use amtsweg_kernel::clock::Clock;
 use amtsweg_test_support::{Backend, TestApp, backend_tests};
+use amtsweg_workflow::deadline::berlin_date;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+/// The service's calendar day (Europe/Berlin) on its clock: near midnight it is not the UTC day.
+fn today(app: &TestApp) -> chrono::NaiveDate {
+    berlin_date(chrono::DateTime::<chrono::Utc>::from(app.clock.now()).naive_utc())
+}
 
 async fn body(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
@@ -468,7 +475,7 @@ async fn without_consent_the_decision_goes_to_paper_through_print_batches(backen
     assert!(zip.by_name("manifest.json").is_ok());
 
     // Posted today: notified on the fourth day after (§ 41 (2) VwVfG).
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = today(&app).to_string();
     let posted = app
         .post_as(
             &format!("/api/v1/staff/print-batches/{batch_id}/posted"),
@@ -591,16 +598,9 @@ async fn a_retrieval_starts_the_vwvfg_day_and_ozg_counts_from_provision(backend:
     let evidence = deliveries(&app, &worker, &id).await[0].clone();
     let retrieved =
         chrono::DateTime::parse_from_rfc3339(evidence["first_retrieved_at"].as_str().unwrap()).unwrap();
-    let berlin = retrieved
-        .with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap())
-        .date_naive();
-    // (CET in December; the service counts in Europe/Berlin.)
-    let expected = berlin.succ_opt().unwrap().to_string();
-    if chrono::Utc::now().format("%m").to_string() == "12" {
-        assert_eq!(evidence["deemed_notified_on"], expected.as_str());
-    } else {
-        assert!(evidence["deemed_notified_on"].is_string());
-    }
+    // The service counts days in Europe/Berlin.
+    let expected = berlin_date(retrieved.naive_utc()).succ_opt().unwrap().to_string();
+    assert_eq!(evidence["deemed_notified_on"], expected.as_str());
     app.clock.advance(chrono::Duration::days(1));
     run_schedule(&app, "delivery-rules").await;
     until_case_state(&app, email, &id, "festgesetzt").await;
@@ -979,7 +979,7 @@ async fn inbound_mail_is_routed_by_case_number_procedure_or_to_triage(backend: B
         .as_str()
         .unwrap()
         .to_owned();
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = today(&app).to_string();
     let blank = scanned("Sehr geehrte Damen und Herren");
 
     // By the case number in the reference…
@@ -1206,7 +1206,7 @@ async fn formal_service_counts_from_the_day_on_the_certificate(backend: Backend)
         )
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT, "already in a batch");
-    let today = chrono::Utc::now().date_naive();
+    let today = today(&app);
     let early = app
         .post_as(
             &format!("/api/v1/staff/deliveries/{delivery}/served"),
