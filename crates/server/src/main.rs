@@ -9,6 +9,12 @@ use amtsweg_server::cli::{
 use amtsweg_server::{Application, Settings, app, openapi, telemetry};
 use clap::Parser;
 
+/// jemalloc instead of glibc's malloc. Measured in a soak of the city-peak mix: with glibc, each of the ~40 threads
+/// (actix workers, the blocking pool the database calls run on, the job runner) came to use one of up to 16 malloc
+/// arenas, and free memory scattered over them kept resident memory growing while the memory in use stayed flat.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // One TLS crypto provider for everything (lettre, reqwest, the S3 client): aws-lc-rs, which reqwest and
     // object_store need anyway; ring is not compiled in.

@@ -27,6 +27,8 @@ pub struct Metrics {
     in_flight_limit: IntGauge,
     cpu_seconds: Gauge,
     resident_bytes: IntGauge,
+    threads: IntGauge,
+    heap: IntGaugeVec,
 }
 
 impl Metrics {
@@ -78,7 +80,18 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(in_flight_limit.clone()))?;
         registry.register(Box::new(cpu_seconds.clone()))?;
+        let threads = IntGauge::new("process_threads", "Threads of this process")?;
+        let heap = IntGaugeVec::new(
+            Opts::new(
+                "process_heap_bytes",
+                "The memory allocator's view: `allocated` by the service and not yet freed, `resident` pages it \
+                 holds (allocated plus what it keeps for reuse); zero where the binary does not use jemalloc",
+            ),
+            &["state"],
+        )?;
         registry.register(Box::new(resident_bytes.clone()))?;
+        registry.register(Box::new(threads.clone()))?;
+        registry.register(Box::new(heap.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -98,6 +111,8 @@ impl Metrics {
             in_flight_limit,
             cpu_seconds,
             resident_bytes,
+            threads,
+            heap,
         })
     }
 
@@ -122,6 +137,11 @@ impl Metrics {
         if let Some(process) = ProcessStats::read() {
             self.cpu_seconds.set(process.cpu_seconds);
             self.resident_bytes.set(process.resident_bytes);
+            self.threads.set(process.threads);
+        }
+        if let Some((allocated, resident)) = heap() {
+            self.heap.with_label_values(&["allocated"]).set(allocated);
+            self.heap.with_label_values(&["resident"]).set(resident);
         }
         self.jobs.reset();
         for count in &jobs.counts {
@@ -239,10 +259,20 @@ pub async fn confine_listener(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// CPU time and resident memory of this process, from `/proc` (Linux; elsewhere the gauges stay 0).
+/// jemalloc's bytes allocated and resident, read fresh (its statistics are refreshed by advancing the epoch).
+fn heap() -> Option<(i64, i64)> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    let allocated = i64::try_from(stats::allocated::read().ok()?).ok()?;
+    let resident = i64::try_from(stats::resident::read().ok()?).ok()?;
+    Some((allocated, resident))
+}
+
+/// CPU time, resident memory and threads of this process, from `/proc` (Linux; elsewhere the gauges stay 0).
 struct ProcessStats {
     cpu_seconds: f64,
     resident_bytes: i64,
+    threads: i64,
 }
 
 impl ProcessStats {
@@ -254,17 +284,20 @@ impl ProcessStats {
         // utime and stime (fields 14 and 15) count USER_HZ ticks, 100 per second on every Linux ABI.
         let cpu_seconds = (ticks(11)? + ticks(12)?) / 100.0;
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let resident_kb: i64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
+        let field = |name: &str| -> Option<i64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
         Some(ProcessStats {
             cpu_seconds,
-            resident_bytes: resident_kb * 1024,
+            resident_bytes: field("VmRSS:")? * 1024,
+            threads: field("Threads:")?,
         })
     }
 }
@@ -277,5 +310,6 @@ mod tests {
         let stats = super::ProcessStats::read().unwrap();
         assert!(stats.resident_bytes > 1024 * 1024);
         assert!(stats.cpu_seconds >= 0.0);
+        assert!(stats.threads >= 1);
     }
 }
