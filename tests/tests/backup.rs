@@ -202,19 +202,23 @@ async fn a_backup_made_under_load_restores_completely(backend: Backend) {
     let busy = app.citizen("max@example.de").await.tokens.access_token;
     let app = Arc::new(app);
     let stop = Arc::new(AtomicBool::new(false));
+    let first_acknowledged = Arc::new(tokio::sync::Notify::new());
     let writer = {
         let (app, busy, stop) = (app.clone(), busy.clone(), stop.clone());
+        let first_acknowledged = first_acknowledged.clone();
         tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             let mut n = 100;
             while !stop.load(Ordering::Relaxed) {
                 acknowledged.push(apply(&app, &busy, n).await);
+                first_acknowledged.notify_one();
                 n += 1;
             }
             acknowledged
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The backup begins once the busy citizen has one submit acknowledged (on a busy machine that takes a while).
+    first_acknowledged.notified().await;
     let out = tempfile::tempdir().unwrap();
     let out = out.path().join("sicherung");
     let layout = Layout {
