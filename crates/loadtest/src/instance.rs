@@ -72,8 +72,14 @@ impl Instance {
         self.data.path().join("mail")
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the instance; its log is copied to `keep_log` first, if given.
+    pub async fn stop(mut self, keep_log: Option<&Path>) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        if let Some(to) = keep_log
+            && let Err(err) = std::fs::copy(self.data.path().join("serve.log"), to)
+        {
+            eprintln!("cannot keep the instance's log in {}: {err}", to.display());
+        }
     }
 }

@@ -37,6 +37,9 @@ struct Args {
     /// With --spawn: the database (an empty PostgreSQL database); default SQLite in the fresh data directory.
     #[arg(long, requires = "spawn")]
     database_url: Option<String>,
+    /// With --spawn: keep the instance's log (warnings and errors) here; its data directory is removed at the end.
+    #[arg(long, requires = "spawn")]
+    server_log: Option<PathBuf>,
     /// Drive a running instance at this base URL. It must write mails as files (no `mail.smtp`) into --mail-dir,
     /// allow the run's registrations and logins from one address (`account.auth_requests_per_minute`), use the
     /// payment simulator, let the administrator below in, and allow webhooks to 127.0.0.1
@@ -178,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let outcome = drive(&args, rates, &run, &base, &mail_dir, admin_password).await;
     if let Some(instance) = instance {
-        instance.stop().await;
+        instance.stop(args.server_log.as_deref()).await;
     }
     let failed = outcome?;
     if args.fail_on_error && failed > 0 {
