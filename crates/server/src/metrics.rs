@@ -85,7 +85,8 @@ impl Metrics {
             Opts::new(
                 "process_heap_bytes",
                 "The memory allocator's view: `allocated` by the service and not yet freed, `resident` pages it \
-                 holds (allocated plus what it keeps for reuse); zero where the binary does not use jemalloc",
+                 holds (allocated plus what it keeps for reuse); meaningful in the `amtsweg` binary, which \
+                 allocates through jemalloc",
             ),
             &["state"],
         )?;
