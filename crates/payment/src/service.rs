@@ -321,11 +321,7 @@ impl PaymentService {
     ) -> Result<usize, PaymentError> {
         let open: Vec<PaymentRow> = payments::table
             .filter(payments::owner_ref.eq(owner))
-            .filter(payments::state.eq_any([
-                State::Initial.as_str(),
-                State::Pending.as_str(),
-                State::Expired.as_str(),
-            ]))
+            .filter(payments::state.eq_any(OWNER_CLOSABLE.map(State::as_str)))
             .select(PaymentRow::as_select())
             .load(conn)?;
         let mut closed = 0;
@@ -349,7 +345,7 @@ impl PaymentService {
                 // Changed since it was read (its Paypage session ended, a check found it paid): look again, and
                 // end it if it is still open.
                 row = load(conn, &row.id)?;
-                if !matches!(row.state(), State::Initial | State::Pending | State::Expired) {
+                if !OWNER_CLOSABLE.contains(&row.state()) {
                     break;
                 }
             }
@@ -796,6 +792,9 @@ fn insert(
         .execute(conn)?;
     Ok(())
 }
+
+/// The states in which an owner's payment is still open and [`PaymentService::close_open`] ends it.
+const OWNER_CLOSABLE: [State; 3] = [State::Initial, State::Pending, State::Expired];
 
 pub(crate) fn load(conn: &mut DbConnection, id: &str) -> Result<PaymentRow, PaymentError> {
     payments::table
